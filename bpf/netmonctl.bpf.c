@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netmonctl kernel side: every hook turns its context into one
+ * struct nm_query and hands it to nm_decide(), the single decision path.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "netmonctl.h"
+#include "nm_kernel.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define EPERM 1
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by `load` from a probe: which context helpers cgroup hooks may call
+ * (5.10 gives sock_addr programs no pid/comm/cgroup-id helpers). */
+const volatile __u32 nm_ctx_helpers = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 21); /* `load entries N` overrides */
+	__type(key, struct nm_rule_key);
+	__type(value, struct nm_rule_val);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nm_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nm_meta);
+} meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NM_HOOK_MAX);
+	__type(key, __u32);
+	__type(value, struct nm_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* `load ringbuf BYTES` overrides */
+} events SEC(".maps");
+
+/* What a hook asks: is this address/port/protocol denied in this direction? */
+struct nm_query {
+	struct nm_rule_key key; /* dir, family, addr; prefixlen = full */
+	__u8 laddr[16];
+	__u16 port; /* host order */
+	__u16 lport;
+	__u8 protocol; /* IPPROTO_* */
+	__u8 hook;
+	__u8 pad[2];
+};
+
+static __always_inline __u8 nm_proto_bit(__u8 protocol)
+{
+	if (protocol == IPPROTO_TCP)
+		return NM_PROTO_TCP;
+	if (protocol == IPPROTO_UDP)
+		return NM_PROTO_UDP;
+	return 0;
+}
+
+/* First port rule of one prefix that matches, or -1. */
+static __always_inline int nm_match_ports(const struct nm_rule_val *val, __u16 port, __u8 pbit)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < NM_PORT_RULES; i++) {
+		const struct nm_port_rule *r = &val->r[i];
+
+		if (i >= val->count)
+			break;
+		if ((r->protos & pbit) && port >= r->lo && port <= r->hi)
+			return i;
+	}
+	return -1;
+}
+
+static __always_inline void nm_count(__u32 hook, int field)
+{
+	struct nm_counters *c = bpf_map_lookup_elem(&counters, &hook);
+
+	if (!c)
+		return;
+	if (field == 0)
+		c->checked++;
+	else if (field == 1)
+		c->denied++;
+	else if (field == 2)
+		c->audited++;
+	else
+		c->rb_drops++;
+}
+
+static __always_inline void nm_fill_task(struct nm_event *e, int is_lsm)
+{
+	__u32 h = is_lsm ? ~0u : nm_ctx_helpers;
+
+	if (h & NM_HELPER_PID_TGID) {
+		__u64 id = bpf_get_current_pid_tgid();
+
+		e->pid = id >> 32;
+		e->tid = (__u32)id;
+	}
+	if (h & NM_HELPER_COMM)
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (h & NM_HELPER_CGROUP_ID)
+		e->cgroup_id = bpf_get_current_cgroup_id();
+	e->uid = (__u32)bpf_get_current_uid_gid();
+}
+
+static __noinline void nm_emit(const struct nm_query *q, const struct nm_rule_val *val, int idx,
+			       __u8 verdict, int is_lsm)
+{
+	struct nm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		nm_count(q->hook, 3);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	nm_fill_task(e, is_lsm);
+	e->hook = q->hook;
+	e->family = q->key.family;
+	e->protocol = q->protocol;
+	e->verdict = verdict;
+	__builtin_memcpy(e->laddr, q->laddr, 16);
+	__builtin_memcpy(e->raddr, q->key.addr, 16);
+	e->lport = q->lport;
+	e->rport = q->port;
+	e->dir = q->key.dir;
+	e->rule_prefixlen = val->prefixlen;
+	if (idx >= 0 && idx < NM_PORT_RULES)
+		e->rule_port = val->r[idx];
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * The one decision path. Walks from the most specific matching prefix to
+ * every shorter prefix covering the address (lookup again with
+ * prefixlen = found - 1), because a rule on a covering prefix must hold
+ * even when a more specific prefix exists: `10.0.0.0/8 port 22` still
+ * denies 10.1.2.3:22 when `10.1.0.0/16 port 80` exists. The common case
+ * (no prefix covers the address) is one lookup.
+ * Returns NM_VERDICT_*.
+ */
+static __noinline int nm_decide(struct nm_query *q, int is_lsm)
+{
+	struct nm_rule_key key = q->key;
+	__u8 pbit = nm_proto_bit(q->protocol);
+	__u32 zero = 0;
+	struct nm_config *cfg;
+	int i, idx;
+
+	nm_count(q->hook, 0);
+	if (!pbit)
+		return NM_VERDICT_ALLOW;
+	for (i = 0; i < NM_MAX_DEPTH; i++) {
+		struct nm_rule_val *val = bpf_map_lookup_elem(&rules, &key);
+
+		if (!val)
+			return NM_VERDICT_ALLOW;
+		idx = nm_match_ports(val, q->port, pbit);
+		if (idx >= 0) {
+			cfg = bpf_map_lookup_elem(&config, &zero);
+			if (cfg && cfg->mode == NM_MODE_AUDIT) {
+				nm_count(q->hook, 2);
+				nm_emit(q, val, idx, NM_VERDICT_AUDIT, is_lsm);
+				return NM_VERDICT_AUDIT;
+			}
+			nm_count(q->hook, 1);
+			nm_emit(q, val, idx, NM_VERDICT_DENY, is_lsm);
+			return NM_VERDICT_DENY;
+		}
+		if (val->prefixlen <= NM_KEY_ANY_BITS)
+			return NM_VERDICT_ALLOW;
+		key.prefixlen = val->prefixlen - 1;
+	}
+	return NM_VERDICT_ALLOW;
+}
+
+/* ---- address helpers ---- */
+
+static __always_inline int nm_is_v4_mapped(const __u32 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline void nm_set_v4(__u8 *dst, __be32 a)
+{
+	__builtin_memcpy(dst, &a, 4);
+}
+
+/* Store a v6 address as v6, or as IPv4 when it is ::ffff:a.b.c.d. */
+static __always_inline void nm_set_v6(struct nm_rule_key *k, const __u32 *a)
+{
+	if (nm_is_v4_mapped(a)) {
+		k->family = NM_FAM_V4;
+		nm_set_v4(k->addr, a[3]);
+	} else {
+		k->family = NM_FAM_V6;
+		__builtin_memcpy(k->addr, a, 16);
+	}
+}
+
+static __always_inline void nm_query_init(struct nm_query *q, __u8 hook, __u8 dir)
+{
+	__builtin_memset(q, 0, sizeof(*q));
+	q->hook = hook;
+	q->key.dir = dir;
+	q->key.prefixlen = NM_MAX_PREFIXLEN;
+}
+
+/* ---- cgroup sock_addr layer: return 1 allow, 0 deny ---- */
+
+static __always_inline int nm_cgroup_verdict(struct nm_query *q)
+{
+	return nm_decide(q, 0) == NM_VERDICT_DENY ? 0 : 1;
+}
+
+/* Context fields are read into locals first, and the family comes from the
+ * program type: the verifier only allows the ctx fields of the attach type. */
+static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, int sendmsg)
+{
+	struct nm_query q;
+	__u32 ip = ctx->user_ip4;
+	__u32 port = ctx->user_port;
+	__u32 protocol = ctx->protocol;
+
+	nm_query_init(&q, hook, NM_DIR_EGRESS);
+	q.key.family = NM_FAM_V4;
+	nm_set_v4(q.key.addr, ip);
+	q.port = bpf_ntohs((__u16)port);
+	q.protocol = protocol;
+	if (sendmsg)
+		nm_set_v4(q.laddr, ctx->msg_src_ip4);
+	return nm_cgroup_verdict(&q);
+}
+
+static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, int sendmsg)
+{
+	struct nm_query q;
+	__u32 ip[4], src[4];
+	__u32 port = ctx->user_port;
+	__u32 protocol = ctx->protocol;
+
+	ip[0] = ctx->user_ip6[0];
+	ip[1] = ctx->user_ip6[1];
+	ip[2] = ctx->user_ip6[2];
+	ip[3] = ctx->user_ip6[3];
+	nm_query_init(&q, hook, NM_DIR_EGRESS);
+	nm_set_v6(&q.key, ip);
+	q.port = bpf_ntohs((__u16)port);
+	q.protocol = protocol;
+	if (sendmsg) {
+		src[0] = ctx->msg_src_ip6[0];
+		src[1] = ctx->msg_src_ip6[1];
+		src[2] = ctx->msg_src_ip6[2];
+		src[3] = ctx->msg_src_ip6[3];
+		__builtin_memcpy(q.laddr, src, 16);
+	}
+	return nm_cgroup_verdict(&q);
+}
+
+SEC("cgroup/connect4")
+int nm_connect4(struct bpf_sock_addr *ctx)
+{
+	return nm_sock_addr4(ctx, NM_HOOK_CONNECT4, 0);
+}
+
+SEC("cgroup/connect6")
+int nm_connect6(struct bpf_sock_addr *ctx)
+{
+	return nm_sock_addr6(ctx, NM_HOOK_CONNECT6, 0);
+}
+
+SEC("cgroup/sendmsg4")
+int nm_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return nm_sock_addr4(ctx, NM_HOOK_SENDMSG4, 1);
+}
+
+SEC("cgroup/sendmsg6")
+int nm_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return nm_sock_addr6(ctx, NM_HOOK_SENDMSG6, 1);
+}
+
+/* ---- BPF-LSM layer: return 0 allow, -EPERM deny ---- */
+
+static __always_inline int nm_lsm_verdict(struct nm_query *q)
+{
+	return nm_decide(q, 1) == NM_VERDICT_DENY ? -EPERM : 0;
+}
+
+/* Fill q->key from a user-supplied sockaddr (kernel copy). 0 if not inet. */
+static __always_inline int nm_from_sockaddr(struct nm_query *q, const void *sa, int len)
+{
+	__u16 family = 0;
+
+	if (!sa)
+		return 0;
+	bpf_probe_read_kernel(&family, sizeof(family), sa);
+	if (family == AF_INET && len >= (int)sizeof(struct nm_sockaddr_in)) {
+		struct nm_sockaddr_in in = {};
+
+		bpf_probe_read_kernel(&in, sizeof(in), sa);
+		q->key.family = NM_FAM_V4;
+		nm_set_v4(q->key.addr, in.sin_addr);
+		q->port = bpf_ntohs(in.sin_port);
+		return 1;
+	}
+	if (family == AF_INET6 && len >= (int)sizeof(struct nm_sockaddr_in6)) {
+		struct nm_sockaddr_in6 in6 = {};
+
+		bpf_probe_read_kernel(&in6, sizeof(in6), sa);
+		nm_set_v6(&q->key, (const __u32 *)in6.sin6_addr);
+		q->port = bpf_ntohs(in6.sin6_port);
+		return 1;
+	}
+	return 0;
+}
+
+/* Remote (peer=1) or local (peer=0) address of a socket into q->key. */
+static __always_inline int nm_from_sock(struct nm_query *q, struct sock *sk, int peer)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == AF_INET) {
+		__be32 a = peer ? BPF_CORE_READ(sk, __sk_common.skc_daddr)
+				: BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+		q->key.family = NM_FAM_V4;
+		nm_set_v4(q->key.addr, a);
+	} else if (family == AF_INET6) {
+		__u32 a[4];
+
+		if (peer)
+			bpf_core_read(a, sizeof(a), &sk->__sk_common.skc_v6_daddr);
+		else
+			bpf_core_read(a, sizeof(a), &sk->__sk_common.skc_v6_rcv_saddr);
+		nm_set_v6(&q->key, a);
+	} else {
+		return 0;
+	}
+	if (peer)
+		q->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	else
+		q->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	return 1;
+}
+
+static __always_inline int nm_addr_is_zero(const struct nm_query *q)
+{
+	const __u32 *a = (const __u32 *)q->key.addr;
+
+	return (a[0] | a[1] | a[2] | a[3]) == 0;
+}
+
+static __always_inline void nm_lsm_protocol(struct nm_query *q, struct socket *sock)
+{
+	q->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(nm_lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	struct nm_query q;
+
+	if (ret)
+		return ret;
+	nm_query_init(&q, NM_HOOK_LSM_CONNECT, NM_DIR_EGRESS);
+	if (!nm_from_sockaddr(&q, address, addrlen))
+		return 0;
+	nm_lsm_protocol(&q, sock);
+	return nm_lsm_verdict(&q);
+}
+
+SEC("lsm/socket_bind")
+int BPF_PROG(nm_lsm_bind, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	struct nm_query q;
+
+	if (ret)
+		return ret;
+	nm_query_init(&q, NM_HOOK_LSM_BIND, NM_DIR_BIND);
+	if (!nm_from_sockaddr(&q, address, addrlen))
+		return 0;
+	nm_lsm_protocol(&q, sock);
+	return nm_lsm_verdict(&q);
+}
+
+/* listen: the local address and port the socket is bound to. */
+SEC("lsm/socket_listen")
+int BPF_PROG(nm_lsm_listen, struct socket *sock, int backlog, int ret)
+{
+	struct nm_query q;
+
+	if (ret)
+		return ret;
+	nm_query_init(&q, NM_HOOK_LSM_LISTEN, NM_DIR_BIND);
+	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 0))
+		return 0;
+	nm_lsm_protocol(&q, sock);
+	return nm_lsm_verdict(&q);
+}
+
+/*
+ * accept: the new socket has no peer (not even a struct sock) when this
+ * hook runs, and refusing the connection at the head of the queue would
+ * leave it there and stall the listener. So accept is checked against the
+ * LISTENING socket's local address (bind rules: a rule added after a server
+ * started listening stops it accepting); ingress rules on the peer apply at
+ * the accepted socket's recvmsg, where the peer is known.
+ */
+SEC("lsm/socket_accept")
+int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret)
+{
+	struct nm_query q;
+
+	if (ret)
+		return ret;
+	nm_query_init(&q, NM_HOOK_LSM_ACCEPT, NM_DIR_BIND);
+	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 0))
+		return 0;
+	nm_lsm_protocol(&q, sock);
+	return nm_lsm_verdict(&q);
+}
+
+/* sendmsg: the explicit destination if there is one, else the connected peer. */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	struct nm_query q;
+	void *name;
+	int namelen;
+
+	if (ret)
+		return ret;
+	nm_query_init(&q, NM_HOOK_LSM_SENDMSG, NM_DIR_EGRESS);
+	name = BPF_CORE_READ(msg, msg_name);
+	namelen = BPF_CORE_READ(msg, msg_namelen);
+	if (!nm_from_sockaddr(&q, name, namelen)) {
+		if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 1) || nm_addr_is_zero(&q))
+			return 0;
+	}
+	nm_lsm_protocol(&q, sock);
+	return nm_lsm_verdict(&q);
+}
+
+/* recvmsg: only a connected socket has a peer before data is dequeued;
+ * an unconnected UDP socket's sender is unknown here and is allowed. */
+SEC("lsm/socket_recvmsg")
+int BPF_PROG(nm_lsm_recvmsg, struct socket *sock, struct msghdr *msg, int size, int flags, int ret)
+{
+	struct nm_query q;
+
+	if (ret)
+		return ret;
+	nm_query_init(&q, NM_HOOK_LSM_RECVMSG, NM_DIR_INGRESS);
+	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 1) || nm_addr_is_zero(&q))
+		return 0;
+	nm_lsm_protocol(&q, sock);
+	return nm_lsm_verdict(&q);
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one definition of every layout shared by the BPF programs and the
+ * netmonctl command: map keys and values, the event record, enums.
+ * Included by bpf/netmonctl.bpf.c (kernel side) and by src/ (user side).
+ * Any change to a struct here that alters its size or meaning must bump
+ * NM_LAYOUT_VERSION: `load` refuses to upgrade pinned maps of another layout.
+ */
+#ifndef NETMONCTL_LAYOUT_H
+#define NETMONCTL_LAYOUT_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#define NM_LAYOUT_VERSION 1
+
+/* Rule directions: which address of the socket operation a rule is about. */
+enum nm_dir {
+	NM_DIR_EGRESS = 0,  /* destination of connect / sendmsg */
+	NM_DIR_INGRESS = 1, /* remote peer of recvmsg (connected sockets) */
+	NM_DIR_BIND = 2,    /* local address of bind / listen / accept */
+	NM_DIR_MAX,
+};
+
+/* Address family as stored in keys (not AF_*: small and explicit). */
+enum nm_family {
+	NM_FAM_ANY = 0, /* only in the `any` rule, which stops before this byte */
+	NM_FAM_V4 = 4,
+	NM_FAM_V6 = 6,
+};
+
+/* Protocol bits of a port rule. */
+enum nm_proto_bit {
+	NM_PROTO_TCP = 1,
+	NM_PROTO_UDP = 2,
+	NM_PROTO_ANY = NM_PROTO_TCP | NM_PROTO_UDP,
+};
+
+/* Every program netmonctl loads; also the index of its counters. */
+enum nm_hook {
+	NM_HOOK_CONNECT4 = 0,
+	NM_HOOK_CONNECT6,
+	NM_HOOK_SENDMSG4,
+	NM_HOOK_SENDMSG6,
+	NM_HOOK_LSM_CONNECT,
+	NM_HOOK_LSM_BIND,
+	NM_HOOK_LSM_LISTEN,
+	NM_HOOK_LSM_ACCEPT,
+	NM_HOOK_LSM_SENDMSG,
+	NM_HOOK_LSM_RECVMSG,
+	NM_HOOK_MAX,
+};
+#define NM_HOOK_FIRST_LSM NM_HOOK_LSM_CONNECT
+
+enum nm_mode {
+	NM_MODE_ENFORCE = 0,
+	NM_MODE_AUDIT = 1,
+};
+
+enum nm_verdict {
+	NM_VERDICT_ALLOW = 0,
+	NM_VERDICT_DENY = 1,
+	NM_VERDICT_AUDIT = 2,
+};
+
+/*
+ * Rule store key (BPF_MAP_TYPE_LPM_TRIE). prefixlen counts bits of
+ * everything after it:
+ *   `any`       -> 8          (dir only: both families)
+ *   IPv4 a/L    -> 32 + L     (dir, family, pad, addr[0..3])
+ *   IPv6 a/L    -> 32 + L
+ * IPv4 lives in its own family so a v6 rule never covers v4 traffic; a v6
+ * socket talking to ::ffff:a.b.c.d is looked up as IPv4 a.b.c.d.
+ */
+#define NM_KEY_HDR_BITS 32
+#define NM_KEY_ANY_BITS 8
+struct nm_rule_key {
+	__u32 prefixlen;
+	__u8 dir;    /* enum nm_dir */
+	__u8 family; /* enum nm_family */
+	__u8 pad[2]; /* always zero */
+	__u8 addr[16];
+};
+
+/* One port/protocol condition of a rule; lo..hi inclusive, host order. */
+struct nm_port_rule {
+	__u16 lo;
+	__u16 hi;
+	__u8 protos; /* enum nm_proto_bit mask */
+	__u8 pad;
+};
+
+/*
+ * All rules that share one prefix. The prefix length is repeated here
+ * because an LPM lookup returns only the value, and the kernel side needs
+ * it to continue the walk to the next shorter (covering) prefix.
+ */
+#define NM_PORT_RULES 8
+struct nm_rule_val {
+	__u16 prefixlen; /* == key.prefixlen */
+	__u8 count;      /* used entries of r[] */
+	__u8 pad;
+	struct nm_port_rule r[NM_PORT_RULES];
+};
+
+/*
+ * The kernel walks from the most specific matching prefix to each shorter
+ * covering one. A chain can be at most as long as the number of distinct
+ * prefix lengths in use for one (dir, family) plus `any`; user space keeps
+ * that number <= NM_MAX_DEPTH (IPv4 never reaches it: 33 lengths + any).
+ */
+#define NM_MAX_DEPTH 40
+#define NM_MAX_PREFIXLEN (NM_KEY_HDR_BITS + 128)
+
+/* Single-entry array read by every hook. */
+struct nm_config {
+	__u32 layout_version;
+	__u32 mode;         /* enum nm_mode */
+	__u32 tool_version; /* NM_VERSION_CODE of the netmonctl that loaded it */
+	__u32 flags;        /* reserved, zero */
+	__u64 loaded_ns;    /* CLOCK_REALTIME of the first load */
+	__u64 upgraded_ns;  /* CLOCK_REALTIME of the last in-place upgrade */
+};
+
+/*
+ * Book-keeping owned by user space (the kernel never reads it): counts that
+ * would otherwise need a walk over a million-entry map.
+ * len_count[dir][fam][L] counts prefixes of length L (fam 0 = v4, 1 = v6;
+ * the `any` rule is counted in rules/prefixes only).
+ */
+struct nm_meta {
+	__u64 rules;
+	__u64 prefixes;
+	__u64 reserved; /* zero */
+	__u32 len_count[NM_DIR_MAX][2][129];
+};
+
+/* Per-CPU, per-hook counters. */
+struct nm_counters {
+	__u64 checked;
+	__u64 denied;
+	__u64 audited;
+	__u64 rb_drops;
+};
+
+/* Ring buffer record, emitted on every deny and audit. Fully zeroed first. */
+#define NM_COMM_LEN 16
+struct nm_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 cgroup_id; /* 0 where the kernel gives the hook no helper for it */
+	__u32 pid;       /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u8 hook;     /* enum nm_hook */
+	__u8 family;   /* NM_FAM_V4 / NM_FAM_V6 of the checked address */
+	__u8 protocol; /* IPPROTO_TCP / IPPROTO_UDP / other */
+	__u8 verdict;  /* enum nm_verdict */
+	char comm[NM_COMM_LEN];
+	__u8 laddr[16]; /* local address, zero when unknown */
+	__u8 raddr[16]; /* the checked address (remote, or local for bind) */
+	__u16 lport;    /* host order, 0 when unknown */
+	__u16 rport;    /* the checked port, host order */
+	__u8 dir;       /* enum nm_dir of the matched rule */
+	__u8 pad[3];
+	struct nm_port_rule rule_port; /* the port rule that matched */
+	__u16 rule_prefixlen;          /* key prefixlen of the matched prefix */
+};
+
+/* Pinned object names (below <pin-dir>/). */
+#define NM_MAP_RULES "rules"
+#define NM_MAP_CONFIG "config"
+#define NM_MAP_META "meta"
+#define NM_MAP_COUNTERS "counters"
+#define NM_MAP_EVENTS "events"
+
+/* Bits of the rodata `nm_ctx_helpers`: helpers a cgroup hook may call. */
+#define NM_HELPER_PID_TGID (1u << 0)
+#define NM_HELPER_COMM (1u << 1)
+#define NM_HELPER_CGROUP_ID (1u << 2)
+
+#define NM_LAYOUT_CHECK(type, size) \
+	_Static_assert(sizeof(type) == (size), #type " layout changed: bump NM_LAYOUT_VERSION")
+NM_LAYOUT_CHECK(struct nm_rule_key, 24);
+NM_LAYOUT_CHECK(struct nm_port_rule, 6);
+NM_LAYOUT_CHECK(struct nm_rule_val, 52);
+NM_LAYOUT_CHECK(struct nm_config, 32);
+NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129);
+NM_LAYOUT_CHECK(struct nm_counters, 32);
+NM_LAYOUT_CHECK(struct nm_event, 96);
+
+#endif

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+/* netmonctl attach [cgroup PATH] [lsm] */
+#include <stdio.h>
+#include <string.h>
+#include "cmds.h"
+
+int nm_require_loaded(const char *cmd)
+{
+	int err = nm_bpffs_prepare(false);
+
+	if (err)
+		return err;
+	if (!nm_is_loaded())
+		return nm_fail(NM_EXIT_RUNTIME, cmd, "netmonctl is not loaded at %s (run 'netmonctl load')",
+			       nm_opts.pin_dir);
+	return 0;
+}
+
+int nm_parse_target(const char *cmd, int argc, char **argv, struct nm_target *t)
+{
+	static const char *const kw[] = { "cgroup", "lsm", NULL };
+	int i, k;
+
+	memset(t, 0, sizeof(*t));
+	t->bare = argc == 0;
+	for (i = 0; i < argc; i++) {
+		k = nm_keyword(argv[i], kw);
+		if (k < 0)
+			return nm_usage(cmd, "unknown keyword '%s'; expected cgroup PATH or lsm", argv[i]);
+		if (k == 1) {
+			t->lsm = true;
+			continue;
+		}
+		if (t->cgroup)
+			return nm_usage(cmd, "cgroup given twice");
+		if (++i >= argc)
+			return nm_usage(cmd, "cgroup needs a PATH");
+		t->cgroup = argv[i];
+	}
+	return 0;
+}
+
+/* Bare attach/detach means every layer, system-wide: the cgroup2 root
+ * (found from /proc/mounts) plus LSM when it is loaded. */
+int nm_bare_root(const char *cmd, char *buf, size_t len)
+{
+	int err = nm_cgroup2_mount(buf, len);
+
+	return err ? nm_fail(NM_EXIT_RUNTIME, cmd, "no cgroup2 mount in /proc/mounts") : 0;
+}
+
+int do_attach(int argc, char **argv)
+{
+	char root[NM_PATH_MAX];
+	struct nm_target t;
+	json_t *report;
+	int err;
+
+	if (argc == 1 && !strcmp(argv[0], "help")) {
+		fprintf(stderr, "Usage: netmonctl attach [cgroup PATH] [lsm]\n");
+		return 0;
+	}
+	err = nm_parse_target("attach", argc, argv, &t) ?: nm_require_loaded("attach");
+	if (err)
+		return err;
+	if (t.bare) {
+		err = nm_bare_root("attach", root, sizeof(root));
+		if (err)
+			return err;
+		t.cgroup = root;
+		t.lsm = nm_probe_lsm() == 0;
+	}
+	report = json_object();
+	if (t.cgroup)
+		err = nm_attach_cgroup(t.cgroup, report);
+	if (!err && t.lsm)
+		err = nm_attach_lsm(report);
+	return nm_finish(report, err);
+}

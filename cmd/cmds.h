@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* One handler per command; each lives in cmd/<command>.c. */
+#ifndef NM_CMDS_H
+#define NM_CMDS_H
+
+#include "nm.h"
+
+int do_load(int argc, char **argv);
+int do_pin(int argc, char **argv);
+int do_attach(int argc, char **argv);
+int do_detach(int argc, char **argv);
+int do_unload(int argc, char **argv);
+int do_deny(int argc, char **argv);
+int do_mode(int argc, char **argv);
+int do_events(int argc, char **argv);
+int do_status(int argc, char **argv);
+
+/* Print a command's JSON report, or drop it in text mode. */
+int nm_finish(json_t *report, int err);
+/* `attach`/`detach` share their grammar: [cgroup PATH] [lsm]. */
+struct nm_target {
+	const char *cgroup; /* NULL: none given */
+	bool lsm;
+	bool bare;
+};
+int nm_parse_target(const char *cmd, int argc, char **argv, struct nm_target *t);
+int nm_bare_root(const char *cmd, char *buf, size_t len);
+/* Fail unless netmonctl is loaded at the pin dir. */
+int nm_require_loaded(const char *cmd);
+
+#endif

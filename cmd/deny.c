@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netmonctl deny { add RULE | add file { FILE | - } | del RULE | list | flush }
+ * `deny list` prints exactly what `deny add file` reads.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cmds.h"
+
+static int deny_help(int argc, char **argv)
+{
+	(void)argv;
+	fprintf(stderr,
+		"Usage: netmonctl deny { add | del } RULE\n"
+		"       netmonctl deny add file { FILE | - }\n"
+		"       netmonctl deny { list | flush }\n"
+		"RULE := { ADDR[/LEN] | any } [port { N | N-M }] [proto { tcp | udp | any }]\n"
+		"        [dir { egress | ingress | bind }]\n");
+	return argc < 0 ? NM_EXIT_USAGE : 0;
+}
+
+/* Runs a store edit under the lock; `what` names the command in errors. */
+static int deny_locked(const char *what, int (*edit)(void *arg, char *err, size_t len), void *arg)
+{
+	char msg[512] = "";
+	int lock, err;
+
+	err = nm_require_loaded(what);
+	if (err)
+		return err;
+	lock = nm_lock();
+	if (lock < 0)
+		return nm_sys(nm_opts.pin_dir, lock);
+	err = edit(arg, msg, sizeof(msg));
+	close(lock);
+	if (err)
+		return nm_fail(err == -EINVAL ? NM_EXIT_USAGE : NM_EXIT_RUNTIME, what, "%s", msg);
+	return 0;
+}
+
+struct deny_batch {
+	struct nm_rule *rules;
+	size_t n, cap, added;
+};
+
+static int deny_push(struct deny_batch *b, const struct nm_rule *r)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct nm_rule *p = realloc(b->rules, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		b->rules = p;
+		b->cap = cap;
+	}
+	b->rules[b->n++] = *r;
+	return 0;
+}
+
+static int deny_apply(void *arg, char *err, size_t len)
+{
+	struct deny_batch *b = arg;
+
+	return nm_store_add(b->rules, b->n, &b->added, err, len);
+}
+
+static int deny_report_added(struct deny_batch *b)
+{
+	if (nm_opts.json)
+		nm_json_print(json_pack("{s:I, s:I}", "added", (json_int_t)b->added, "present",
+					(json_int_t)(b->n - b->added)));
+	else
+		printf("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
+		       b->n > b->added ? " (the rest were present already)" : "");
+	return 0;
+}
+
+/* Parse every line before touching the kernel: one bad line applies nothing. */
+static int deny_read_file(const char *name, struct deny_batch *b)
+{
+	FILE *f = strcmp(name, "-") ? fopen(name, "re") : stdin;
+	char *line = NULL, msg[300];
+	size_t cap = 0, lineno = 0;
+	struct nm_rule r;
+	int ret = 0, k;
+
+	if (!f)
+		return nm_fail(NM_EXIT_USAGE, name, "%s", strerror(errno));
+	while (!ret && getline(&line, &cap, f) >= 0) {
+		lineno++;
+		k = nm_rule_parse_line(line, &r, msg, sizeof(msg));
+		if (k < 0)
+			ret = nm_fail(NM_EXIT_USAGE, "deny add file", "%s:%zu: %s; nothing applied",
+				      strcmp(name, "-") ? name : "<stdin>", lineno, msg);
+		else if (k > 0 && deny_push(b, &r))
+			ret = nm_sys("deny add file", ENOMEM);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return ret;
+}
+
+static int deny_add(int argc, char **argv)
+{
+	struct deny_batch b = {};
+	struct nm_rule r;
+	char msg[300];
+	int err;
+
+	if (argc >= 1 && !strcmp(argv[0], "file")) {
+		if (argc != 2)
+			return nm_usage("deny add file", "expected one FILE or -");
+		err = deny_read_file(argv[1], &b);
+	} else if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg))) {
+		return nm_usage("deny add", "%s", msg);
+	} else {
+		err = deny_push(&b, &r) ? nm_sys("deny add", ENOMEM) : 0;
+	}
+	if (!err)
+		err = deny_locked("deny add", deny_apply, &b);
+	if (!err)
+		deny_report_added(&b);
+	free(b.rules);
+	return err;
+}
+
+static int deny_del_one(void *arg, char *err, size_t len)
+{
+	return nm_store_del(arg, err, len);
+}
+
+static int deny_del(int argc, char **argv)
+{
+	struct nm_rule r;
+	char msg[300], text[160];
+	int err;
+
+	if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg)))
+		return nm_usage("deny del", "%s", msg);
+	err = deny_locked("deny del", deny_del_one, &r);
+	if (err)
+		return err;
+	nm_rule_format(&r, text, sizeof(text));
+	if (nm_opts.json)
+		nm_json_print(json_pack("{s:s}", "deleted", text));
+	else
+		printf("deleted %s\n", text);
+	return 0;
+}
+
+static int deny_list_text(const struct nm_rule *r, void *arg)
+{
+	char text[160];
+
+	(void)arg;
+	nm_rule_format(r, text, sizeof(text));
+	return puts(text) < 0 ? -EIO : 0;
+}
+
+static int deny_list_json(const struct nm_rule *r, void *arg)
+{
+	return json_array_append_new(arg, nm_rule_json(r)) ? -ENOMEM : 0;
+}
+
+static int deny_list(int argc, char **argv)
+{
+	json_t *list = NULL;
+	int err;
+
+	(void)argv;
+	if (argc)
+		return nm_usage("deny list", "takes no arguments");
+	err = nm_require_loaded("deny list");
+	if (err)
+		return err;
+	if (nm_opts.json) {
+		list = json_array();
+		err = nm_store_walk(deny_list_json, list);
+	} else {
+		err = nm_store_walk(deny_list_text, NULL);
+	}
+	if (err) {
+		json_decref(list);
+		return nm_sys("deny list", err);
+	}
+	if (list)
+		nm_json_print(json_pack("{s:o}", "rules", list));
+	return 0;
+}
+
+static int deny_flush_all(void *arg, char *err, size_t len)
+{
+	int ret = nm_store_flush(arg);
+
+	if (ret)
+		snprintf(err, len, "%s", strerror(-ret));
+	return ret;
+}
+
+static int deny_flush(int argc, char **argv)
+{
+	uint64_t removed = 0;
+	int err;
+
+	(void)argv;
+	if (argc)
+		return nm_usage("deny flush", "takes no arguments");
+	err = deny_locked("deny flush", deny_flush_all, &removed);
+	if (err)
+		return err;
+	if (nm_opts.json)
+		nm_json_print(json_pack("{s:I}", "removed", (json_int_t)removed));
+	else
+		printf("removed %llu rules\n", (unsigned long long)removed);
+	return 0;
+}
+
+int do_deny(int argc, char **argv)
+{
+	static const struct nm_cmd cmds[] = {
+		{ "add", deny_add }, { "del", deny_del },     { "list", deny_list },
+		{ "flush", deny_flush }, { "help", deny_help }, { NULL, NULL },
+	};
+
+	if (argc < 1)
+		return deny_help(-1, argv);
+	return nm_dispatch("deny", cmds, argc, argv, deny_help);
+}

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netmonctl status: what is loaded, where it is attached, what it counted,
+ * and what this kernel can do. Reads pins and map headers only: it never
+ * opens the BPF object or walks the rule store, so it stays fast at a
+ * million rules. Works before `load` too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cmds.h"
+
+static json_t *status_kernel(void)
+{
+	struct nm_kernel k;
+	json_t *o;
+
+	nm_probe_kernel(&k);
+	o = json_pack("{s:s, s:b, s:b, s:s*, s:s*, s:b}", "release", k.release, "btf", k.btf, "bpffs",
+		      k.bpffs, "cgroup2", k.cgroup2[0] ? k.cgroup2 : NULL, "lsm_list",
+		      k.lsm_active >= 0 ? k.lsm_list : NULL, "lsm_loadable", k.lsm_loadable);
+	json_object_set_new(o, "lsm_active", k.lsm_active < 0 ? json_null() : json_boolean(k.lsm_active));
+	if (!k.lsm_loadable)
+		json_object_set_new(o, "lsm_error", json_string(nm_lsm_reason(k.lsm_errno)));
+	json_object_set_new(o, "cgroup_ctx_helpers",
+			    json_pack("{s:b, s:b, s:b}", "pid", !!(k.ctx_helpers & NM_HELPER_PID_TGID),
+				      "comm", !!(k.ctx_helpers & NM_HELPER_COMM), "cgroup_id",
+				      !!(k.ctx_helpers & NM_HELPER_CGROUP_ID)));
+	return o;
+}
+
+/* Kernel memory of a map as the kernel reports it (fdinfo memlock). */
+static long long status_memlock(int fd)
+{
+	char path[64], line[128];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static json_t *status_maps(const struct nm_meta *meta)
+{
+	static const char *const types[] = { [BPF_MAP_TYPE_LPM_TRIE] = "lpm_trie",
+					     [BPF_MAP_TYPE_ARRAY] = "array",
+					     [BPF_MAP_TYPE_PERCPU_ARRAY] = "percpu_array",
+					     [BPF_MAP_TYPE_RINGBUF] = "ringbuf" };
+	json_t *maps = json_array();
+	int i;
+
+	for (i = 0; nm_map_names[i]; i++) {
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+		int fd = nm_open_map(nm_map_names[i]);
+		json_t *m;
+
+		if (fd < 0)
+			continue;
+		bpf_obj_get_info_by_fd(fd, &info, &len);
+		m = json_pack("{s:s, s:i, s:s, s:i, s:I}", "name", nm_map_names[i], "id", info.id, "type",
+			      info.type < sizeof(types) / sizeof(types[0]) && types[info.type] ? types[info.type] : "other",
+			      "max_entries", info.max_entries, "memlock", status_memlock(fd));
+		if (!strcmp(nm_map_names[i], NM_MAP_RULES))
+			json_object_set_new(m, "entries", json_integer(meta->prefixes));
+		close(fd);
+		json_array_append_new(maps, m);
+	}
+	return maps;
+}
+
+/* Where each program is attached, from the link pins. */
+static int status_link(const char *name, int fd, void *arg)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	char where[NM_PATH_MAX] = "system";
+	json_t *l;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	if (info.type == BPF_LINK_TYPE_CGROUP &&
+	    nm_cgroup_path(info.cgroup.cgroup_id, where, sizeof(where)))
+		snprintf(where, sizeof(where), "cgroup id %llu (removed)",
+			 (unsigned long long)info.cgroup.cgroup_id);
+	l = json_pack("{s:s, s:i, s:i, s:s}", "name", name, "id", info.id, "prog_id", info.prog_id,
+		      "target", where);
+	json_array_append_new(arg, l);
+	return 0;
+}
+
+static json_t *status_programs(json_t *links, const struct nm_counters *cnt)
+{
+	json_t *progs = json_array();
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		const struct nm_prog_desc *d = &nm_progs[i];
+		struct bpf_prog_info info = {};
+		uint32_t len = sizeof(info);
+		int fd = nm_open_prog(d->name);
+		json_t *p = json_pack("{s:s, s:s, s:s, s:b}", "name", d->name, "hook", d->section, "layer",
+				      nm_layer_name(d->layer), "loaded", fd >= 0);
+		json_t *at = json_array(), *l;
+		size_t j;
+
+		if (fd >= 0) {
+			bpf_obj_get_info_by_fd(fd, &info, &len);
+			close(fd);
+			json_object_set_new(p, "id", json_integer(info.id));
+			json_object_set_new(p, "run_cnt", json_integer(info.run_cnt));
+			json_object_set_new(p, "run_time_ns", json_integer(info.run_time_ns));
+			json_array_foreach(links, j, l)
+				if (json_integer_value(json_object_get(l, "prog_id")) == info.id)
+					json_array_append(at, json_object_get(l, "target"));
+		} else if (d->layer == NM_LAYER_LSM) {
+			json_object_set_new(p, "error", json_string(nm_lsm_reason(nm_probe_lsm())));
+		}
+		json_object_set_new(p, "attached", at);
+		json_object_set_new(p, "counters", nm_json_counters(&cnt[i]));
+		json_array_append_new(progs, p);
+	}
+	return progs;
+}
+
+static json_t *status_loaded(void)
+{
+	struct nm_counters cnt[NM_HOOK_MAX] = {}, total = {};
+	struct nm_config cfg = {};
+	struct nm_meta meta = {};
+	json_t *o, *links = json_array();
+	char by[32];
+	int i, err;
+
+	err = nm_config_read(&cfg);
+	if (!err)
+		err = nm_meta_read(&meta);
+	if (!err)
+		err = nm_counters_read(cnt);
+	if (err) {
+		json_decref(links);
+		return NULL;
+	}
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		total.checked += cnt[i].checked;
+		total.denied += cnt[i].denied;
+		total.audited += cnt[i].audited;
+		total.rb_drops += cnt[i].rb_drops;
+	}
+	nm_links_walk(status_link, links);
+	snprintf(by, sizeof(by), "%u.%u.%u", cfg.tool_version >> 16, (cfg.tool_version >> 8) & 0xff,
+		 cfg.tool_version & 0xff);
+	o = json_pack("{s:i, s:s, s:s, s:I, s:I}", "layout_version", cfg.layout_version, "loaded_by",
+		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
+		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
+	json_object_set_new(o, "programs", status_programs(links, cnt));
+	json_object_set_new(o, "links", links);
+	json_object_set_new(o, "maps", status_maps(&meta));
+	json_object_set_new(o, "totals", nm_json_counters(&total));
+	return o;
+}
+
+static void status_text_programs(json_t *st)
+{
+	json_t *p, *c, *t;
+	size_t i, j;
+
+	printf("programs:\n");
+	json_array_foreach(json_object_get(st, "programs"), i, p) {
+		printf("  %-12s %-20s ", json_string_value(json_object_get(p, "name")),
+		       json_string_value(json_object_get(p, "hook")));
+		if (!json_is_true(json_object_get(p, "loaded"))) {
+			printf("not loaded: %s\n", json_string_value(json_object_get(p, "error")) ?: "");
+			continue;
+		}
+		printf("id %-6lld", json_integer_value(json_object_get(p, "id")));
+		if (json_array_size(json_object_get(p, "attached")) == 0)
+			printf(" not attached");
+		json_array_foreach(json_object_get(p, "attached"), j, t)
+			printf(" %s%s", j ? ", " : "attached: ", json_string_value(t));
+		c = json_object_get(p, "counters");
+		printf("\n  %12s checked %lld denied %lld audited %lld ringbuf drops %lld\n", "",
+		       json_integer_value(json_object_get(c, "checked")),
+		       json_integer_value(json_object_get(c, "denied")),
+		       json_integer_value(json_object_get(c, "audited")),
+		       json_integer_value(json_object_get(c, "rb_drops")));
+	}
+}
+
+static void status_text(json_t *st)
+{
+	json_t *k = json_object_get(st, "kernel"), *m;
+	size_t i;
+
+	printf("netmonctl %s, pin dir %s\n", NM_VERSION, json_string_value(json_object_get(st, "pin_dir")));
+	if (json_is_true(json_object_get(st, "loaded"))) {
+		printf("loaded: yes (layout %lld, by netmonctl %s)\n",
+		       json_integer_value(json_object_get(st, "layout_version")),
+		       json_string_value(json_object_get(st, "loaded_by")));
+		printf("mode: %s\nrules: %lld (%lld prefixes)\n",
+		       json_string_value(json_object_get(st, "mode")),
+		       json_integer_value(json_object_get(st, "rules")),
+		       json_integer_value(json_object_get(st, "prefixes")));
+		status_text_programs(st);
+		printf("maps:\n");
+		json_array_foreach(json_object_get(st, "maps"), i, m)
+			printf("  %-9s %-13s id %-6lld max_entries %-9lld memlock %lld bytes\n",
+			       json_string_value(json_object_get(m, "name")),
+			       json_string_value(json_object_get(m, "type")),
+			       json_integer_value(json_object_get(m, "id")),
+			       json_integer_value(json_object_get(m, "max_entries")),
+			       json_integer_value(json_object_get(m, "memlock")));
+	} else {
+		printf("loaded: no\n");
+	}
+	printf("kernel: %s, BTF %s, bpffs %s, cgroup2 %s\n",
+	       json_string_value(json_object_get(k, "release")),
+	       json_is_true(json_object_get(k, "btf")) ? "yes" : "no",
+	       json_is_true(json_object_get(k, "bpffs")) ? "yes" : "no",
+	       json_string_value(json_object_get(k, "cgroup2")) ?: "not mounted");
+	printf("BPF-LSM: %s, %s%s\n",
+	       json_is_null(json_object_get(k, "lsm_active")) ? "unknown (securityfs not mounted)"
+	       : json_is_true(json_object_get(k, "lsm_active")) ? "active" : "not in the lsm list",
+	       json_is_true(json_object_get(k, "lsm_loadable")) ? "loadable" : "not loadable: ",
+	       json_string_value(json_object_get(k, "lsm_error")) ?: "");
+}
+
+int do_status(int argc, char **argv)
+{
+	json_t *st, *loaded = NULL;
+
+	if (argc == 1 && !strcmp(argv[0], "help")) {
+		fprintf(stderr, "Usage: netmonctl status\n");
+		return 0;
+	}
+	if (argc)
+		return nm_usage("status", "takes no arguments");
+	if (nm_is_loaded()) {
+		loaded = status_loaded();
+		if (!loaded)
+			return nm_sys("status", errno ? errno : EIO);
+	}
+	st = json_pack("{s:s, s:s, s:i, s:b}", "version", NM_VERSION, "pin_dir", nm_opts.pin_dir,
+		       "tool_layout_version", NM_LAYOUT_VERSION, "loaded", loaded != NULL);
+	if (loaded)
+		json_object_update(st, loaded);
+	json_decref(loaded);
+	json_object_set_new(st, "kernel", status_kernel());
+	if (nm_opts.json) {
+		nm_json_print(st);
+		return 0;
+	}
+	status_text(st);
+	json_decref(st);
+	return 0;
+}

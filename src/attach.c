@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Attachments are BPF links pinned under <pin-dir>/links so they outlive
+ * the command: `cg<cgroup-id>_<prog>` for a cgroup, `<prog>` for LSM.
+ * The pin name is the record of what is attached where, so attaching the
+ * same place twice finds the pin and does nothing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "nm.h"
+
+int nm_links_walk(nm_link_cb cb, void *arg)
+{
+	char dir[NM_PATH_MAX], path[NM_PATH_MAX * 2];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	nm_pin_path(dir, sizeof(dir), "links", NULL);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (!ret && (de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.' || strstr(de->d_name, "__new"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		ret = cb(de->d_name, fd, arg);
+		close(fd);
+	}
+	closedir(d);
+	return ret;
+}
+
+static void nm_link_name(char *buf, size_t len, const struct nm_prog_desc *d, uint64_t cgid)
+{
+	if (d->layer == NM_LAYER_CGROUP)
+		snprintf(buf, len, "cg%llu_%s", (unsigned long long)cgid, d->name);
+	else
+		snprintf(buf, len, "%s", d->name);
+}
+
+static bool nm_pin_exists(const char *sub, const char *name)
+{
+	char path[NM_PATH_MAX];
+
+	nm_pin_path(path, sizeof(path), sub, name);
+	return access(path, F_OK) == 0;
+}
+
+static int nm_link_create(const struct nm_prog_desc *d, int target_fd)
+{
+	int prog_fd = nm_open_prog(d->name), link;
+
+	if (prog_fd < 0)
+		return prog_fd;
+	if (d->layer == NM_LAYER_CGROUP)
+		link = bpf_link_create(prog_fd, target_fd, d->attach_type, NULL);
+	else
+		link = bpf_raw_tracepoint_open(NULL, prog_fd); /* works from 5.7 on */
+	if (link < 0)
+		link = -errno;
+	close(prog_fd);
+	return link;
+}
+
+/* Attach every loaded program of one layer; all or none. */
+static int nm_attach_layer(enum nm_layer layer, int target_fd, uint64_t cgid, const char *where,
+			   json_t *report)
+{
+	char made[NM_HOOK_MAX][64];
+	json_t *list = json_array();
+	int i, n = 0, skipped = 0, loaded = 0, err = 0;
+
+	for (i = 0; i < NM_HOOK_MAX && !err; i++) {
+		const struct nm_prog_desc *d = &nm_progs[i];
+		char name[64], path[NM_PATH_MAX];
+		int link;
+
+		if (d->layer != layer || !nm_pin_exists("progs", d->name))
+			continue;
+		loaded++;
+		nm_link_name(name, sizeof(name), d, cgid);
+		if (nm_pin_exists("links", name)) {
+			skipped++;
+			continue;
+		}
+		link = nm_link_create(d, target_fd);
+		if (link < 0) {
+			err = nm_sys(d->name, link);
+			break;
+		}
+		nm_pin_path(path, sizeof(path), "links", name);
+		if (bpf_obj_pin(link, path))
+			err = nm_sys(path, errno);
+		else
+			snprintf(made[n++], sizeof(made[0]), "%s", name);
+		close(link);
+		json_array_append_new(list, json_string(d->name));
+	}
+	if (!err && loaded == 0)
+		err = nm_fail(NM_EXIT_RUNTIME, "attach", "no %s programs are loaded: %s",
+			      nm_layer_name(layer),
+			      layer == NM_LAYER_LSM ? nm_lsm_reason(nm_probe_lsm()) : "run 'netmonctl load'");
+	while (err && n > 0) {
+		char path[NM_PATH_MAX];
+
+		nm_pin_path(path, sizeof(path), "links", made[--n]);
+		nm_unpin(path);
+	}
+	json_array_append_new(json_object_get(report, "attached"),
+			      json_pack("{s:s, s:s, s:o, s:b}", "layer", nm_layer_name(layer), "target",
+					where, "programs", list, "already", skipped > 0 && n == 0));
+	if (!err)
+		nm_info("%s layer %s %s\n", nm_layer_name(layer),
+			n ? "attached to" : "already attached to", where);
+	return err;
+}
+
+/* Resolve and open a cgroup v2 directory; 0 or an exit code (reported). */
+static int nm_open_cgroup(const char *arg, char *path, size_t len, uint64_t *id, int *fd)
+{
+	int err = nm_cgroup_resolve(arg, path, len);
+
+	if (err == -ENOTDIR)
+		return nm_usage(arg, "not a cgroup v2 directory");
+	if (err)
+		return nm_fail(NM_EXIT_USAGE, arg, "%s", strerror(-err));
+	err = nm_cgroup_id(path, id);
+	if (err)
+		return nm_sys(path, err);
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return *fd < 0 ? nm_sys(path, errno) : 0;
+}
+
+static int nm_report_init(json_t *report, const char *key)
+{
+	if (!json_object_get(report, key))
+		json_object_set_new(report, key, json_array());
+	return 0;
+}
+
+int nm_attach_cgroup(const char *cg, json_t *report)
+{
+	char path[NM_PATH_MAX];
+	uint64_t id;
+	int fd, err = nm_open_cgroup(cg, path, sizeof(path), &id, &fd);
+
+	if (err)
+		return err;
+	nm_report_init(report, "attached");
+	err = nm_attach_layer(NM_LAYER_CGROUP, fd, id, path, report);
+	close(fd);
+	return err;
+}
+
+int nm_attach_lsm(json_t *report)
+{
+	nm_report_init(report, "attached");
+	return nm_attach_layer(NM_LAYER_LSM, -1, 0, "system", report);
+}
+
+/* Remove the link pins of one layer/target; the kernel detaches on last close. */
+static int nm_detach_layer(enum nm_layer layer, uint64_t cgid, const char *where, json_t *report)
+{
+	json_t *list = json_array();
+	int i, err = 0;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		const struct nm_prog_desc *d = &nm_progs[i];
+		char name[64], path[NM_PATH_MAX];
+
+		if (d->layer != layer)
+			continue;
+		nm_link_name(name, sizeof(name), d, cgid);
+		if (!nm_pin_exists("links", name))
+			continue;
+		nm_pin_path(path, sizeof(path), "links", name);
+		if (nm_unpin(path))
+			err = nm_sys(path, errno);
+		else
+			json_array_append_new(list, json_string(d->name));
+	}
+	if (!err && json_array_size(list) == 0) {
+		json_decref(list);
+		return nm_fail(NM_EXIT_RUNTIME, "detach", "%s layer is not attached to %s",
+			       nm_layer_name(layer), where);
+	}
+	json_array_append_new(json_object_get(report, "detached"),
+			      json_pack("{s:s, s:s, s:o}", "layer", nm_layer_name(layer), "target", where,
+					"programs", list));
+	if (!err)
+		nm_info("%s layer detached from %s\n", nm_layer_name(layer), where);
+	return err;
+}
+
+int nm_detach_cgroup(const char *cg, json_t *report)
+{
+	char path[NM_PATH_MAX];
+	uint64_t id;
+	int fd, err = nm_open_cgroup(cg, path, sizeof(path), &id, &fd);
+
+	if (err)
+		return err;
+	close(fd);
+	nm_report_init(report, "detached");
+	return nm_detach_layer(NM_LAYER_CGROUP, id, path, report);
+}
+
+int nm_detach_lsm(json_t *report)
+{
+	nm_report_init(report, "detached");
+	return nm_detach_layer(NM_LAYER_LSM, 0, "system", report);
+}
+
+int nm_detach_all(void)
+{
+	char dir[NM_PATH_MAX];
+
+	nm_pin_path(dir, sizeof(dir), "links", NULL);
+	return nm_rmdir_tree(dir);
+}

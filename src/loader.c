@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * `load`: verify and pin the embedded BPF object. When netmonctl is already
+ * loaded, upgrade in place: the new programs reuse the pinned maps (rules,
+ * mode, counters and pending events survive), every cgroup link is switched
+ * with an atomic link update, and every LSM link is replaced by attaching
+ * the new program before the old link is released, so there is no moment
+ * without enforcement.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "nm.h"
+#include "netmonctl.skel.h"
+
+static char nm_libbpf_last[512];
+
+/* Without -d libbpf stays quiet, but its last complaint about a program is
+ * kept so the one-line error can say which program the kernel rejected. */
+static int nm_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (nm_opts.debug)
+		return vfprintf(stderr, fmt, ap);
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (strstr(line, "prog '") && !nm_libbpf_last[0]) {
+		line[strcspn(line, "\n")] = 0;
+		snprintf(nm_libbpf_last, sizeof(nm_libbpf_last), "%s", line);
+	}
+	return 0;
+}
+
+static struct bpf_program *nm_skel_prog(struct netmonctl_bpf *skel, const struct nm_prog_desc *d)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "nm_%s", d->name);
+	return bpf_object__find_program_by_name(skel->obj, name);
+}
+
+static uint64_t nm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Upgrade: make every map of the new object the pinned one. */
+static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *o)
+{
+	struct bpf_map *map;
+	struct nm_config cfg;
+	int err = nm_config_read(&cfg);
+
+	if (err)
+		return nm_sys("load: pinned config", err);
+	if (cfg.layout_version != NM_LAYOUT_VERSION)
+		return nm_fail(NM_EXIT_RUNTIME, "load",
+			       "pinned state has layout %u, this netmonctl writes layout %u: "
+			       "'netmonctl unload' first (rules are lost), or use the matching netmonctl",
+			       cfg.layout_version, NM_LAYOUT_VERSION);
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+		int fd;
+
+		if (strchr(name, '.'))
+			continue; /* rodata belongs to the programs, not to the state */
+		fd = nm_open_map(name);
+		if (fd < 0)
+			return nm_sys(name, fd);
+		err = nm_map_check(fd, name, bpf_map__key_size(map), bpf_map__value_size(map));
+		if (!err && bpf_obj_get_info_by_fd(fd, &info, &len))
+			err = nm_sys(name, errno);
+		else if (err)
+			err = NM_EXIT_RUNTIME;
+		if (!err && map == skel->maps.events && o->ringbuf_set && info.max_entries != o->ringbuf)
+			err = nm_usage("load", "ringbuf is %u bytes while loaded; unload to change it",
+				       info.max_entries);
+		if (!err && map == skel->maps.rules && o->entries_set && info.max_entries != o->entries)
+			err = nm_usage("load", "entries is %u while loaded; unload to change it",
+				       info.max_entries);
+		if (!err && bpf_map__reuse_fd(map, fd))
+			err = nm_sys(name, errno);
+		close(fd);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int nm_pin_maps(struct netmonctl_bpf *skel)
+{
+	char path[NM_PATH_MAX];
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, skel->obj) {
+		if (strchr(bpf_map__name(map), '.'))
+			continue;
+		nm_pin_path(path, sizeof(path), "maps", bpf_map__name(map));
+		if (bpf_map__pin(map, path))
+			return nm_sys(path, errno);
+	}
+	return 0;
+}
+
+static int nm_init_state(void)
+{
+	struct nm_config cfg = {
+		.layout_version = NM_LAYOUT_VERSION,
+		.mode = NM_MODE_ENFORCE,
+		.tool_version = NM_VERSION_CODE,
+		.loaded_ns = nm_now_ns(),
+	};
+	struct nm_meta meta = {};
+	int err = nm_config_write(&cfg);
+
+	if (!err)
+		err = nm_meta_write(&meta);
+	return err ? nm_sys("load: initial state", err) : 0;
+}
+
+/* Pin under a temporary name, then rename over the old pin: readers of the
+ * pin dir always find a program there. */
+static int nm_pin_replace(int fd, const char *sub, const char *name)
+{
+	char path[NM_PATH_MAX], tmp[NM_PATH_MAX + 8];
+
+	nm_pin_path(path, sizeof(path), sub, name);
+	snprintf(tmp, sizeof(tmp), "%s__new", path); /* bpffs refuses names with dots */
+	unlink(tmp);
+	if (bpf_obj_pin(fd, tmp))
+		return -errno;
+	if (rename(tmp, path)) {
+		int err = -errno;
+
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+struct nm_relink {
+	struct netmonctl_bpf *skel;
+	int updated;
+	int err;
+};
+
+/* Link pin names: `<prog>` for LSM links, `cg<id>_<prog>` for cgroup ones. */
+static const struct nm_prog_desc *nm_link_prog(const char *link_name)
+{
+	const char *us = strchr(link_name, '_');
+
+	if (link_name[0] == 'c' && link_name[1] == 'g' && us)
+		return nm_prog_by_name(us + 1);
+	return nm_prog_by_name(link_name);
+}
+
+static int nm_relink_one(const char *name, int link_fd, void *arg)
+{
+	struct nm_relink *r = arg;
+	const struct nm_prog_desc *d = nm_link_prog(name);
+	struct bpf_program *p = d ? nm_skel_prog(r->skel, d) : NULL;
+	int prog_fd = p ? bpf_program__fd(p) : -1;
+	int new_link, err;
+
+	if (prog_fd < 0)
+		return 0; /* not loaded this time: the old program stays attached */
+	if (d->layer == NM_LAYER_CGROUP) {
+		/* One syscall swaps the program under the link: atomic. */
+		if (bpf_link_update(link_fd, prog_fd, NULL)) {
+			r->err = nm_sys(name, errno);
+			return -1;
+		}
+		r->updated++;
+		return 0;
+	}
+	/* LSM (tracing) links cannot be updated: attach the new program first,
+	 * then drop the old link when its pin is replaced. */
+	new_link = bpf_raw_tracepoint_open(NULL, prog_fd);
+	if (new_link < 0) {
+		r->err = nm_sys(name, errno);
+		return -1;
+	}
+	err = nm_pin_replace(new_link, "links", name);
+	close(new_link);
+	if (err) {
+		r->err = nm_sys(name, err);
+		return -1;
+	}
+	r->updated++;
+	return 0;
+}
+
+static int nm_pin_progs(struct netmonctl_bpf *skel, json_t *progs)
+{
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		const struct nm_prog_desc *d = &nm_progs[i];
+		struct bpf_program *p = nm_skel_prog(skel, d);
+		int fd = p ? bpf_program__fd(p) : -1;
+		struct bpf_prog_info info = {};
+		uint32_t len = sizeof(info);
+		int err;
+
+		if (fd < 0)
+			continue;
+		err = nm_pin_replace(fd, "progs", d->name);
+		if (err)
+			return nm_sys(d->name, err);
+		bpf_obj_get_info_by_fd(fd, &info, &len);
+		json_object_set_new(json_object_get(progs, d->name),
+				    "id", json_integer(info.id));
+	}
+	return 0;
+}
+
+static json_t *nm_prog_report(int lsm_err)
+{
+	json_t *progs = json_object();
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		bool lsm = nm_progs[i].layer == NM_LAYER_LSM;
+		json_t *p = json_pack("{s:s, s:s, s:b}", "hook", nm_progs[i].section, "layer",
+				      nm_layer_name(nm_progs[i].layer), "loaded", !(lsm && lsm_err));
+
+		if (lsm && lsm_err)
+			json_object_set_new(p, "error", json_string(nm_lsm_reason(lsm_err)));
+		json_object_set_new(progs, nm_progs[i].name, p);
+	}
+	return progs;
+}
+
+static int nm_open_skel(struct netmonctl_bpf **out, int lsm_err)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_level = nm_opts.debug ? 1 : 0);
+	struct netmonctl_bpf *skel;
+	int i;
+
+	libbpf_set_print(nm_libbpf_print);
+	skel = netmonctl_bpf__open_opts(&opts);
+	if (!skel)
+		return nm_sys("load: open embedded object", errno);
+	skel->rodata->nm_ctx_helpers = nm_probe_ctx_helpers();
+	for (i = 0; i < NM_HOOK_MAX; i++)
+		if (nm_progs[i].layer == NM_LAYER_LSM && lsm_err)
+			bpf_program__set_autoload(nm_skel_prog(skel, &nm_progs[i]), false);
+	*out = skel;
+	return 0;
+}
+
+static int nm_load_fresh(struct netmonctl_bpf *skel, const struct nm_load_opts *o, json_t *progs)
+{
+	int err;
+
+	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_set ? o->ringbuf : NM_DEFAULT_RINGBUF);
+	bpf_map__set_max_entries(skel->maps.rules, o->entries_set ? o->entries : NM_DEFAULT_ENTRIES);
+	err = netmonctl_bpf__load(skel) ? -errno : 0;
+	if (err)
+		return err;
+	err = nm_pin_maps(skel);
+	if (!err)
+		err = nm_init_state();
+	if (!err)
+		err = nm_pin_progs(skel, progs);
+	return err ? NM_EXIT_RUNTIME : 0;
+}
+
+static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts *o, json_t *report,
+			   json_t *progs)
+{
+	struct nm_relink r = { .skel = skel };
+	struct nm_config cfg;
+	int err = nm_reuse_maps(skel, o);
+
+	if (err)
+		return err;
+	err = netmonctl_bpf__load(skel) ? -errno : 0;
+	if (err)
+		return err;
+	nm_links_walk(nm_relink_one, &r);
+	if (r.err)
+		return r.err;
+	err = nm_pin_progs(skel, progs);
+	if (err)
+		return err;
+	if (nm_config_read(&cfg) == 0) {
+		cfg.tool_version = NM_VERSION_CODE;
+		cfg.upgraded_ns = nm_now_ns();
+		nm_config_write(&cfg);
+	}
+	json_object_set_new(report, "links_updated", json_integer(r.updated));
+	return 0;
+}
+
+static int nm_load_failed(int err)
+{
+	if (err > 0)
+		return err; /* already reported */
+	if (nm_libbpf_last[0])
+		return nm_fail(NM_EXIT_RUNTIME, "load", "%s: %s (%s)%s", nm_libbpf_last, strerror(-err),
+			       nm_errno_name(err), nm_opts.debug ? "" : "; run with -d for the verifier log");
+	return nm_sys("load", err);
+}
+
+int nm_load(const struct nm_load_opts *o, json_t *report)
+{
+	struct netmonctl_bpf *skel = NULL;
+	bool upgrade;
+	json_t *progs;
+	int lock, err, lsm_err;
+
+	err = nm_bpffs_prepare(true);
+	if (err)
+		return err;
+	lock = nm_lock();
+	if (lock < 0)
+		return nm_sys(nm_opts.pin_dir, lock);
+	upgrade = nm_is_loaded();
+	lsm_err = nm_probe_lsm();
+	progs = nm_prog_report(lsm_err);
+	err = nm_open_skel(&skel, lsm_err);
+	if (!err)
+		err = upgrade ? nm_load_upgrade(skel, o, report, progs) : nm_load_fresh(skel, o, progs);
+	if (err && !upgrade)
+		nm_rmdir_tree(nm_opts.pin_dir); /* a failed first load leaves nothing */
+	json_object_set_new(report, "action", json_string(upgrade ? "upgraded" : "loaded"));
+	json_object_set_new(report, "pin_dir", json_string(nm_opts.pin_dir));
+	json_object_set_new(report, "programs", progs);
+	json_object_set_new(report, "lsm_layer",
+			    json_string(lsm_err ? nm_lsm_reason(lsm_err) : "available"));
+	netmonctl_bpf__destroy(skel);
+	close(lock);
+	return err ? nm_load_failed(err) : 0;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* netmonctl core: what the commands in cmd/ build on. */
+#ifndef NM_H
+#define NM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <linux/bpf.h>
+#include "netmonctl.h"
+
+#define NM_VERSION "0.1.0"
+#define NM_VERSION_CODE ((0u << 16) | (1u << 8) | 0u)
+#define NM_DEFAULT_PIN_DIR "/sys/fs/bpf/netmonctl"
+#define NM_DEFAULT_RINGBUF (4u << 20)
+#define NM_DEFAULT_ENTRIES (1u << 21)
+
+/* Exit codes (documented in netmonctl(8)). */
+enum nm_exit {
+	NM_EXIT_OK = 0,
+	NM_EXIT_RUNTIME = 1, /* the kernel or the system said no */
+	NM_EXIT_USAGE = 2,   /* bad command line or rule: nothing changed */
+};
+
+/* ---- global options (cmd/main.c) ---- */
+struct nm_opts {
+	const char *pin_dir;
+	bool json;
+	bool pretty;
+	bool debug;
+	bool nomount;
+};
+extern struct nm_opts nm_opts;
+
+/* ---- util.c: errors, keywords, numbers ---- */
+/* Print `netmonctl: <what>: <why>` (or {"error": ...} in JSON mode), return code. */
+int nm_fail(int code, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int nm_usage(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int nm_sys(const char *what, int err); /* runtime error from a negative errno */
+void nm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *nm_errno_name(int err);
+bool nm_is_prefix(const char *arg, const char *keyword);
+/* Index of the keyword `arg` abbreviates uniquely in NULL-terminated `kw`; -1 none, -2 ambiguous. */
+int nm_keyword(const char *arg, const char *const *kw);
+int nm_parse_u64(const char *s, uint64_t max, uint64_t *out);
+int nm_parse_size(const char *s, uint64_t *out); /* N, NK, NM, NG */
+
+/* Dispatch helper: run the handler whose keyword argv[0] abbreviates. */
+struct nm_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **argv,
+		int (*help)(int argc, char **argv));
+
+/* ---- output.c ---- */
+void nm_json_print(json_t *root); /* steals root */
+json_t *nm_json_counters(const struct nm_counters *c);
+
+/* ---- bpffs.c: pin directory ---- */
+#define NM_PATH_MAX 512
+int nm_pin_path(char *buf, size_t len, const char *sub, const char *name);
+int nm_bpffs_prepare(bool create); /* checks/mounts bpffs, mkdirs when create */
+bool nm_on_bpffs(const char *path);
+bool nm_is_loaded(void);
+int nm_lock(void); /* exclusive lock on the pin dir; fd or -errno */
+int nm_unpin(const char *path);
+int nm_rmdir_tree(const char *path);
+
+/* ---- cgroup.c ---- */
+int nm_cgroup2_mount(char *buf, size_t len);
+int nm_cgroup_id(const char *path, uint64_t *id);
+int nm_cgroup_path(uint64_t id, char *buf, size_t len); /* search the cgroup2 tree */
+int nm_cgroup_resolve(const char *arg, char *buf, size_t len); /* absolute, on cgroup2 */
+
+/* ---- objects.c: the programs and maps netmonctl owns ---- */
+enum nm_layer { NM_LAYER_CGROUP, NM_LAYER_LSM };
+struct nm_prog_desc {
+	const char *name;    /* pin name, also `status` name */
+	const char *section; /* what a person knows it as */
+	enum nm_hook hook;
+	enum bpf_attach_type attach_type;
+	enum nm_layer layer;
+};
+extern const struct nm_prog_desc nm_progs[NM_HOOK_MAX];
+extern const char *const nm_map_names[];
+const struct nm_prog_desc *nm_prog_by_name(const char *name);
+int nm_open_map(const char *name); /* fd or -errno */
+int nm_open_prog(const char *name);
+int nm_map_check(int fd, const char *name, uint32_t key_size, uint32_t value_size);
+int nm_config_read(struct nm_config *cfg);
+int nm_config_write(const struct nm_config *cfg);
+int nm_meta_read(struct nm_meta *m);
+int nm_meta_write(const struct nm_meta *m);
+int nm_counters_read(struct nm_counters out[NM_HOOK_MAX]);
+const char *nm_layer_name(enum nm_layer l);
+
+/* ---- probe.c: what the kernel can do ---- */
+struct nm_kernel {
+	char release[128];
+	bool btf;
+	bool bpffs;
+	char cgroup2[NM_PATH_MAX];
+	int lsm_active; /* 1 yes, 0 no, -1 unknown (securityfs not readable) */
+	bool lsm_loadable;
+	int lsm_errno;  /* why not, when !lsm_loadable */
+	char lsm_list[256];
+	uint32_t ctx_helpers; /* NM_HELPER_* available to cgroup sock_addr hooks */
+};
+void nm_probe_kernel(struct nm_kernel *k);
+int nm_probe_lsm(void);              /* 0 loadable, else -errno */
+uint32_t nm_probe_ctx_helpers(void); /* NM_HELPER_* bits */
+const char *nm_lsm_reason(int err);
+
+/* ---- rule.c: text <-> rule ---- */
+struct nm_rule {
+	uint8_t dir;
+	uint8_t family; /* NM_FAM_* (ANY for `any`) */
+	uint8_t plen;   /* address prefix length, 0 for any */
+	uint8_t addr[16];
+	struct nm_port_rule port;
+};
+/* Parse argv words into a rule; on error writes a message to err. */
+int nm_rule_parse(int argc, char **argv, struct nm_rule *r, char *err, size_t errlen);
+int nm_rule_parse_line(char *line, struct nm_rule *r, char *err, size_t errlen);
+void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
+void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);
+void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p, struct nm_rule *r);
+void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);
+json_t *nm_rule_json(const struct nm_rule *r);
+extern const char *const nm_dir_names[NM_DIR_MAX];
+
+/* ---- store.c: the rule store in the pinned maps ---- */
+/* All-or-nothing: validate everything, write, roll back on a kernel error.
+ * *added gets the number of rules that were new. */
+int nm_store_add(struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen);
+int nm_store_del(const struct nm_rule *r, char *err, size_t errlen);
+typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
+int nm_store_walk(nm_rule_cb cb, void *arg);
+int nm_store_flush(uint64_t *removed);
+
+/* ---- loader.c ---- */
+struct nm_load_opts {
+	uint32_t ringbuf;
+	uint32_t entries;
+	bool ringbuf_set, entries_set;
+};
+int nm_load(const struct nm_load_opts *o, json_t *report);
+
+/* ---- attach.c ---- */
+int nm_attach_cgroup(const char *cg_path, json_t *report);
+int nm_detach_cgroup(const char *cg_path, json_t *report);
+int nm_attach_lsm(json_t *report);
+int nm_detach_lsm(json_t *report);
+int nm_detach_all(void);
+/* Call cb for each pinned link: name (below links/), link fd. */
+typedef int (*nm_link_cb)(const char *name, int fd, void *arg);
+int nm_links_walk(nm_link_cb cb, void *arg);
+
+#endif

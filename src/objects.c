@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The objects netmonctl owns, and opening them from their pins. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "nm.h"
+
+/* Indexed by enum nm_hook; pin names double as `status` names. */
+const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
+	{ "connect4", "cgroup/connect4", NM_HOOK_CONNECT4, BPF_CGROUP_INET4_CONNECT, NM_LAYER_CGROUP },
+	{ "connect6", "cgroup/connect6", NM_HOOK_CONNECT6, BPF_CGROUP_INET6_CONNECT, NM_LAYER_CGROUP },
+	{ "sendmsg4", "cgroup/sendmsg4", NM_HOOK_SENDMSG4, BPF_CGROUP_UDP4_SENDMSG, NM_LAYER_CGROUP },
+	{ "sendmsg6", "cgroup/sendmsg6", NM_HOOK_SENDMSG6, BPF_CGROUP_UDP6_SENDMSG, NM_LAYER_CGROUP },
+	{ "lsm_connect", "lsm/socket_connect", NM_HOOK_LSM_CONNECT, BPF_LSM_MAC, NM_LAYER_LSM },
+	{ "lsm_bind", "lsm/socket_bind", NM_HOOK_LSM_BIND, BPF_LSM_MAC, NM_LAYER_LSM },
+	{ "lsm_listen", "lsm/socket_listen", NM_HOOK_LSM_LISTEN, BPF_LSM_MAC, NM_LAYER_LSM },
+	{ "lsm_accept", "lsm/socket_accept", NM_HOOK_LSM_ACCEPT, BPF_LSM_MAC, NM_LAYER_LSM },
+	{ "lsm_sendmsg", "lsm/socket_sendmsg", NM_HOOK_LSM_SENDMSG, BPF_LSM_MAC, NM_LAYER_LSM },
+	{ "lsm_recvmsg", "lsm/socket_recvmsg", NM_HOOK_LSM_RECVMSG, BPF_LSM_MAC, NM_LAYER_LSM },
+};
+
+const char *const nm_map_names[] = { NM_MAP_RULES, NM_MAP_CONFIG, NM_MAP_META, NM_MAP_COUNTERS,
+				     NM_MAP_EVENTS, NULL };
+
+const char *nm_layer_name(enum nm_layer l)
+{
+	return l == NM_LAYER_LSM ? "lsm" : "cgroup";
+}
+
+const struct nm_prog_desc *nm_prog_by_name(const char *name)
+{
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++)
+		if (!strcmp(nm_progs[i].name, name))
+			return &nm_progs[i];
+	return NULL;
+}
+
+static int nm_open_pin(const char *sub, const char *name)
+{
+	char path[NM_PATH_MAX];
+	int fd;
+
+	if (nm_pin_path(path, sizeof(path), sub, name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+int nm_open_map(const char *name)
+{
+	return nm_open_pin("maps", name);
+}
+
+int nm_open_prog(const char *name)
+{
+	return nm_open_pin("progs", name);
+}
+
+/* A pinned map of another layout is refused rather than misread. */
+int nm_map_check(int fd, const char *name, uint32_t key_size, uint32_t value_size)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.key_size != key_size || info.value_size != value_size) {
+		nm_fail(NM_EXIT_RUNTIME, name,
+			"pinned map has key/value size %u/%u, this netmonctl expects %u/%u "
+			"(layout %d): 'netmonctl unload' first, or use the netmonctl that loaded it",
+			info.key_size, info.value_size, key_size, value_size, NM_LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int nm_array_rw(const char *name, void *val, size_t size, bool write)
+{
+	uint32_t zero = 0;
+	int fd = nm_open_map(name), err;
+
+	if (fd < 0)
+		return fd;
+	err = nm_map_check(fd, name, sizeof(zero), size);
+	if (!err) {
+		if (write)
+			err = bpf_map_update_elem(fd, &zero, val, BPF_ANY) ? -errno : 0;
+		else
+			err = bpf_map_lookup_elem(fd, &zero, val) ? -errno : 0;
+	}
+	close(fd);
+	return err;
+}
+
+int nm_config_read(struct nm_config *cfg)
+{
+	return nm_array_rw(NM_MAP_CONFIG, cfg, sizeof(*cfg), false);
+}
+
+int nm_config_write(const struct nm_config *cfg)
+{
+	return nm_array_rw(NM_MAP_CONFIG, (void *)cfg, sizeof(*cfg), true);
+}
+
+int nm_meta_read(struct nm_meta *m)
+{
+	return nm_array_rw(NM_MAP_META, m, sizeof(*m), false);
+}
+
+int nm_meta_write(const struct nm_meta *m)
+{
+	return nm_array_rw(NM_MAP_META, (void *)m, sizeof(*m), true);
+}
+
+/* Sum the per-CPU counters of every hook. */
+int nm_counters_read(struct nm_counters out[NM_HOOK_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	int fd, err = 0;
+	uint32_t h;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	fd = nm_open_map(NM_MAP_COUNTERS);
+	if (fd < 0)
+		return fd;
+	{
+		struct nm_counters percpu[ncpu];
+
+		for (h = 0; h < NM_HOOK_MAX && !err; h++) {
+			int c;
+
+			memset(&out[h], 0, sizeof(out[h]));
+			if (bpf_map_lookup_elem(fd, &h, percpu)) {
+				err = -errno;
+				break;
+			}
+			for (c = 0; c < ncpu; c++) {
+				out[h].checked += percpu[c].checked;
+				out[h].denied += percpu[c].denied;
+				out[h].audited += percpu[c].audited;
+				out[h].rb_drops += percpu[c].rb_drops;
+			}
+		}
+	}
+	close(fd);
+	return err;
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Errors, keyword matching and number parsing shared by every command. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nm.h"
+
+struct nm_opts nm_opts = { .pin_dir = NM_DEFAULT_PIN_DIR };
+
+static int nm_vfail(int code, const char *what, const char *fmt, va_list ap)
+{
+	char why[512];
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	if (nm_opts.json) {
+		char msg[700];
+		json_t *o;
+
+		snprintf(msg, sizeof(msg), "%s: %s", what, why);
+		o = json_pack("{s:s, s:i}", "error", msg, "exit", code);
+		nm_json_print(o);
+	} else {
+		fprintf(stderr, "netmonctl: %s: %s\n", what, why);
+	}
+	return code;
+}
+
+int nm_fail(int code, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = nm_vfail(code, what, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int nm_usage(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = nm_vfail(NM_EXIT_USAGE, what, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int nm_sys(const char *what, int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err == EPERM || err == EACCES)
+		return nm_fail(NM_EXIT_RUNTIME, what, "%s (%s): netmonctl needs root (CAP_BPF and CAP_NET_ADMIN)",
+			       strerror(err), nm_errno_name(err));
+	return nm_fail(NM_EXIT_RUNTIME, what, "%s (%s)", strerror(err), nm_errno_name(err));
+}
+
+/* Progress and notes for people: stderr so stdout stays clean for scripts. */
+void nm_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nm_opts.json)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+}
+
+const char *nm_errno_name(int err)
+{
+	static const struct {
+		int e;
+		const char *n;
+	} names[] = {
+		{ EPERM, "EPERM" },   { ENOENT, "ENOENT" }, { EACCES, "EACCES" }, { EEXIST, "EEXIST" },
+		{ EINVAL, "EINVAL" }, { ENOSPC, "ENOSPC" }, { E2BIG, "E2BIG" },   { ENOMEM, "ENOMEM" },
+		{ EBUSY, "EBUSY" },   { ENOTSUP, "ENOTSUP" }, { EBADF, "EBADF" }, { ENOTDIR, "ENOTDIR" },
+		{ ESRCH, "ESRCH" },   { EFAULT, "EFAULT" }, { ENOSYS, "ENOSYS" }, { ENOTEMPTY, "ENOTEMPTY" },
+	};
+	size_t i;
+
+	if (err < 0)
+		err = -err;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].e == err)
+			return names[i].n;
+	return "errno";
+}
+
+bool nm_is_prefix(const char *arg, const char *keyword)
+{
+	size_t n = strlen(arg);
+
+	return n > 0 && strncmp(arg, keyword, n) == 0;
+}
+
+int nm_keyword(const char *arg, const char *const *kw)
+{
+	int i, found = -1;
+
+	for (i = 0; kw[i]; i++) {
+		if (strcmp(arg, kw[i]) == 0)
+			return i;
+		if (nm_is_prefix(arg, kw[i])) {
+			if (found >= 0)
+				return -2;
+			found = i;
+		}
+	}
+	return found;
+}
+
+int nm_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int nm_parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t n = strlen(s);
+	uint64_t mul = 1, v;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 'k': case 'K': mul = 1ull << 10; break;
+	case 'm': case 'M': mul = 1ull << 20; break;
+	case 'g': case 'G': mul = 1ull << 30; break;
+	default: break;
+	}
+	if (mul != 1)
+		num[n - 1] = 0;
+	if (nm_parse_u64(num, UINT32_MAX, &v))
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **argv,
+		int (*help)(int argc, char **argv))
+{
+	const char *kw[32];
+	int i, n = 0;
+
+	if (argc < 1)
+		return help(argc, argv);
+	for (i = 0; cmds[i].name && n < 31; i++)
+		kw[n++] = cmds[i].name;
+	kw[n] = NULL;
+	i = nm_keyword(argv[0], kw);
+	if (i == -2)
+		return nm_usage(what, "'%s' is ambiguous; see '%s help'", argv[0], what);
+	if (i < 0)
+		return nm_usage(what, "unknown command '%s'; see '%s help'", argv[0], what);
+	return cmds[i].fn(argc - 1, argv + 1);
+}
