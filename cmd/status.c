@@ -180,7 +180,7 @@ static void status_text_programs(json_t *st)
 		printf("  %-12s %-20s ", json_string_value(json_object_get(p, "name")),
 		       json_string_value(json_object_get(p, "hook")));
 		if (!json_is_true(json_object_get(p, "loaded"))) {
-			printf("not loaded: %s\n", json_string_value(json_object_get(p, "error")) ?: "");
+			printf("not loaded%s\n", json_object_get(p, "error") ? " (BPF-LSM: see kernel below)" : "");
 			continue;
 		}
 		printf("id %-6lld", json_integer_value(json_object_get(p, "id")));
