@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(clang gcc make cmake pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
 	libzstd-dev libjansson-dev linux-libc-dev)
 test_pkgs=(bats bats-assert bats-support bats-file jq iproute2 procps qemu-system-x86
-	busybox-static bash-static cpio)
+	busybox-static bash-static cpio man-db groff-base bash-completion util-linux)
 bench_pkgs=(nftables)
 
 want=("${build_pkgs[@]}")

@@ -1,0 +1,67 @@
+#!/usr/bin/env bats
+# One definition per fact: `netmonctl help`, netmonctl(8) and the bash
+# completion list the same commands and keywords.
+load helpers
+
+ROOT=$NM_SRC_ROOT
+COMMANDS="load attach detach pin unload deny mode events status help"
+KEYWORDS="ringbuf entries cgroup lsm prog map link add del file list flush enforce audit
+	count timeout port proto dir tcp udp any egress ingress bind"
+
+help_text() { "$NETMONCTL" help 2>&1; }
+
+@test "every command is in help, the man page and the completion" {
+	local c
+	for c in $COMMANDS; do
+		help_text | grep -qw -- "$c" || { echo "help lacks $c" >&2; return 1; }
+		grep -q "^\\\\fBnetmonctl $c\\\\fR" "$ROOT/man/netmonctl.8" || { echo "man SYNOPSIS lacks $c" >&2; return 1; }
+		grep -E '^ *local commands=' "$ROOT/completions/netmonctl" | grep -qw -- "$c" ||
+			{ echo "completion lacks $c" >&2; return 1; }
+	done
+}
+
+@test "the completion offers no command that does not exist" {
+	local c
+	for c in $(sed -n 's/^ *local commands="\(.*\)"/\1/p' "$ROOT/completions/netmonctl"); do
+		[[ " $COMMANDS " == *" $c "* ]] || { echo "completion has unknown command $c" >&2; return 1; }
+	done
+}
+
+@test "every keyword is in help, the man page and the completion" {
+	local k man
+	man=$(MANWIDTH=200 man -l "$ROOT/man/netmonctl.8" 2>/dev/null | col -b)
+	for k in $KEYWORDS; do
+		help_text | grep -qw -- "$k" || { echo "help lacks $k" >&2; return 1; }
+		grep -qw -- "$k" <<<"$man" || { echo "man lacks $k" >&2; return 1; }
+		grep -qw -- "$k" "$ROOT/completions/netmonctl" || { echo "completion lacks $k" >&2; return 1; }
+	done
+}
+
+@test "the man page renders without warnings" {
+	run bash -c "LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l '$ROOT/man/netmonctl.8' 2>&1 >/dev/null"
+	assert_output ""
+}
+
+@test "the completion completes commands and rule keywords in bash" {
+	run bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source "$1/completions/netmonctl"
+		# complete LINE: what bash offers with the cursor at the end of LINE.
+		complete_line() {
+			COMP_LINE=$1 COMP_POINT=${#1}
+			read -ra COMP_WORDS <<<"$1"
+			[[ $1 == *" " ]] && COMP_WORDS+=("")
+			COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+			_netmonctl
+			echo "${COMPREPLY[*]}"
+		}
+		complete_line "netmonctl de"
+		complete_line "netmonctl deny add 10.0.0.1 pro"
+		complete_line "netmonctl deny add 10.0.0.1 proto "
+		complete_line "netmonctl mode "' _ "$ROOT"
+	assert_success
+	[ "${lines[0]}" = "detach deny" ]
+	[ "${lines[1]}" = "proto" ]
+	[ "${lines[2]}" = "tcp udp any" ]
+	[ "${lines[3]}" = "enforce audit" ]
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# Bad input: one clear line `netmonctl: <what>: <why>`, exit 2 for usage
+# errors, and nothing changed (the rule list and the pins stay as they were).
+load helpers
+
+setup_file() {
+	nm_file_setup
+	nm deny add 192.0.2.1 port 53
+}
+
+teardown_file() {
+	nm_file_teardown
+}
+
+# bad EXIT ARGS...: one line on stderr, the given exit code, nothing changed.
+bad() {
+	local want=$1 before after
+	shift
+	before=$(nm deny list; ls -R "$NM_PIN_DIR")
+	run --separate-stderr nm "$@"
+	after=$(nm deny list; ls -R "$NM_PIN_DIR")
+	[ "$status" -eq "$want" ] || { echo "netmonctl $*: exit $status, want $want: $stderr" >&2; return 1; }
+	[ -z "$output" ] || { echo "netmonctl $*: stdout not empty: $output" >&2; return 1; }
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] || { echo "not one line: $stderr" >&2; return 1; }
+	[[ $stderr == "netmonctl: "*": "* ]] || { echo "not 'netmonctl: what: why': $stderr" >&2; return 1; }
+	[ "$before" = "$after" ] || { echo "netmonctl $* changed state" >&2; return 1; }
+}
+
+@test "malformed addresses" {
+	bad 2 deny add 10.0.0.256
+	bad 2 deny add 10.0.0
+	bad 2 deny add 1.2.3.4.5
+	bad 2 deny add 2001:db8:::1
+	bad 2 deny add host.example
+	bad 2 deny add ""
+	bad 2 deny add
+}
+
+@test "malformed prefixes" {
+	bad 2 deny add 10.0.0.0/33
+	bad 2 deny add 10.0.0.0/-1
+	bad 2 deny add 10.0.0.0/
+	bad 2 deny add 10.0.0.0/8x
+	bad 2 deny add 2001:db8::/129
+	bad 2 deny add 10.1.2.3/8 # host bits set
+	bad 2 deny add 2001:db8::1/32
+}
+
+@test "malformed ports and ranges" {
+	bad 2 deny add 10.0.0.1 port 65536
+	bad 2 deny add 10.0.0.1 port -1
+	bad 2 deny add 10.0.0.1 port 80-
+	bad 2 deny add 10.0.0.1 port 90-80
+	bad 2 deny add 10.0.0.1 port http
+	bad 2 deny add 10.0.0.1 port
+	bad 2 deny add 10.0.0.1 port 1 port 2
+}
+
+@test "malformed keywords" {
+	bad 2 deny add 10.0.0.1 proto icmp
+	bad 2 deny add 10.0.0.1 dir sideways
+	bad 2 deny add 10.0.0.1 colour red
+	bad 2 deny add 10.0.0.1 p 80 # ambiguous: port or proto
+	bad 2 deny frobnicate
+	bad 2 frobnicate
+	bad 2 de # ambiguous: deny or detach
+	bad 2 mode maybe
+	bad 2 load ringbuf 3000
+	bad 2 load ringbuf 4M entries 0
+	bad 2 load bogus 1
+	bad 2 attach cgroup /tmp
+	bad 2 attach cgroup
+	bad 2 pin prog connect4
+	bad 2 status extra
+}
+
+@test "malformed rule files" {
+	printf '10.0.0.1\nnonsense here\n' >"$BATS_TEST_TMPDIR/f"
+	bad 2 deny add file "$BATS_TEST_TMPDIR/f"
+	bad 2 deny add file "$BATS_TEST_TMPDIR/does-not-exist"
+	bad 2 deny add file
+}
+
+@test "deleting a rule that is not there is a runtime error" {
+	bad 1 deny del 192.0.2.1 port 54
+	bad 1 deny del 192.0.2.0/24 port 53
+}
+
+@test "keywords may be abbreviated to a unique prefix" {
+	nm deny a 192.0.2.9 po 7 pr tcp d bind
+	run nm deny l
+	assert_output --partial "192.0.2.9 port 7 proto tcp dir bind"
+	nm deny del 192.0.2.9 port 7 proto tcp dir bind
+	run nm st
+	assert_success
+}
+
+@test "not root: says exactly that" {
+	run --separate-stderr setpriv --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all "$NETMONCTL" --pin-dir "$NM_PIN_DIR" status
+	assert_failure 1
+	[[ $stderr == *"needs root (CAP_BPF and CAP_NET_ADMIN)"* ]]
+}
