@@ -116,9 +116,12 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	local out="$BATS_TEST_TMPDIR/hammer"
 	nm_in_net "$NMPROBE" --cgroup "$CG" --count 200000 --serve connect tcp 10.1.2.3 80 >"$out" &
 	NM_PIDS+=($!)
+	sleep 0.2
 	nm load >/dev/null
 	nm load >/dev/null
 	nm load >/dev/null
+	# The upgrades happened while the probe was still hammering.
+	kill -0 "${NM_PIDS[-1]}"
 	wait "${NM_PIDS[-1]}" || true
 	unset 'NM_PIDS[-1]'
 	grep -q '^EPERM$' "$out"
