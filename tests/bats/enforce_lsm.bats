@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# LSM layer (`attach lsm`, system-wide): socket_connect, bind, listen, accept,
+# sendmsg and recvmsg. Rules are system-wide while attached, so they only name
+# documentation addresses (192.0.2.0/24, 2001:db8::/32), local in a private
+# netns (host) or added to lo (VM, NM_IN_VM=1). Where the kernel refuses
+# BPF-LSM programs, every test skips with netmonctl's reason.
+ADDRS=(192.0.2.1/32 192.0.2.2/32 192.0.2.3/32 2001:db8::1/128 2001:db8::2/128 2001:db8::3/128)
+
+load helpers
+
+setup_file() {
+	nm_file_setup "${ADDRS[@]}"
+	NM_LSM_SKIP=
+	nm_lsm_loadable || NM_LSM_SKIP=$NM_LSM_WHY
+	export NM_LSM_SKIP
+}
+
+teardown_file() {
+	nm_file_teardown
+}
+
+setup() {
+	[ -z "$NM_LSM_SKIP" ] || skip "$NM_LSM_SKIP"
+	nm attach lsm
+	LSM_ATTACHED=1
+}
+
+teardown() {
+	local rc=0
+	nm_kill_started
+	if [ -n "${LSM_ATTACHED:-}" ]; then
+		nm detach lsm >/dev/null || rc=1
+	fi
+	[ -n "$NM_LSM_SKIP" ] && return 0
+	nm deny flush >/dev/null || rc=1
+	nm mode enforce >/dev/null || rc=1
+	return $rc
+}
+
+@test "connect: an egress rule denies TCP and UDP connect, v4, v6, v4-mapped" {
+	nm deny add 192.0.2.1 port 7000
+	nm deny add 2001:db8::1 port 7000
+	probe_expect EPERM --serve connect tcp 192.0.2.1 7000
+	probe_expect EPERM connect udp 192.0.2.1 7000
+	probe_expect EPERM --serve connect tcp 2001:db8::1 7000
+	probe_expect EPERM --serve connect tcp ::ffff:192.0.2.1 7000
+	probe_expect OK --serve connect tcp 192.0.2.1 7001
+	probe_expect OK --serve connect tcp 192.0.2.2 7000
+	probe_expect OK --serve connect tcp 2001:db8::2 7000
+}
+
+@test "bind: dir bind denies binding that local address and port" {
+	nm deny add 192.0.2.1 port 7000 dir bind
+	nm deny add 2001:db8::1 port 7000 dir bind
+	probe_expect EPERM bind tcp 192.0.2.1 7000
+	probe_expect EPERM bind udp 192.0.2.1 7000
+	probe_expect EPERM bind tcp 2001:db8::1 7000
+	probe_expect OK bind tcp 192.0.2.1 7001
+	probe_expect OK bind tcp 192.0.2.2 7000
+}
+
+@test "bind and egress rules do not mix" {
+	nm deny add 192.0.2.1 port 7000 dir bind
+	nm deny add 192.0.2.2 port 7000
+	probe_expect OK connect udp 192.0.2.1 7000
+	probe_expect OK bind tcp 192.0.2.2 7000
+	probe_expect EPERM connect udp 192.0.2.2 7000
+}
+
+# The rule is added at the probe's sync point: after bind, before listen.
+deny_bind_7000() { nm deny add 192.0.2.1 port 7000 proto tcp dir bind; }
+deny_bind_7000_v6() { nm deny add 2001:db8::1 port 7000 proto tcp dir bind; }
+
+@test "listen: dir bind denies listen on an already bound socket" {
+	probe_expect_sync EPERM deny_bind_7000 listen tcp 192.0.2.1 7000
+	probe_expect_sync EPERM deny_bind_7000_v6 listen tcp 2001:db8::1 7000
+	probe_expect OK listen tcp 192.0.2.1 7001
+}
+
+# Added after the listener is up and a client has connected, before accept().
+deny_bind_7002() { nm deny add 192.0.2.1 port 7002 dir bind; }
+
+@test "accept: dir bind on the listener's local address denies accept" {
+	probe_expect_sync EPERM deny_bind_7002 accept tcp 192.0.2.1 7002 from 192.0.2.3
+	probe_expect OK accept tcp 192.0.2.1 7003 from 192.0.2.3
+	probe_expect OK accept tcp 2001:db8::1 7002 from 2001:db8::3
+}
+
+@test "sendmsg: unconnected UDP with a destination name" {
+	nm deny add 192.0.2.1 port 5353 proto udp
+	nm deny add 2001:db8::1 port 5353 proto udp
+	probe_expect EPERM sendto udp 192.0.2.1 5353
+	probe_expect EPERM sendmsg udp 192.0.2.1 5353
+	probe_expect EPERM sendmsg udp 2001:db8::1 5353
+	probe_expect EPERM sendto udp ::ffff:192.0.2.1 5353
+	probe_expect OK sendto udp 192.0.2.1 5354
+	probe_expect OK sendmsg udp 2001:db8::2 5353
+}
+
+# Added after connect(), before send(): only the sendmsg hook can deny it.
+deny_egress_5353() { nm deny add 192.0.2.1 port 5353 proto udp; }
+deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
+
+@test "sendmsg: connected UDP, the peer is checked" {
+	probe_expect_sync EPERM deny_egress_5353 send-connected udp 192.0.2.1 5353
+	probe_expect_sync EPERM deny_egress_5353_v6 send-connected udp 2001:db8::1 5353
+	probe_expect OK send-connected udp 192.0.2.1 5354
+}
+
+@test "recvmsg: dir ingress denies recv on a socket whose peer is denied" {
+	nm deny add 192.0.2.2 dir ingress
+	nm deny add 2001:db8::2 dir ingress
+	probe_expect EPERM recv tcp 192.0.2.1 7004 from 192.0.2.2
+	probe_expect EPERM recv tcp 2001:db8::1 7004 from 2001:db8::2
+	probe_expect OK recv tcp 192.0.2.1 7005 from 192.0.2.3
+	probe_expect OK recv tcp 2001:db8::1 7005 from 2001:db8::3
+}
+
+@test "an ingress rule does not deny egress to that address" {
+	nm deny add 192.0.2.2 dir ingress
+	probe_expect OK --serve connect tcp 192.0.2.2 7000
+	probe_expect OK sendto udp 192.0.2.2 5353
+}
+
+@test "mode audit: LSM denies are allowed and counted" {
+	local audited
+	nm deny add 192.0.2.1 port 7000
+	nm mode audit
+	audited=$(nm_counter lsm_connect audited)
+	probe_expect OK --serve connect tcp 192.0.2.1 7000
+	assert_equal "$(nm_counter lsm_connect audited)" "$((audited + 1))"
+	nm mode enforce
+	probe_expect EPERM --serve connect tcp 192.0.2.1 7000
+}
+
+@test "detach lsm lifts enforcement" {
+	nm deny add 192.0.2.1 port 7000 dir bind
+	probe_expect EPERM bind tcp 192.0.2.1 7000
+	nm detach lsm
+	LSM_ATTACHED=
+	probe_expect OK bind tcp 192.0.2.1 7000
+}

@@ -1,0 +1,275 @@
+# shellcheck shell=bash disable=SC2154,SC2016,SC2034 # bats' status/output, jq, callers
+# Common setup for the netmonctl bats tests. Load with `load helpers`.
+#
+# Tests run as root against the real kernel. Everything a test creates is
+# recorded here and removed by the teardown helpers, even when it fails:
+#   scratch cgroups  <cgroup2>/nmtest-<pid>-<file>-<test>[/<child>]
+#   a network ns     nmt-<pid>-<file>          (host; NM_IN_VM=1: addresses on lo)
+#   a pin dir        /sys/fs/bpf/nmtest-<pid>-<file>
+#   processes        by the pid it started
+# Nothing is ever attached to the cgroup2 root, and bare `attach` is never used.
+#
+# Environment: NETMONCTL, NMPROBE (binaries), NM_IN_VM=1 (inside the test VM).
+
+bats_require_minimum_version 1.5.0
+
+NM_SRC_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+NETMONCTL=${NETMONCTL:-$NM_SRC_ROOT/build/netmonctl}
+NMPROBE_DEFAULT=$NM_SRC_ROOT/build/nmprobe
+NMPROBE=${NMPROBE:-$NMPROBE_DEFAULT}
+NM_TAG="$$-$(basename "$BATS_TEST_FILENAME" .bats)"
+
+# ---- assertions: bats-support/bats-assert when installed, else a minimum ----
+nm_have_lib() { # (a failing bats_load_library trips bats' error trap)
+	local d dirs
+	IFS=: read -ra dirs <<<"${BATS_LIB_PATH:-/usr/lib/bats}"
+	for d in "${dirs[@]}"; do
+		[ -f "$d/$1/load.bash" ] && return 0
+	done
+	return 1
+}
+if nm_have_lib bats-support && nm_have_lib bats-assert; then
+	bats_load_library bats-support
+	bats_load_library bats-assert
+else
+	fail() { printf '%s\n' "$*" >&2; return 1; }
+	assert_success() { [ "$status" -eq 0 ] || fail "expected success, got status $status: $output"; }
+	assert_failure() {
+		if [ $# -gt 0 ]; then
+			[ "$status" -eq "$1" ] || fail "expected status $1, got $status: $output"
+		else
+			[ "$status" -ne 0 ] || fail "expected failure, got success: $output"
+		fi
+	}
+	assert_output() {
+		if [ "$1" = --partial ]; then
+			[[ $output == *"$2"* ]] || fail "output lacks '$2': $output"
+		else
+			[ "$output" = "$1" ] || fail "expected output '$1', got '$output'"
+		fi
+	}
+	assert_equal() { [ "$1" = "$2" ] || fail "expected '$2', got '$1'"; }
+fi
+
+# ---- netmonctl ----
+
+# netmonctl with this test file's private pin dir (never /sys/fs/bpf/netmonctl).
+nm() {
+	"$NETMONCTL" --pin-dir "$NM_PIN_DIR" "$@"
+}
+
+# The one place that knows the layout of `netmonctl -j status`.
+NM_JQ_LSM_LOADABLE='.kernel.lsm_loadable'
+NM_JQ_LSM_REASON='.kernel.lsm_error // "no reason given"'
+# Counter FIELD of program HOOK (connect4 .. sendmsg6, lsm_connect .. lsm_recvmsg).
+NM_JQ_COUNTER='.programs[] | select(.name == $hook) | .counters[$field]'
+
+# Succeeds when the LSM layer can load here; else sets NM_LSM_WHY.
+nm_lsm_loadable() {
+	local json
+	json=$(nm -j status) || { NM_LSM_WHY="netmonctl -j status failed"; return 1; }
+	if ! command -v jq >/dev/null; then
+		# No jq (minimal VM): compact JSON from netmonctl has "lsm_loadable":true.
+		[[ $json == *'"lsm_loadable":true'* ]] && return 0
+		NM_LSM_WHY="status: LSM layer not loadable: $json"
+		return 1
+	fi
+	[ "$(jq -r "$NM_JQ_LSM_LOADABLE" <<<"$json")" = true ] && return 0
+	NM_LSM_WHY="LSM layer cannot load here: $(jq -r "$NM_JQ_LSM_REASON" <<<"$json")"
+	return 1
+}
+
+# nm_counter HOOK FIELD: print one counter (checked/denied/audited/rb_drops).
+nm_counter() {
+	command -v jq >/dev/null || { echo "nm_counter: jq is not installed" >&2; return 1; }
+	nm -j status | jq -er --arg hook "$1" --arg field "$2" "$NM_JQ_COUNTER"
+}
+
+# ---- binaries ----
+
+# The probe: build/nmprobe from CMake, or compiled here when it is not built yet.
+nm_build_probe() {
+	[ -x "$NMPROBE" ] && return 0
+	if [ "$NMPROBE" != "$NMPROBE_DEFAULT" ]; then
+		echo "NMPROBE=$NMPROBE is not executable" >&2
+		return 1
+	fi
+	mkdir -p "$(dirname "$NMPROBE")"
+	gcc -O2 -static -o "$NMPROBE" "$NM_SRC_ROOT/tests/probe/nmprobe.c"
+}
+
+nm_require_env() {
+	[ "$(id -u)" = 0 ] || { echo "these tests need root" >&2; return 1; }
+	[ -x "$NETMONCTL" ] || { echo "netmonctl not found at $NETMONCTL (build it, or set NETMONCTL)" >&2; return 1; }
+	nm_build_probe
+}
+
+# ---- cgroups ----
+
+# Mount point of cgroup2, from /proc/mounts (hybrid hosts have it anywhere).
+nm_cgroup2_mount() {
+	awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts
+}
+
+NM_CGROUPS=() # created by this test, in creation order
+NM_PIDS=()    # processes this test started
+
+# nm_cgroup_create VAR [PARENT]: make a scratch cgroup, store its path in VAR.
+nm_cgroup_create() {
+	local var=$1 parent=${2:-} root path
+	if [ -z "$parent" ]; then
+		root=$(nm_cgroup2_mount)
+		[ -n "$root" ] || { echo "no cgroup2 mount in /proc/mounts" >&2; return 1; }
+		path="$root/nmtest-$NM_TAG-$BATS_TEST_NUMBER-${#NM_CGROUPS[@]}"
+	else
+		path="$parent/child${#NM_CGROUPS[@]}"
+	fi
+	mkdir "$path"
+	NM_CGROUPS+=("$path")
+	printf -v "$var" '%s' "$path"
+}
+
+# Kill (by pid, each one we started and have not reaped) what this test started.
+nm_kill_started() {
+	local pid
+	for pid in "${NM_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	NM_PIDS=()
+}
+
+# Remove this test's cgroups, children first (a cgroup must be empty to go).
+nm_cgroups_destroy() {
+	local i cg rc=0
+	nm_kill_started
+	for ((i = ${#NM_CGROUPS[@]} - 1; i >= 0; i--)); do
+		cg=${NM_CGROUPS[i]}
+		[ -d "$cg" ] || continue
+		# A task that just exited can keep a cgroup busy for a moment.
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			rmdir "$cg" 2>/dev/null && break
+			sleep 0.2
+		done
+		[ -d "$cg" ] && { echo "could not remove $cg: procs $(tr '\n' ' ' <"$cg/cgroup.procs")" >&2; rc=1; }
+	done
+	NM_CGROUPS=()
+	return $rc
+}
+
+# ---- network: a netns on the host, addresses on lo in the VM ----
+
+# nm_net_create ADDR...: somewhere to send traffic where ADDRs are local.
+nm_net_create() {
+	local a
+	NM_NETNS=
+	NM_ADDED_ADDRS=
+	if [ "${NM_IN_VM:-}" = 1 ]; then
+		for a in "$@"; do
+			# Only addresses we add are ours to remove.
+			ip addr add "$a" dev lo 2>/dev/null && NM_ADDED_ADDRS+="$a "
+		done
+	else
+		NM_NETNS="nmt-$NM_TAG"
+		ip netns add "$NM_NETNS"
+		ip -n "$NM_NETNS" link set lo up
+		for a in "$@"; do
+			if [[ $a == *:* ]]; then
+				ip -n "$NM_NETNS" addr add "$a" dev lo nodad
+			else
+				ip -n "$NM_NETNS" addr add "$a" dev lo
+			fi
+		done
+	fi
+	export NM_NETNS NM_ADDED_ADDRS
+}
+
+nm_net_destroy() {
+	local a
+	if [ -n "${NM_NETNS:-}" ]; then
+		ip netns del "$NM_NETNS"
+	fi
+	for a in ${NM_ADDED_ADDRS:-}; do
+		ip addr del "$a" dev lo || true
+	done
+	NM_NETNS=''
+	NM_ADDED_ADDRS=''
+}
+
+# Run a command in the test network. Not `ip netns exec`: that remounts /sys,
+# hiding the cgroup2 mount from the probe's --cgroup. nsenter execs the
+# command, so a pid from `nm_in_net ... &` is the command's own pid.
+nm_in_net() {
+	if [ -n "${NM_NETNS:-}" ]; then
+		nsenter --net="/run/netns/$NM_NETNS" "$@"
+	else
+		"$@"
+	fi
+}
+
+# ---- the probe ----
+
+# probe_expect WANT PROBE-ARGS...: the probe must print exactly WANT (OK, EPERM..)
+# and exit with the matching status (0 for OK, 1 for an errno).
+probe_expect() {
+	local want=$1 out rc=0 err="$BATS_TEST_TMPDIR/probe.err" want_rc=1
+	shift
+	out=$(nm_in_net "$NMPROBE" "$@" 2>"$err") || rc=$?
+	[ "$want" = OK ] && want_rc=0
+	if [ "$out" != "$want" ] || [ "$rc" -ne "$want_rc" ]; then
+		echo "nmprobe $*: expected $want, got '$out' (exit $rc) $(cat "$err")" >&2
+		return 1
+	fi
+}
+
+# probe_expect_sync WANT FUNC PROBE-ARGS...: run the probe with --sync; at its
+# sync point (just before the operation's last syscall) run FUNC, then let it go.
+probe_expect_sync() {
+	local want=$1 fn=$2 sync="$BATS_TEST_TMPDIR/sync.$RANDOM" out="$BATS_TEST_TMPDIR/probe.out"
+	local pid rc=0 want_rc=1
+	shift 2
+	if [ -n "${NM_NETNS:-}" ]; then
+		nsenter --net="/run/netns/$NM_NETNS" "$NMPROBE" --sync "$sync" "$@" >"$out" 2>&1 &
+	else
+		"$NMPROBE" --sync "$sync" "$@" >"$out" 2>&1 &
+	fi
+	pid=$!
+	NM_PIDS+=("$pid") # teardown kills it if this test fails before it ends
+	for _ in $(seq 300); do
+		[ -e "$sync" ] || ! kill -0 "$pid" 2>/dev/null && break
+		sleep 0.05
+	done
+	[ -e "$sync" ] || { echo "nmprobe $* never reached its sync point: $(cat "$out")" >&2; return 1; }
+	"$fn" || { rm -f "$sync"; echo "$fn failed" >&2; return 1; }
+	rm -f "$sync"
+	wait "$pid" || rc=$?
+	unset 'NM_PIDS[-1]' # reaped: its pid is no longer ours to kill
+	[ "$want" = OK ] && want_rc=0
+	if [ "$(cat "$out")" != "$want" ] || [ "$rc" -ne "$want_rc" ]; then
+		echo "nmprobe --sync $*: expected $want, got '$(cat "$out")' (exit $rc)" >&2
+		return 1
+	fi
+}
+
+# ---- per file: pin dir, loaded programs, test network ----
+
+# nm_file_setup ADDR...: check the environment, load into a private pin dir.
+nm_file_setup() {
+	nm_require_env
+	export NM_PIN_DIR="/sys/fs/bpf/nmtest-$NM_TAG"
+	export NETMONCTL_PIN_DIR=$NM_PIN_DIR # in case anything calls netmonctl directly
+	nm_net_create "$@"
+	nm load
+}
+
+nm_file_teardown() {
+	local rc=0
+	if [ -n "${NM_PIN_DIR:-}" ]; then
+		nm unload || rc=1
+		case $NM_PIN_DIR in
+		/sys/fs/bpf/nmtest-*) [ ! -e "$NM_PIN_DIR" ] || rm -rf "$NM_PIN_DIR" ;;
+		esac
+	fi
+	nm_net_destroy || rc=1
+	return $rc
+}
