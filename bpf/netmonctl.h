@@ -118,9 +118,11 @@ struct nm_config {
 	__u32 layout_version;
 	__u32 mode;         /* enum nm_mode */
 	__u32 tool_version; /* NM_VERSION_CODE of the netmonctl that loaded it */
-	__u32 flags;        /* reserved, zero */
+	__s32 lsm_errno;    /* 0: BPF-LSM loaded; else why not (-errno), probed at load */
 	__u64 loaded_ns;    /* CLOCK_REALTIME of the first load */
 	__u64 upgraded_ns;  /* CLOCK_REALTIME of the last in-place upgrade */
+	__u32 ctx_helpers;  /* NM_HELPER_* the cgroup hooks were loaded with */
+	__u32 pad;
 };
 
 /*
@@ -184,7 +186,7 @@ struct nm_event {
 NM_LAYOUT_CHECK(struct nm_rule_key, 24);
 NM_LAYOUT_CHECK(struct nm_port_rule, 6);
 NM_LAYOUT_CHECK(struct nm_rule_val, 52);
-NM_LAYOUT_CHECK(struct nm_config, 32);
+NM_LAYOUT_CHECK(struct nm_config, 40);
 NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_event, 96);

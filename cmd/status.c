@@ -13,12 +13,11 @@
 #include <bpf/libbpf.h>
 #include "cmds.h"
 
-static json_t *status_kernel(void)
+static json_t *status_kernel(const struct nm_kernel *kp)
 {
-	struct nm_kernel k;
+	struct nm_kernel k = *kp;
 	json_t *o;
 
-	nm_probe_kernel(&k);
 	o = json_pack("{s:s, s:b, s:b, s:s*, s:s*, s:b}", "release", k.release, "btf", k.btf, "bpffs",
 		      k.bpffs, "cgroup2", k.cgroup2[0] ? k.cgroup2 : NULL, "lsm_list",
 		      k.lsm_active >= 0 ? k.lsm_list : NULL, "lsm_loadable", k.lsm_loadable);
@@ -99,7 +98,8 @@ static int status_link(const char *name, int fd, void *arg)
 	return 0;
 }
 
-static json_t *status_programs(json_t *links, const struct nm_counters *cnt)
+static json_t *status_programs(json_t *links, const struct nm_counters *cnt,
+			       const struct nm_kernel *k)
 {
 	json_t *progs = json_array();
 	int i;
@@ -124,7 +124,8 @@ static json_t *status_programs(json_t *links, const struct nm_counters *cnt)
 				if (json_integer_value(json_object_get(l, "prog_id")) == info.id)
 					json_array_append(at, json_object_get(l, "target"));
 		} else if (d->layer == NM_LAYER_LSM) {
-			json_object_set_new(p, "error", json_string(nm_lsm_reason(nm_probe_lsm())));
+			json_object_set_new(p, "error", json_string(k->lsm_loadable ? "not loaded"
+									    : nm_lsm_reason(k->lsm_errno)));
 		}
 		json_object_set_new(p, "attached", at);
 		json_object_set_new(p, "counters", nm_json_counters(&cnt[i]));
@@ -133,7 +134,7 @@ static json_t *status_programs(json_t *links, const struct nm_counters *cnt)
 	return progs;
 }
 
-static json_t *status_loaded(void)
+static json_t *status_loaded(struct nm_kernel *k)
 {
 	struct nm_counters cnt[NM_HOOK_MAX] = {}, total = {};
 	struct nm_config cfg = {};
@@ -151,6 +152,7 @@ static json_t *status_loaded(void)
 		json_decref(links);
 		return NULL;
 	}
+	nm_probe_kernel(k, &cfg);
 	for (i = 0; i < NM_HOOK_MAX; i++) {
 		total.checked += cnt[i].checked;
 		total.denied += cnt[i].denied;
@@ -163,7 +165,7 @@ static json_t *status_loaded(void)
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I}", "layout_version", cfg.layout_version, "loaded_by",
 		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
-	json_object_set_new(o, "programs", status_programs(links, cnt));
+	json_object_set_new(o, "programs", status_programs(links, cnt, k));
 	json_object_set_new(o, "links", links);
 	json_object_set_new(o, "maps", status_maps(&meta));
 	json_object_set_new(o, "totals", nm_json_counters(&total));
@@ -238,6 +240,7 @@ static void status_text(json_t *st)
 int do_status(int argc, char **argv)
 {
 	json_t *st, *loaded = NULL;
+	struct nm_kernel k;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
 		fprintf(stderr, "Usage: netmonctl status\n");
@@ -246,16 +249,18 @@ int do_status(int argc, char **argv)
 	if (argc)
 		return nm_usage("status", "takes no arguments");
 	if (nm_is_loaded()) {
-		loaded = status_loaded();
+		loaded = status_loaded(&k);
 		if (!loaded)
 			return nm_sys("status", errno ? errno : EIO);
+	} else {
+		nm_probe_kernel(&k, NULL);
 	}
 	st = json_pack("{s:s, s:s, s:i, s:b}", "version", NM_VERSION, "pin_dir", nm_opts.pin_dir,
 		       "tool_layout_version", NM_LAYOUT_VERSION, "loaded", loaded != NULL);
 	if (loaded)
 		json_object_update(st, loaded);
 	json_decref(loaded);
-	json_object_set_new(st, "kernel", status_kernel());
+	json_object_set_new(st, "kernel", status_kernel(&k));
 	if (nm_opts.json) {
 		nm_json_print(st);
 		return 0;

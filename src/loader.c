@@ -114,13 +114,21 @@ static int nm_pin_maps(struct netmonctl_bpf *skel)
 	return 0;
 }
 
-static int nm_init_state(void)
+/* What this kernel allowed, probed once per load. */
+struct nm_caps {
+	int lsm_err;
+	uint32_t ctx_helpers;
+};
+
+static int nm_init_state(const struct nm_caps *caps)
 {
 	struct nm_config cfg = {
 		.layout_version = NM_LAYOUT_VERSION,
 		.mode = NM_MODE_ENFORCE,
 		.tool_version = NM_VERSION_CODE,
+		.lsm_errno = caps->lsm_err,
 		.loaded_ns = nm_now_ns(),
+		.ctx_helpers = caps->ctx_helpers,
 	};
 	struct nm_meta meta = {};
 	int err = nm_config_write(&cfg);
@@ -243,7 +251,7 @@ static json_t *nm_prog_report(int lsm_err)
 	return progs;
 }
 
-static int nm_open_skel(struct netmonctl_bpf **out, int lsm_err)
+static int nm_open_skel(struct netmonctl_bpf **out, const struct nm_caps *caps)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_level = nm_opts.debug ? 1 : 0);
 	struct netmonctl_bpf *skel;
@@ -253,15 +261,16 @@ static int nm_open_skel(struct netmonctl_bpf **out, int lsm_err)
 	skel = netmonctl_bpf__open_opts(&opts);
 	if (!skel)
 		return nm_sys("load: open embedded object", errno);
-	skel->rodata->nm_ctx_helpers = nm_probe_ctx_helpers();
+	skel->rodata->nm_ctx_helpers = caps->ctx_helpers;
 	for (i = 0; i < NM_HOOK_MAX; i++)
-		if (nm_progs[i].layer == NM_LAYER_LSM && lsm_err)
+		if (nm_progs[i].layer == NM_LAYER_LSM && caps->lsm_err)
 			bpf_program__set_autoload(nm_skel_prog(skel, &nm_progs[i]), false);
 	*out = skel;
 	return 0;
 }
 
-static int nm_load_fresh(struct netmonctl_bpf *skel, const struct nm_load_opts *o, json_t *progs)
+static int nm_load_fresh(struct netmonctl_bpf *skel, const struct nm_load_opts *o,
+			 const struct nm_caps *caps, json_t *progs)
 {
 	int err;
 
@@ -272,14 +281,14 @@ static int nm_load_fresh(struct netmonctl_bpf *skel, const struct nm_load_opts *
 		return err;
 	err = nm_pin_maps(skel);
 	if (!err)
-		err = nm_init_state();
+		err = nm_init_state(caps);
 	if (!err)
 		err = nm_pin_progs(skel, progs);
 	return err ? NM_EXIT_RUNTIME : 0;
 }
 
-static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts *o, json_t *report,
-			   json_t *progs)
+static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts *o,
+			   const struct nm_caps *caps, json_t *report, json_t *progs)
 {
 	struct nm_relink r = { .skel = skel };
 	struct nm_config cfg;
@@ -299,6 +308,8 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 	if (nm_config_read(&cfg) == 0) {
 		cfg.tool_version = NM_VERSION_CODE;
 		cfg.upgraded_ns = nm_now_ns();
+		cfg.lsm_errno = caps->lsm_err;
+		cfg.ctx_helpers = caps->ctx_helpers;
 		nm_config_write(&cfg);
 	}
 	json_object_set_new(report, "links_updated", json_integer(r.updated));
@@ -320,7 +331,8 @@ int nm_load(const struct nm_load_opts *o, json_t *report)
 	struct netmonctl_bpf *skel = NULL;
 	bool upgrade;
 	json_t *progs;
-	int lock, err, lsm_err;
+	struct nm_caps caps;
+	int lock, err;
 
 	err = nm_bpffs_prepare(true);
 	if (err)
@@ -329,18 +341,20 @@ int nm_load(const struct nm_load_opts *o, json_t *report)
 	if (lock < 0)
 		return nm_sys(nm_opts.pin_dir, lock);
 	upgrade = nm_is_loaded();
-	lsm_err = nm_probe_lsm();
-	progs = nm_prog_report(lsm_err);
-	err = nm_open_skel(&skel, lsm_err);
+	caps.lsm_err = nm_probe_lsm();
+	caps.ctx_helpers = nm_probe_ctx_helpers();
+	progs = nm_prog_report(caps.lsm_err);
+	err = nm_open_skel(&skel, &caps);
 	if (!err)
-		err = upgrade ? nm_load_upgrade(skel, o, report, progs) : nm_load_fresh(skel, o, progs);
+		err = upgrade ? nm_load_upgrade(skel, o, &caps, report, progs)
+			      : nm_load_fresh(skel, o, &caps, progs);
 	if (err && !upgrade)
 		nm_rmdir_tree(nm_opts.pin_dir); /* a failed first load leaves nothing */
 	json_object_set_new(report, "action", json_string(upgrade ? "upgraded" : "loaded"));
 	json_object_set_new(report, "pin_dir", json_string(nm_opts.pin_dir));
 	json_object_set_new(report, "programs", progs);
 	json_object_set_new(report, "lsm_layer",
-			    json_string(lsm_err ? nm_lsm_reason(lsm_err) : "available"));
+			    json_string(caps.lsm_err ? nm_lsm_reason(caps.lsm_err) : "available"));
 	netmonctl_bpf__destroy(skel);
 	close(lock);
 	return err ? nm_load_failed(err) : 0;

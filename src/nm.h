@@ -108,7 +108,8 @@ struct nm_kernel {
 	char lsm_list[256];
 	uint32_t ctx_helpers; /* NM_HELPER_* available to cgroup sock_addr hooks */
 };
-void nm_probe_kernel(struct nm_kernel *k);
+/* loaded: the config of a loaded netmonctl, whose probe results are reused; or NULL. */
+void nm_probe_kernel(struct nm_kernel *k, const struct nm_config *loaded);
 int nm_probe_lsm(void);              /* 0 loadable, else -errno */
 uint32_t nm_probe_ctx_helpers(void); /* NM_HELPER_* bits */
 const char *nm_lsm_reason(int err);
@@ -134,7 +135,7 @@ extern const char *const nm_dir_names[NM_DIR_MAX];
 /* ---- store.c: the rule store in the pinned maps ---- */
 /* All-or-nothing: validate everything, write, roll back on a kernel error.
  * *added gets the number of rules that were new. */
-int nm_store_add(struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen);
+int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen);
 int nm_store_del(const struct nm_rule *r, char *err, size_t errlen);
 typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
 int nm_store_walk(nm_rule_cb cb, void *arg);

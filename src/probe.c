@@ -116,7 +116,7 @@ static bool nm_list_has(const char *list, const char *word)
 	return false;
 }
 
-void nm_probe_kernel(struct nm_kernel *k)
+void nm_probe_kernel(struct nm_kernel *k, const struct nm_config *loaded)
 {
 	struct utsname u;
 	int err;
@@ -132,8 +132,15 @@ void nm_probe_kernel(struct nm_kernel *k)
 		k->lsm_active = nm_list_has(k->lsm_list, "bpf");
 	else
 		k->lsm_active = -1;
-	err = nm_probe_lsm();
+	/* Probing loads programs and parses the kernel's BTF (tens of ms): when
+	 * netmonctl is loaded, `load` already asked this boot's kernel. */
+	if (loaded) {
+		err = loaded->lsm_errno;
+		k->ctx_helpers = loaded->ctx_helpers;
+	} else {
+		err = nm_probe_lsm();
+		k->ctx_helpers = nm_probe_ctx_helpers();
+	}
 	k->lsm_loadable = err == 0;
 	k->lsm_errno = err;
-	k->ctx_helpers = nm_probe_ctx_helpers();
 }

@@ -78,21 +78,37 @@ static bool nm_lookup_exact(int fd, const struct nm_rule_key *key, struct nm_rul
 	return bpf_map_lookup_elem(fd, key, val) == 0 && val->prefixlen == key->prefixlen;
 }
 
-/* One prefix entry an add will write. */
-struct nm_plan {
+/* A rule paired with its key, so sorting computes no keys. */
+struct nm_keyed {
 	struct nm_rule_key key;
-	struct nm_rule_val old, val;
-	bool existed;
-	bool changed;
+	struct nm_port_rule port;
 };
 
-static int nm_key_cmp(const void *a, const void *b)
+static int nm_keyed_cmp(const void *a, const void *b)
 {
-	struct nm_rule_key ka, kb;
+	return memcmp(a, b, sizeof(struct nm_keyed));
+}
 
-	nm_rule_key(a, &ka);
-	nm_rule_key(b, &kb);
-	return memcmp(&ka, &kb, sizeof(ka));
+/*
+ * What an add writes: parallel arrays, so the kernel can take them as one
+ * batch. Only entries that change are here.
+ */
+struct nm_plan {
+	size_t n;
+	struct nm_rule_key *keys;
+	struct nm_rule_val *vals;
+	struct nm_rule_val *olds; /* olds[i] valid where existed[i] */
+	bool *existed;
+	size_t added;   /* port rules that are new */
+	uint64_t fresh; /* prefixes that are new */
+};
+
+static void nm_plan_free(struct nm_plan *p)
+{
+	free(p->keys);
+	free(p->vals);
+	free(p->olds);
+	free(p->existed);
 }
 
 /* Longest chain of nested prefixes the kernel may walk for one dir. */
@@ -110,90 +126,148 @@ static int nm_chain_ok(const struct nm_meta *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int nm_plan_build(struct nm_store *s, struct nm_rule *rules, size_t n, struct nm_plan *plan,
-			 size_t *nplan, size_t *added, char *err, size_t errlen)
+/* Open entry p->n of the plan: the prefix as the store has it, if it does. */
+static void nm_plan_start(struct nm_store *s, struct nm_plan *p, const struct nm_rule_key *key,
+			  bool lookup)
 {
-	bool empty = s->meta.prefixes == 0;
-	size_t i, p = 0;
+	size_t i = p->n;
 
-	*added = 0;
-	qsort(rules, n, sizeof(rules[0]), nm_key_cmp);
+	p->keys[i] = *key;
+	p->existed[i] = lookup && nm_lookup_exact(s->rules_fd, key, &p->olds[i]);
+	if (p->existed[i]) {
+		p->vals[i] = p->olds[i];
+	} else {
+		memset(&p->vals[i], 0, sizeof(p->vals[i]));
+		p->vals[i].prefixlen = key->prefixlen;
+	}
+}
+
+/* Keep the open entry only if it gained a port rule. */
+static void nm_plan_close(struct nm_plan *p, size_t added_before)
+{
+	if (p->added > added_before)
+		p->fresh += !p->existed[p->n++];
+}
+
+static int nm_plan_alloc(struct nm_plan *p, size_t n)
+{
+	n = n ? n : 1;
+	p->keys = calloc(n, sizeof(*p->keys));
+	p->vals = calloc(n, sizeof(*p->vals));
+	p->olds = calloc(n, sizeof(*p->olds));
+	p->existed = calloc(n, sizeof(*p->existed));
+	return p->keys && p->vals && p->olds && p->existed ? 0 : -ENOMEM;
+}
+
+static int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
+			 struct nm_plan *p, char *err, size_t errlen)
+{
+	/* An empty store needs no lookups: the bulk-load case. */
+	bool lookup = s->meta.prefixes != 0, open = false;
+	struct nm_keyed *kr = calloc(n ? n : 1, sizeof(*kr));
+	size_t i, added_before = 0;
+
+	if (!kr || nm_plan_alloc(p, n)) {
+		free(kr);
+		return STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+	}
 	for (i = 0; i < n; i++) {
-		struct nm_plan *cur = p ? &plan[p - 1] : NULL;
-		struct nm_rule_key key;
+		nm_rule_key(&rules[i], &kr[i].key);
+		kr[i].port = rules[i].port;
+	}
+	qsort(kr, n, sizeof(*kr), nm_keyed_cmp);
+	for (i = 0; i < n; i++) {
+		struct nm_rule_val *v;
+		struct nm_rule r;
 		char text[160];
 
-		nm_rule_key(&rules[i], &key);
-		if (!cur || memcmp(&cur->key, &key, sizeof(key))) {
-			cur = &plan[p++];
-			memset(cur, 0, sizeof(*cur));
-			cur->key = key;
-			cur->existed = !empty && nm_lookup_exact(s->rules_fd, &key, &cur->old);
-			if (cur->existed)
-				cur->val = cur->old;
-			else
-				cur->val.prefixlen = key.prefixlen;
+		if (!open || memcmp(&p->keys[p->n], &kr[i].key, sizeof(kr[i].key))) {
+			if (open)
+				nm_plan_close(p, added_before);
+			added_before = p->added;
+			nm_plan_start(s, p, &kr[i].key, lookup);
+			open = true;
 		}
-		if (nm_port_find(&cur->val, &rules[i].port) >= 0)
+		v = &p->vals[p->n];
+		if (nm_port_find(v, &kr[i].port) >= 0)
 			continue;
-		if (cur->val.count >= NM_PORT_RULES) {
-			nm_rule_format(&rules[i], text, sizeof(text));
-			return STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text, NM_PORT_RULES);
+		if (v->count >= NM_PORT_RULES) {
+			nm_rule_from_key(&kr[i].key, &kr[i].port, &r);
+			nm_rule_format(&r, text, sizeof(text));
+			free(kr);
+			return STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
+					 NM_PORT_RULES);
 		}
-		cur->val.r[cur->val.count++] = rules[i].port;
-		cur->changed = true;
-		(*added)++;
+		v->r[v->count++] = kr[i].port;
+		p->added++;
 	}
-	*nplan = p;
+	if (open)
+		nm_plan_close(p, added_before);
+	free(kr);
 	return 0;
 }
 
-static int nm_plan_account(struct nm_store *s, struct nm_plan *plan, size_t nplan, char *err,
-			   size_t errlen)
+static int nm_plan_account(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
 {
-	uint64_t fresh = 0;
 	size_t i;
 
-	for (i = 0; i < nplan; i++) {
-		if (plan[i].existed || !plan[i].changed)
-			continue;
-		fresh++;
-		(*nm_len_slot(&s->meta, &plan[i].key))++;
-	}
-	if (s->meta.prefixes + fresh > s->max_prefixes)
+	if (s->meta.prefixes + p->fresh > s->max_prefixes)
 		return STORE_ERR(-ENOSPC, "rule store full: %llu prefixes + %llu new > %u (load with 'entries N')",
-				 (unsigned long long)s->meta.prefixes, (unsigned long long)fresh,
+				 (unsigned long long)s->meta.prefixes, (unsigned long long)p->fresh,
 				 s->max_prefixes);
-	s->meta.prefixes += fresh;
+	for (i = 0; i < p->n; i++)
+		if (!p->existed[i])
+			(*nm_len_slot(&s->meta, &p->keys[i]))++;
+	s->meta.prefixes += p->fresh;
+	s->meta.rules += p->added;
 	return nm_chain_ok(&s->meta, err, errlen);
 }
 
-static void nm_plan_undo(struct nm_store *s, struct nm_plan *plan, size_t upto)
+static void nm_plan_undo(struct nm_store *s, struct nm_plan *p, size_t upto)
 {
 	size_t i;
 
 	for (i = 0; i < upto; i++) {
-		if (!plan[i].changed)
-			continue;
-		if (plan[i].existed)
-			bpf_map_update_elem(s->rules_fd, &plan[i].key, &plan[i].old, BPF_ANY);
+		if (p->existed[i])
+			bpf_map_update_elem(s->rules_fd, &p->keys[i], &p->olds[i], BPF_ANY);
 		else
-			bpf_map_delete_elem(s->rules_fd, &plan[i].key);
+			bpf_map_delete_elem(s->rules_fd, &p->keys[i]);
 	}
 }
 
-static int nm_plan_apply(struct nm_store *s, struct nm_plan *plan, size_t nplan, char *err,
-			 size_t errlen)
+/* Write entries [from, from + n); returns how many were written (errno set when short). */
+static size_t nm_write_batch(int fd, struct nm_plan *p, size_t from, size_t n)
 {
+	static bool no_batch; /* a kernel without batch updates for LPM tries: one by one */
+	uint32_t count = n;
 	size_t i;
 
-	for (i = 0; i < nplan; i++) {
-		if (!plan[i].changed)
-			continue;
-		if (bpf_map_update_elem(s->rules_fd, &plan[i].key, &plan[i].val, BPF_ANY)) {
+	if (!no_batch) {
+		if (bpf_map_update_batch(fd, &p->keys[from], &p->vals[from], &count, NULL) == 0)
+			return n;
+		if (errno != EINVAL && errno != ENOTSUP && errno != 524 /* ENOTSUPP */)
+			return count;
+		no_batch = true;
+	}
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &p->keys[from + i], &p->vals[from + i], BPF_ANY))
+			return i;
+	return n;
+}
+
+static int nm_plan_apply(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
+{
+	const size_t chunk = 8192;
+	size_t done = 0, want, got;
+
+	while (done < p->n) {
+		want = p->n - done < chunk ? p->n - done : chunk;
+		got = nm_write_batch(s->rules_fd, p, done, want);
+		done += got;
+		if (got < want) {
 			int e = errno;
 
-			nm_plan_undo(s, plan, i);
+			nm_plan_undo(s, p, done);
 			snprintf(err, errlen, "kernel refused an update: %s (%s); nothing applied",
 				 strerror(e), nm_errno_name(e));
 			return -e;
@@ -202,38 +276,29 @@ static int nm_plan_apply(struct nm_store *s, struct nm_plan *plan, size_t nplan,
 	return 0;
 }
 
-int nm_store_add(struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen)
+int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen)
 {
+	struct nm_plan plan = {};
 	struct nm_store s;
-	struct nm_plan *plan;
-	size_t nplan = 0;
 	int ret;
 
 	*added = 0;
 	ret = nm_store_open(&s);
 	if (ret)
 		return snprintf(err, errlen, "cannot open the rule store: %s", strerror(-ret)), ret;
-	plan = calloc(n ? n : 1, sizeof(*plan));
-	if (!plan) {
-		nm_store_close(&s);
-		return STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
-	}
-	ret = nm_plan_build(&s, rules, n, plan, &nplan, added, err, errlen);
+	ret = nm_plan_build(&s, rules, n, &plan, err, errlen);
 	if (!ret)
-		ret = nm_plan_account(&s, plan, nplan, err, errlen);
+		ret = nm_plan_account(&s, &plan, err, errlen);
 	if (!ret)
-		ret = nm_plan_apply(&s, plan, nplan, err, errlen);
-	if (!ret) {
-		s.meta.rules += *added;
-		if (nm_meta_write(&s.meta)) {
-			ret = -errno;
-			nm_plan_undo(&s, plan, nplan);
-			snprintf(err, errlen, "cannot update the rule count: %s", strerror(-ret));
-		}
+		ret = nm_plan_apply(&s, &plan, err, errlen);
+	if (!ret && nm_meta_write(&s.meta)) {
+		ret = -errno;
+		nm_plan_undo(&s, &plan, plan.n);
+		snprintf(err, errlen, "cannot update the rule count: %s", strerror(-ret));
 	}
-	if (ret)
-		*added = 0;
-	free(plan);
+	if (!ret)
+		*added = plan.added;
+	nm_plan_free(&plan);
 	nm_store_close(&s);
 	return ret;
 }
@@ -324,9 +389,18 @@ int nm_store_flush(uint64_t *removed)
 			break;
 		n++;
 	}
-	for (i = 0; !ret && i < n; i++)
+	for (i = 0; !ret && i < n;) {
+		uint32_t count = n - i > 8192 ? 8192 : n - i;
+
+		/* One syscall per chunk where the kernel has batch deletes for tries. */
+		if (bpf_map_delete_batch(s.rules_fd, &keys[i], &count, NULL) == 0) {
+			i += count;
+			continue;
+		}
 		if (bpf_map_delete_elem(s.rules_fd, &keys[i]) && errno != ENOENT)
 			ret = -errno;
+		i++;
+	}
 	if (!ret) {
 		*removed = s.meta.rules;
 		memset(&s.meta, 0, sizeof(s.meta));
