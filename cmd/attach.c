@@ -49,7 +49,8 @@ int nm_bare_root(const char *cmd, char *buf, size_t len)
 	return err ? nm_fail(NM_EXIT_RUNTIME, cmd, "no cgroup2 mount in /proc/mounts") : 0;
 }
 
-int do_attach(int argc, char **argv)
+/* attach and detach share grammar and defaults; only the direction differs. */
+int nm_target_cmd(const char *cmd, int argc, char **argv, bool attach)
 {
 	char root[NM_PATH_MAX];
 	struct nm_target t;
@@ -57,23 +58,29 @@ int do_attach(int argc, char **argv)
 	int err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl attach [cgroup PATH] [lsm]\n");
+		fprintf(stderr, "Usage: netmonctl %s [cgroup PATH] [lsm]\n", cmd);
 		return 0;
 	}
-	err = nm_parse_target("attach", argc, argv, &t) ?: nm_require_loaded("attach");
+	err = nm_parse_target(cmd, argc, argv, &t) ?: nm_require_loaded(cmd);
 	if (err)
 		return err;
 	if (t.bare) {
-		err = nm_bare_root("attach", root, sizeof(root));
+		err = nm_bare_root(cmd, root, sizeof(root));
 		if (err)
 			return err;
 		t.cgroup = root;
+		/* Every available layer: LSM only where this kernel loads it. */
 		t.lsm = nm_probe_lsm() == 0;
 	}
 	report = json_object();
 	if (t.cgroup)
-		err = nm_attach_cgroup(t.cgroup, report);
+		err = attach ? nm_attach_cgroup(t.cgroup, report) : nm_detach_cgroup(t.cgroup, report);
 	if (!err && t.lsm)
-		err = nm_attach_lsm(report);
+		err = attach ? nm_attach_lsm(report) : nm_detach_lsm(report);
 	return nm_finish(report, err);
+}
+
+int do_attach(int argc, char **argv)
+{
+	return nm_target_cmd("attach", argc, argv, true);
 }

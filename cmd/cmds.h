@@ -25,6 +25,7 @@ struct nm_target {
 };
 int nm_parse_target(const char *cmd, int argc, char **argv, struct nm_target *t);
 int nm_bare_root(const char *cmd, char *buf, size_t len);
+int nm_target_cmd(const char *cmd, int argc, char **argv, bool attach);
 /* Fail unless netmonctl is loaded at the pin dir. */
 int nm_require_loaded(const char *cmd);
 
