@@ -254,3 +254,19 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	assert_failure 1
 	assert_output --partial "not loaded"
 }
+
+@test "bpffs missing where the pins go: mounted like bpftool does, or refused with --nomount" {
+	local base="$BATS_TEST_TMPDIR/nobpffs"
+	mkdir -p "$base"
+	run "$NETMONCTL" --nomount --pin-dir "$base/pins" load
+	assert_failure 1
+	assert_output --partial "not on a bpffs and --nomount given"
+	[ ! -e "$base/pins" ]
+	run "$NETMONCTL" --pin-dir "$base/pins" load
+	local mounted
+	mounted=$(awk -v d="$base" '$2 == d && $3 == "bpf"' /proc/mounts)
+	"$NETMONCTL" --pin-dir "$base/pins" unload >/dev/null 2>&1 || true
+	umount "$base" 2>/dev/null || true
+	assert_success
+	[ -n "$mounted" ]
+}
