@@ -4,11 +4,14 @@
 # mkinitramfs.sh: build the test initramfs the kernel-matrix VMs boot.
 #
 #   tests/vm/mkinitramfs.sh OUTPUT.cpio.gz --init SCRIPT [--file SRC:DEST]...
+#                           [--bin PATH]...
 #
 # Contents: busybox-static (applet links made at boot), bash-static as
 # /bin/bash (bats needs a real bash), bats-core and the bats-support,
 # bats-assert and bats-file libraries at the paths Debian installs them,
 # every --file (a file or a directory, copied to DEST inside the image),
+# every --bin (a host program, dynamic ones with the libraries ldd names,
+# at the same paths: e.g. jq, which the bats helpers use),
 # and SCRIPT as /payload. /init is a wrapper written here: it mounts what
 # the tests need, runs /payload, prints `NM-VM-EXIT <rc>` and powers off.
 # Kernel parameters of the form nm.KEY=VALUE reach the payload as
@@ -18,7 +21,7 @@ set -euo pipefail
 log() { printf 'mkinitramfs: %s\n' "$*" >&2; }
 die() { log "$*"; exit 2; }
 
-usage() { sed -n '4,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # A static binary runs in an image that has no libc: refuse anything else
 # here, where the message is clear, instead of an `not found` in the VM.
@@ -53,6 +56,17 @@ put_package_files() {
 			put "$f" "$f"
 		done
 	done
+}
+
+# A host program plus, when dynamic, its loader and libraries.
+put_bin() {
+	local bin lib
+	bin=$(command -v "$1") || die "no such program: $1"
+	put "$bin" "$bin"
+	LC_ALL=C ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+		while read -r lib; do
+			[ -e "$ROOT$lib" ] || put "$lib" "$lib"
+		done
 }
 
 base_system() {
@@ -122,7 +136,7 @@ EOF
 }
 
 main() {
-	local out="" init="" files=() spec
+	local out="" init="" files=() bins=() spec b
 	[ $# -ge 1 ] || usage
 	out=$1
 	shift
@@ -130,6 +144,7 @@ main() {
 		case $1 in
 		--init) [ $# -ge 2 ] || usage; init=$2; shift ;;
 		--file) [ $# -ge 2 ] || usage; files+=("$2"); shift ;;
+		--bin) [ $# -ge 2 ] || usage; bins+=("$2"); shift ;;
 		-h | --help) usage ;;
 		*) die "unexpected argument: $1" ;;
 		esac
@@ -147,6 +162,9 @@ main() {
 		case $spec in *:/*) ;; *) die "--file wants SRC:/DEST, got $spec" ;; esac
 		[ -e "${spec%:*}" ] || die "no such file: ${spec%:*}"
 		put "${spec%:*}" "${spec##*:}"
+	done
+	for b in ${bins[@]+"${bins[@]}"}; do
+		put_bin "$b"
 	done
 	mkdir -p "$(dirname "$out")"
 	# newc is the only cpio format the kernel unpacks; gzip -1 because the

@@ -1,0 +1,343 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-matrix.sh: the cross-kernel matrix. Boots Debian's 5.10, 6.1, 6.12
+# and newest (sid) cloud kernels in qemu with one test initramfs, runs
+# guest-matrix.sh in each and on the host (host mode: cgroup layer only,
+# in a scratch cgroup), prints a table program x kernel, writes JSON, and
+# fails on any regression against tests/vm/baseline.json.
+#
+#   tests/vm/run-matrix.sh [--kernels "5.10 6.1 ..."] [--parallel N] [--no-host]
+#
+# Env (defaults in brackets, paths relative to the repo root):
+#   NM_BIN          static netmonctl                  [build-static/netmonctl]
+#   NM_PROBE        static nmprobe                    [build-static/nmprobe]
+#   NM_BATS_DIR     bats suite run inside each VM     [tests/bats] ("" = none)
+#   NM_BATS_FILES   its files that depend on the kernel [enforce_cgroup.bats
+#                   enforce_lsm.bats] ("all" = the whole directory)
+#   NM_GUEST        the payload                       [tests/vm/guest-matrix.sh]
+#   NM_BASELINE     expectations                      [tests/vm/baseline.json]
+#   NM_MATRIX_JSON  result file                       [build/matrix.json]
+#   NM_MATRIX_KERNELS labels                          [5.10 6.1 6.12 newest]
+#   NM_VM_PARALLEL  VMs at once                       [1: measured faster here]
+#   NM_VM_TIMEOUT   seconds per VM                    [420]
+#   NM_VM_CACHE     kernel cache (fetch-kernels.sh)   [/var/cache/netmonctl-vm]
+# Console logs: <dir of NM_MATRIX_JSON>/matrix-logs/<label>.log.
+# Exit: 0 no regression, 1 regression or a column that could not run,
+# 2 usage or missing inputs.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+cd "$REPO" || exit 2
+
+PROGS=(connect4 connect6 sendmsg4 sendmsg6
+	lsm_connect lsm_bind lsm_listen lsm_accept lsm_sendmsg lsm_recvmsg)
+
+NM_BIN=${NM_BIN:-build-static/netmonctl}
+NM_PROBE=${NM_PROBE:-build-static/nmprobe}
+NM_BATS_DIR=${NM_BATS_DIR-tests/bats}
+# Only the files whose outcome depends on the kernel: the others (docs,
+# input parsing) say the same on every kernel and run on the host already,
+# and under TCG the whole suite costs ~4 minutes per VM.
+NM_BATS_FILES=${NM_BATS_FILES:-enforce_cgroup.bats enforce_lsm.bats}
+NM_GUEST=${NM_GUEST:-tests/vm/guest-matrix.sh}
+NM_BASELINE=${NM_BASELINE:-tests/vm/baseline.json}
+NM_MATRIX_JSON=${NM_MATRIX_JSON:-build/matrix.json}
+KERNELS=${NM_MATRIX_KERNELS:-5.10 6.1 6.12 newest}
+PARALLEL=${NM_VM_PARALLEL:-1}
+VM_TIMEOUT=${NM_VM_TIMEOUT:-420}
+RUN_HOST=1
+
+log() { printf 'run-matrix: %s\n' "$*" >&2; }
+die() { log "$*"; exit 2; }
+
+parse_args() {
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--kernels) KERNELS=$2; shift ;;
+		--parallel) PARALLEL=$2; shift ;;
+		--no-host) RUN_HOST=0 ;;
+		-h | --help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) die "unknown argument $1 (see --help)" ;;
+		esac
+		shift
+	done
+	[[ $PARALLEL =~ ^[1-9][0-9]*$ ]] || die "--parallel wants a number"
+}
+
+# The VM has no libc: dynamic binaries would fail there with a confusing
+# "not found", so say it here.
+check_inputs() {
+	local f
+	[ "$(id -u)" = 0 ] || die "run as root (BPF, cgroups, the kernel cache)"
+	for f in "$NM_BIN" "$NM_PROBE"; do
+		[ -x "$f" ] || die "$f missing: build it with cmake -S . -B build-static -DNM_STATIC=ON && cmake --build build-static"
+		LC_ALL=C readelf -l "$f" | grep -q 'Requesting program interpreter' &&
+			die "$f is dynamically linked; the VMs need a static build (-DNM_STATIC=ON)"
+	done
+	[ -f "$NM_GUEST" ] || die "no guest script $NM_GUEST"
+	[ -f "$NM_BASELINE" ] || die "no baseline $NM_BASELINE"
+	command -v jq >/dev/null || die "jq is needed on the host (scripts/deps.sh test)"
+	jq -e . "$NM_BASELINE" >/dev/null || die "$NM_BASELINE is not valid JSON"
+}
+
+# ---- columns ----
+
+OUT=$(dirname "$NM_MATRIX_JSON")
+LOGS=$OUT/matrix-logs
+declare -A VERSION VMLINUZ BOOT_RC SECS
+
+fetch() {
+	local line label ver path
+	# shellcheck disable=SC2086 # labels are words
+	while read -r label ver path; do
+		VERSION[$label]=$ver VMLINUZ[$label]=$path
+	done < <("$HERE/fetch-kernels.sh" $KERNELS 2> >(sed 's/^/  /' >&2))
+}
+
+build_initrd() {
+	local args=(--init "$NM_GUEST" --file "$NM_BIN:/usr/sbin/netmonctl"
+		--file "$NM_PROBE:/usr/bin/nmprobe")
+	# The suite goes where helpers.bash finds the source root two levels up.
+	if [ -n "$NM_BATS_DIR" ] && [ -d "$NM_BATS_DIR" ]; then
+		args+=(--file "$NM_BATS_DIR:/src/tests/bats")
+	fi
+	# jq: the bats helpers read `status -j` with it
+	command -v jq >/dev/null && args+=(--bin jq)
+	INITRD=$WORK/matrix.cpio.gz
+	"$HERE/mkinitramfs.sh" "$INITRD" "${args[@]}" || die "initramfs build failed"
+}
+
+run_host() {
+	local t0=$SECONDS
+	NM_HOST_MODE=1 NM_BIN=$NM_BIN NM_PROBE=$NM_PROBE bash "$NM_GUEST" >"$LOGS/host.log" 2>&1
+	BOOT_RC[host]=$?
+	SECS[host]=$((SECONDS - t0))
+	VERSION[host]=$(uname -r)
+}
+
+# One VM; its console goes to its log. Runs in the background when
+# parallel, so it only writes files, which the parent reads afterwards.
+run_vm() {
+	local label=$1 t0=$SECONDS rc
+	local append="nm.bats_dir=/src/tests/bats nm.bats_files=${NM_BATS_FILES// /,}"
+	[ -n "$NM_BATS_DIR" ] && [ -d "$NM_BATS_DIR" ] || append=""
+	NM_VM_APPEND=$append "$HERE/boot.sh" "${VMLINUZ[$label]}" "$INITRD" "$VM_TIMEOUT" \
+		>"$LOGS/$label.log" 2>&1
+	rc=$?
+	echo "$rc $((SECONDS - t0))" >"$WORK/$label.rc"
+}
+
+run_vms() {
+	local label running=0
+	for label in $KERNELS; do
+		[ -n "${VMLINUZ[$label]:-}" ] || continue
+		log "booting $label (${VERSION[$label]})"
+		run_vm "$label" &
+		running=$((running + 1))
+		if [ "$running" -ge "$PARALLEL" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+	done
+	wait
+	for label in $KERNELS; do
+		[ -f "$WORK/$label.rc" ] || continue
+		read -r BOOT_RC[$label] SECS[$label] <"$WORK/$label.rc"
+		log "$label: exit ${BOOT_RC[$label]} in ${SECS[$label]}s"
+	done
+}
+
+# ---- results ----
+
+# Column JSON from a log: the NM-RESULT lines, the extra checks, bats.
+column_json() {
+	local label=$1 log=$LOGS/$1.log
+	tr -d '\r' <"$log" 2>/dev/null | awk '
+		/^NM-RESULT / { printf "%s", $2; for (i = 3; i <= NF; i++) printf " %s", $i; print "" }' |
+		jq -R -s --arg lbl "$label" --arg version "${VERSION[$label]:-}" \
+			--argjson rc "${BOOT_RC[$label]:-null}" --argjson secs "${SECS[$label]:-null}" \
+			--arg release "$(sed -n 's/^NM-INFO kernel=\([^ ]*\).*/\1/p' "$log" 2>/dev/null | head -n1)" \
+			--arg attach_all "$(sed -n 's/^NM-CHECK attach_all \([a-z]*\).*/\1/p' "$log" 2>/dev/null | tr -d '\r' | head -n1)" \
+			--arg bats "$(sed -n 's/^NM-BATS //p' "$log" 2>/dev/null | tr -d '\r' | tail -n1)" '
+		def kv: split(" ") | map(select(contains("=")) | split("=") | {(.[0]): (.[1:] | join("="))}) | add;
+		{label: $lbl, version: $version, release: $release, exit: $rc, seconds: $secs,
+		 attach_all: (if $attach_all == "" then null else $attach_all end),
+		 bats: (if $bats == "" then null elif $bats == "none" then "none" else ($bats | kv) end),
+		 programs: (split("\n") | map(select(length > 0) | split(" ") as $w
+			| {($w[0]): ($w[1:] | join(" ") | kv
+				| .loaded |= (. == "yes") | .attached |= (. == "yes")
+				| .enforced |= (. == "yes"))}) | add // {})}'
+}
+
+LEVELS='{"none":0,"loaded":1,"attached":2,"enforced":3}'
+
+# Everything that falls short of the baseline, one JSON object per line.
+regressions() {
+	jq -c --argjson levels "$LEVELS" '
+		. as $m | input as $b
+		| $b.columns | to_entries[] | .key as $col | .value as $want
+		| ($m.columns[$col]) as $got
+		| if $got == null then empty
+		  elif $got.unavailable then
+			if $want.may_be_unavailable then empty
+			else {column: $col, what: "kernel", want: "available", got: "unavailable"} end
+		  else
+			(($want.programs // {}) | to_entries[]
+			 | .key as $p | .value as $need
+			 | ($got.programs[$p] // {}) as $r
+			 | (if $r.enforced then 3 elif $r.attached then 2 elif $r.loaded then 1 else 0 end) as $have
+			 | select($have < $levels[$need])
+			 | {column: $col, program: $p, want: $need,
+			    got: (["none","loaded","attached","enforced"][$have]),
+			    errno: ($r.errno // null), probe: ($r.probe // null)}),
+			(if ($want.attach_all // false) and $got.attach_all != "ok"
+			 then {column: $col, what: "attach_all", want: "ok", got: $got.attach_all} else empty end),
+			(if ($want.bats // "report") == "pass" and
+			    (($got.bats | type) != "object" or $got.bats.failed != "0" or $got.bats.rc != "0")
+			 then {column: $col, what: "bats", want: "pass", got: $got.bats} else empty end),
+			(if $col != "host" and $got.exit != 0
+			 then {column: $col, what: "boot", want: 0, got: $got.exit} else empty end)
+		  end' "$NM_MATRIX_JSON" "$NM_BASELINE"
+}
+
+write_json() {
+	local label cols=() f
+	for label in $RUN_COLUMNS; do
+		f=$WORK/col-$label.json
+		if [ -n "${UNAVAILABLE[$label]:-}" ]; then
+			jq -n --arg l "$label" '{label: $l, unavailable: true, programs: {}}' >"$f"
+		else
+			column_json "$label" >"$f"
+		fi
+		[ -s "$f" ] || { log "could not read the results of $label"; return 1; }
+		cols+=("$f")
+	done
+	mkdir -p "$OUT"
+	jq -s --arg date "$(date -u +%FT%TZ)" --argjson total "$((SECONDS - T_START))" \
+		--argjson parallel "$PARALLEL" --arg smp "${NM_VM_SMP:-2}" '
+		{generated: $date, total_seconds: $total, parallel: $parallel, vm_smp: ($smp | tonumber),
+		 columns: (map({(.label): .}) | add)}' "${cols[@]}" >"$NM_MATRIX_JSON"
+}
+
+# cell: loaded/attached/enforced as y or -, then the errno when not loaded.
+print_table() {
+	local p label cell
+	printf '\n%-12s' "program"
+	for label in $RUN_COLUMNS; do printf ' %-16s' "$label"; done
+	printf '\n%-12s' ""
+	for label in $RUN_COLUMNS; do
+		printf ' %-16s' "$(jq -r --arg l "$label" '.columns[$l] |
+			if .unavailable then "(unavailable)" elif .label == "host" then (.version | .[0:16]) else (.version // .release // "") end' \
+			"$NM_MATRIX_JSON")"
+	done
+	echo
+	for p in "${PROGS[@]}"; do
+		printf '%-12s' "$p"
+		for label in $RUN_COLUMNS; do
+			cell=$(jq -r --arg l "$label" --arg p "$p" '.columns[$l] as $c | $c.programs[$p] as $r
+				| if $c.unavailable then "n/a"
+				  elif $r == null then "?"
+				  elif $r.loaded | not then "no (\($r.errno))"
+				  else [$r.loaded, $r.attached, $r.enforced] | map(if . then "yes" else "no" end)
+				       | join("/") end' "$NM_MATRIX_JSON")
+			grep -q "\"column\":\"$label\",\"program\":\"$p\"" "$WORK/regressions" && cell="$cell !"
+			printf ' %-16s' "$cell"
+		done
+		echo
+	done
+	printf '%-12s' "attach_all"
+	for label in $RUN_COLUMNS; do
+		printf ' %-16s' "$(jq -r --arg l "$label" '.columns[$l].attach_all // "-"' "$NM_MATRIX_JSON")"
+	done
+	printf '\n%-12s' "bats"
+	for label in $RUN_COLUMNS; do
+		printf ' %-16s' "$(jq -r --arg l "$label" '.columns[$l].bats |
+			if type == "object" then "\(.passed)p \(.failed)f \(.skipped)s" else (. // "-") end' \
+			"$NM_MATRIX_JSON")"
+	done
+	printf '\n%-12s' "seconds"
+	for label in $RUN_COLUMNS; do printf ' %-16s' "${SECS[$label]:--}"; done
+	printf '\n\ncell = loaded/attached/enforced; "no (E...)" = not loaded, kernel errno;'
+	printf ' "!" = below baseline\n\n'
+}
+
+# For a failing program: the guest's libbpf/verifier log of that program
+# (from `netmonctl -d load`), its attach lines and what the probe saw.
+explain() {
+	local r col prog what logf
+	while read -r r; do
+		col=$(jq -r .column <<<"$r") prog=$(jq -r '.program // empty' <<<"$r")
+		what=$(jq -r '.what // empty' <<<"$r")
+		logf=$LOGS/$col.log
+		echo "REGRESSION $col ${prog:-$what}: want $(jq -r .want <<<"$r"), got $(jq -c .got <<<"$r")" \
+			"$(jq -r 'if .probe then "(probe without/with rule: \(.probe))" else "" end' <<<"$r")"
+		[ -f "$logf" ] || continue
+		if [ -n "$prog" ]; then
+			tr -d '\r' <"$logf" | sed -n '/^NM-LOG-BEGIN load/,/^NM-LOG-END load/p' |
+				awk -v p="'nm_$prog'" 'index($0, p) { show = 1 }
+					show { print "    " $0; if (++n > 200) exit }
+					show && /END PROG LOAD LOG|skipped loading|failed to load/ { show = 0 }'
+			tr -d '\r' <"$logf" | grep -E '^NM-ATTACH' | sed 's/^/    /'
+		elif [ "$what" = boot ] || [ "$what" = bats ]; then
+			tr -d '\r' <"$logf" | tail -n 40 | sed 's/^/    /'
+		fi
+	done <"$WORK/regressions"
+	# A load that failed as a whole says why in its last lines.
+	for col in $(jq -r '.column' "$WORK/regressions" | sort -u); do
+		[ -f "$LOGS/$col.log" ] || continue
+		tr -d '\r' <"$LOGS/$col.log" | sed -n '/^NM-LOG-END load rc=[1-9]/q1' && continue
+		echo "  $col: netmonctl -d load failed; its last lines:"
+		tr -d '\r' <"$LOGS/$col.log" | sed -n '/^NM-LOG-BEGIN load/,/^NM-LOG-END load/p' |
+			grep -v '^libbpf' | tail -n 15 | sed 's/^/    /'
+	done
+}
+
+main() {
+	local label nreg
+	T_START=$SECONDS
+	parse_args "$@"
+	check_inputs
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/nm-run-matrix.XXXXXX")
+	trap 'rm -rf "$WORK"' EXIT
+	mkdir -p "$LOGS"
+	rm -f "$LOGS"/*.log
+
+	log "kernels: $KERNELS"
+	fetch
+	declare -gA UNAVAILABLE
+	for label in $KERNELS; do
+		[ -n "${VMLINUZ[$label]:-}" ] || { UNAVAILABLE[$label]=1; log "$label: KERNEL UNAVAILABLE"; }
+	done
+	build_initrd
+	RUN_COLUMNS=$KERNELS
+	if [ "$RUN_HOST" = 1 ]; then
+		RUN_COLUMNS="host $KERNELS"
+		log "host column ($(uname -r))"
+		run_host
+	fi
+	T_VMS=$SECONDS
+	run_vms
+	log "VMs took $((SECONDS - T_VMS))s (parallel $PARALLEL)"
+
+	write_json || { log "writing $NM_MATRIX_JSON failed"; return 1; }
+	regressions >"$WORK/regressions"
+	print_table
+	nreg=$(wc -l <"$WORK/regressions")
+	# the JSON records them too, for whoever reads it later
+	jq --slurpfile r "$WORK/regressions" '.regressions = $r' "$NM_MATRIX_JSON" >"$WORK/m.json" &&
+		cp "$WORK/m.json" "$NM_MATRIX_JSON"
+	for label in $KERNELS; do
+		[ -n "${UNAVAILABLE[$label]:-}" ] && echo "NOTE: kernel $label was unavailable (see fetch-kernels.sh messages above)"
+	done
+	echo "matrix: $NM_MATRIX_JSON, console logs in $LOGS/, total $((SECONDS - T_START))s"
+	if [ "$nreg" -gt 0 ]; then
+		explain
+		echo "matrix: FAILED, $nreg regression(s) against $NM_BASELINE"
+		return 1
+	fi
+	echo "matrix: ok, no regression against $NM_BASELINE"
+}
+
+main "$@"
