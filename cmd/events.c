@@ -371,7 +371,7 @@ static int ev_loop(struct ev_run *r, struct ring_buffer *rb, int ring_fd)
 	close(ep);
 	if (nm_opts.debug)
 		fprintf(stderr,
-			"netmonctl: events: read %llu records, shown %llu, reported drops %llu; "
+			"netmonctl: events: read %llu records, shown %llu, drops reported since load %llu; "
 			"largest backlog drained at once %llu records; busy sleeps %llu, "
 			"longest oversleep %.3f ms\n",
 			(unsigned long long)r->consumed, (unsigned long long)r->shown,

@@ -96,10 +96,13 @@ live() {
 	setup
 	before=$(drops)
 	if [ "$sink" = pipe ]; then
-		"$NETMONCTL" --pin-dir "$PIN" "${flags[@]}" events count "$EVENTS" timeout 120 | cat >/dev/null &
+		"$NETMONCTL" --pin-dir "$PIN" -d "${flags[@]}" events count "$EVENTS" timeout 120 \
+			2>"$TMP/stats" | cat >/dev/null &
+		sleep 0.2
 		pid=$(pgrep -n -f "^$NETMONCTL --pin-dir $PIN" || true)
 	else
-		"$NETMONCTL" --pin-dir "$PIN" "${flags[@]}" events count "$EVENTS" timeout 120 >/dev/null &
+		"$NETMONCTL" --pin-dir "$PIN" -d "${flags[@]}" events count "$EVENTS" timeout 120 \
+			>/dev/null 2>"$TMP/stats" &
 		pid=$!
 	fi
 	PIDS+=("$!")
@@ -125,6 +128,7 @@ live() {
 	cpu=$(awk -v t="$(cat "$TMP/cpu" 2>/dev/null || echo 0)" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
 	printf '%-5s %-9s %9d %10d %8d %13s %8s   producers: %s\n' "live" "$mode>$sink" "$delivered" \
 		"$rate" "$lost" "$(cat "$TMP/hwm")" "$cpu" "$gen"
+	sed -n 's/.*\(largest backlog.*\)/                reader: \1/p' "$TMP/stats"
 }
 
 # drain MODE: fill a big ring with no reader, then empty it.
