@@ -23,13 +23,30 @@ char LICENSE[] SEC("license") = "GPL";
  * (5.10 gives sock_addr programs no pid/comm/cgroup-id helpers). */
 const volatile __u32 nm_ctx_helpers = 0;
 
+/* Host rules: one exact lookup. `load entries N` sets both sizes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, struct nm_rule_key);
+	__type(value, struct nm_rule_val);
+} hosts SEC(".maps");
+
+/* Every shorter prefix, and `any`. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1 << 21); /* `load entries N` overrides */
+	__uint(max_entries, 1 << 20);
 	__type(key, struct nm_rule_key);
 	__type(value, struct nm_rule_val);
-} rules SEC(".maps");
+} nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NM_DIR_MAX * 2 * NM_BUCKET_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} buckets SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -154,43 +171,70 @@ static __noinline void nm_emit(const struct nm_query *q, const struct nm_rule_va
 	bpf_ringbuf_submit(e, 0);
 }
 
+static __noinline int nm_verdict_hit(struct nm_query *q, const struct nm_rule_val *val, int idx,
+				     int is_lsm)
+{
+	__u32 zero = 0;
+	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	if (cfg && cfg->mode == NM_MODE_AUDIT) {
+		nm_count(q->hook, 2);
+		nm_emit(q, val, idx, NM_VERDICT_AUDIT, is_lsm);
+		return NM_VERDICT_AUDIT;
+	}
+	nm_count(q->hook, 1);
+	nm_emit(q, val, idx, NM_VERDICT_DENY, is_lsm);
+	return NM_VERDICT_DENY;
+}
+
+/* Is any CIDR rule near this address? Two array reads, inlined by the verifier. */
+static __always_inline int nm_nets_may_match(const struct nm_rule_key *k)
+{
+	__u32 slot = nm_wide_slot(k->dir, k->family);
+	__u32 *n = bpf_map_lookup_elem(&buckets, &slot);
+
+	if (n && *n)
+		return 1;
+	slot = nm_bucket_slot(k->dir, k->family, k->addr);
+	n = bpf_map_lookup_elem(&buckets, &slot);
+	return n && *n;
+}
+
 /*
- * The one decision path. Walks from the most specific matching prefix to
- * every shorter prefix covering the address (lookup again with
- * prefixlen = found - 1), because a rule on a covering prefix must hold
- * even when a more specific prefix exists: `10.0.0.0/8 port 22` still
- * denies 10.1.2.3:22 when `10.1.0.0/16 port 80` exists. The common case
- * (no prefix covers the address) is one lookup.
+ * The one decision path. First the exact host rules (one hash lookup);
+ * then, only where `buckets` says a CIDR rule lies near the address, the
+ * trie: from the most specific matching prefix to every shorter prefix
+ * covering the address (lookup again with prefixlen = found - 1), because
+ * a rule on a covering prefix must hold even when a more specific prefix
+ * exists: `10.0.0.0/8 port 22` still denies 10.1.2.3:22 when
+ * `10.1.0.0/16 port 80` exists.
  * Returns NM_VERDICT_*.
  */
 static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 {
 	struct nm_rule_key key = q->key;
 	__u8 pbit = nm_proto_bit(q->protocol);
-	__u32 zero = 0;
-	struct nm_config *cfg;
+	struct nm_rule_val *val;
 	int i, idx;
 
 	nm_count(q->hook, 0);
 	if (!pbit)
 		return NM_VERDICT_ALLOW;
+	val = bpf_map_lookup_elem(&hosts, &key);
+	if (val) {
+		idx = nm_match_ports(val, q->port, pbit);
+		if (idx >= 0)
+			return nm_verdict_hit(q, val, idx, is_lsm);
+	}
+	if (!nm_nets_may_match(&key))
+		return NM_VERDICT_ALLOW;
 	for (i = 0; i < NM_MAX_DEPTH; i++) {
-		struct nm_rule_val *val = bpf_map_lookup_elem(&rules, &key);
-
+		val = bpf_map_lookup_elem(&nets, &key);
 		if (!val)
 			return NM_VERDICT_ALLOW;
 		idx = nm_match_ports(val, q->port, pbit);
-		if (idx >= 0) {
-			cfg = bpf_map_lookup_elem(&config, &zero);
-			if (cfg && cfg->mode == NM_MODE_AUDIT) {
-				nm_count(q->hook, 2);
-				nm_emit(q, val, idx, NM_VERDICT_AUDIT, is_lsm);
-				return NM_VERDICT_AUDIT;
-			}
-			nm_count(q->hook, 1);
-			nm_emit(q, val, idx, NM_VERDICT_DENY, is_lsm);
-			return NM_VERDICT_DENY;
-		}
+		if (idx >= 0)
+			return nm_verdict_hit(q, val, idx, is_lsm);
 		if (val->prefixlen <= NM_KEY_ANY_BITS)
 			return NM_VERDICT_ALLOW;
 		key.prefixlen = val->prefixlen - 1;

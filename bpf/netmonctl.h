@@ -65,8 +65,9 @@ enum nm_verdict {
 };
 
 /*
- * Rule store key (BPF_MAP_TYPE_LPM_TRIE). prefixlen counts bits of
- * everything after it:
+ * Rule store key. Host rules (/32, /128) live in a hash map (`hosts`), every
+ * shorter prefix in an LPM trie (`nets`); both use this key. prefixlen
+ * counts bits of everything after it:
  *   `any`       -> 8          (dir only: both families)
  *   IPv4 a/L    -> 32 + L     (dir, family, pad, addr[0..3])
  *   IPv6 a/L    -> 32 + L
@@ -82,6 +83,35 @@ struct nm_rule_key {
 	__u8 pad[2]; /* always zero */
 	__u8 addr[16];
 };
+
+/*
+ * `buckets` (array of __u32) says where the kernel must look in `nets`:
+ * slot nm_bucket() counts the prefixes that lie inside one bucket of the
+ * address space (IPv4: the top 16 bits; IPv6: the top 32 bits folded to
+ * 16), and the WIDE slot of each (dir, family) counts prefixes wider than a
+ * bucket (IPv4 shorter than /16, IPv6 shorter than /32, and `any`). When
+ * both are zero the trie cannot hold a match and is not searched: traffic
+ * far from every CIDR rule costs one hash lookup, however many rules exist.
+ */
+#define NM_BUCKETS 65536
+#define NM_BUCKET_SLOTS (NM_BUCKETS + 1) /* + the WIDE slot */
+#define NM_BUCKET_WIDE NM_BUCKETS
+#define NM_V4_BUCKET_BITS 16
+#define NM_V6_BUCKET_BITS 32
+
+static inline __u32 nm_bucket_slot(__u8 dir, __u8 family, const __u8 *addr)
+{
+	__u32 b = ((__u32)addr[0] << 8) | addr[1];
+
+	if (family == NM_FAM_V6)
+		b ^= ((__u32)addr[2] << 8) | addr[3];
+	return ((__u32)dir * 2 + (family == NM_FAM_V6)) * NM_BUCKET_SLOTS + b;
+}
+
+static inline __u32 nm_wide_slot(__u8 dir, __u8 family)
+{
+	return ((__u32)dir * 2 + (family == NM_FAM_V6)) * NM_BUCKET_SLOTS + NM_BUCKET_WIDE;
+}
 
 /* One port/protocol condition of a rule; lo..hi inclusive, host order. */
 struct nm_port_rule {
@@ -133,8 +163,8 @@ struct nm_config {
  */
 struct nm_meta {
 	__u64 rules;
-	__u64 prefixes;
-	__u64 reserved; /* zero */
+	__u64 prefixes; /* entries in hosts + nets */
+	__u64 hosts;    /* entries in hosts */
 	__u32 len_count[NM_DIR_MAX][2][129];
 };
 
@@ -170,7 +200,9 @@ struct nm_event {
 };
 
 /* Pinned object names (below <pin-dir>/). */
-#define NM_MAP_RULES "rules"
+#define NM_MAP_HOSTS "hosts"
+#define NM_MAP_NETS "nets"
+#define NM_MAP_BUCKETS "buckets"
 #define NM_MAP_CONFIG "config"
 #define NM_MAP_META "meta"
 #define NM_MAP_COUNTERS "counters"

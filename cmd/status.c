@@ -52,6 +52,7 @@ static long long status_memlock(int fd)
 static json_t *status_maps(const struct nm_meta *meta)
 {
 	static const char *const types[] = { [BPF_MAP_TYPE_LPM_TRIE] = "lpm_trie",
+					     [BPF_MAP_TYPE_HASH] = "hash",
 					     [BPF_MAP_TYPE_ARRAY] = "array",
 					     [BPF_MAP_TYPE_PERCPU_ARRAY] = "percpu_array",
 					     [BPF_MAP_TYPE_RINGBUF] = "ringbuf" };
@@ -70,8 +71,10 @@ static json_t *status_maps(const struct nm_meta *meta)
 		m = json_pack("{s:s, s:i, s:s, s:i, s:I}", "name", nm_map_names[i], "id", info.id, "type",
 			      info.type < sizeof(types) / sizeof(types[0]) && types[info.type] ? types[info.type] : "other",
 			      "max_entries", info.max_entries, "memlock", status_memlock(fd));
-		if (!strcmp(nm_map_names[i], NM_MAP_RULES))
-			json_object_set_new(m, "entries", json_integer(meta->prefixes));
+		if (!strcmp(nm_map_names[i], NM_MAP_HOSTS))
+			json_object_set_new(m, "entries", json_integer(meta->hosts));
+		if (!strcmp(nm_map_names[i], NM_MAP_NETS))
+			json_object_set_new(m, "entries", json_integer(meta->prefixes - meta->hosts));
 		close(fd);
 		json_array_append_new(maps, m);
 	}

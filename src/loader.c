@@ -87,7 +87,7 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 		if (!err && map == skel->maps.events && o->ringbuf_set && info.max_entries != o->ringbuf)
 			err = nm_usage("load", "ringbuf is %u bytes while loaded; unload to change it",
 				       info.max_entries);
-		if (!err && map == skel->maps.rules && o->entries_set && info.max_entries != o->entries)
+		if (!err && map == skel->maps.nets && o->entries_set && info.max_entries != o->entries)
 			err = nm_usage("load", "entries is %u while loaded; unload to change it",
 				       info.max_entries);
 		if (!err && bpf_map__reuse_fd(map, fd))
@@ -275,7 +275,8 @@ static int nm_load_fresh(struct netmonctl_bpf *skel, const struct nm_load_opts *
 	int err;
 
 	bpf_map__set_max_entries(skel->maps.events, o->ringbuf_set ? o->ringbuf : NM_DEFAULT_RINGBUF);
-	bpf_map__set_max_entries(skel->maps.rules, o->entries_set ? o->entries : NM_DEFAULT_ENTRIES);
+	bpf_map__set_max_entries(skel->maps.hosts, o->entries_set ? o->entries : NM_DEFAULT_ENTRIES);
+	bpf_map__set_max_entries(skel->maps.nets, o->entries_set ? o->entries : NM_DEFAULT_ENTRIES);
 	err = netmonctl_bpf__load(skel) ? -errno : 0;
 	if (err)
 		return err;

@@ -14,7 +14,7 @@
 #define NM_VERSION_CODE ((0u << 16) | (1u << 8) | 0u)
 #define NM_DEFAULT_PIN_DIR "/sys/fs/bpf/netmonctl"
 #define NM_DEFAULT_RINGBUF (4u << 20)
-#define NM_DEFAULT_ENTRIES (1u << 21)
+#define NM_DEFAULT_ENTRIES (1u << 20) /* per store: hosts and nets */
 
 /* Exit codes (documented in netmonctl(8)). */
 enum nm_exit {

@@ -21,8 +21,8 @@ const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
 	{ "lsm_recvmsg", "lsm/socket_recvmsg", NM_HOOK_LSM_RECVMSG, BPF_LSM_MAC, NM_LAYER_LSM },
 };
 
-const char *const nm_map_names[] = { NM_MAP_RULES, NM_MAP_CONFIG, NM_MAP_META, NM_MAP_COUNTERS,
-				     NM_MAP_EVENTS, NULL };
+const char *const nm_map_names[] = { NM_MAP_HOSTS, NM_MAP_NETS, NM_MAP_BUCKETS, NM_MAP_CONFIG,
+				     NM_MAP_META, NM_MAP_COUNTERS, NM_MAP_EVENTS, NULL };
 
 const char *nm_layer_name(enum nm_layer l)
 {

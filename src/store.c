@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The rule store: one LPM-trie entry per prefix, holding every port rule of
- * that prefix. Edits are validated completely before the first write and
- * rolled back if the kernel refuses one, so a bulk add is all-or-nothing.
+ * The rule store. Each prefix is one entry holding every port rule of that
+ * prefix: host prefixes (/32, /128) in the `hosts` hash, shorter ones in the
+ * `nets` LPM trie, and `buckets` counts where in the address space the trie
+ * has entries (see bpf/netmonctl.h). Edits are validated completely before
+ * the first write and rolled back if the kernel refuses one, so a bulk add
+ * is all-or-nothing.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,46 +18,80 @@
 /* Write the message, evaluate to the error code. */
 #define STORE_ERR(code, ...) ((void)snprintf(err, errlen, __VA_ARGS__), (code))
 
+enum { NM_HOSTS, NM_NETS, NM_STORES };
+static const char *const nm_store_names[NM_STORES] = { NM_MAP_HOSTS, NM_MAP_NETS };
+
 struct nm_store {
-	int rules_fd;
-	uint32_t max_prefixes;
+	int fd[NM_STORES];
+	uint32_t max[NM_STORES];
+	int buckets_fd;
 	struct nm_meta meta;
 };
 
-static int nm_store_open(struct nm_store *s)
-{
-	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info);
-	int err;
-
-	s->rules_fd = nm_open_map(NM_MAP_RULES);
-	if (s->rules_fd < 0)
-		return s->rules_fd;
-	err = nm_map_check(s->rules_fd, NM_MAP_RULES, sizeof(struct nm_rule_key),
-			   sizeof(struct nm_rule_val));
-	if (!err && bpf_obj_get_info_by_fd(s->rules_fd, &info, &len))
-		err = -errno;
-	if (!err)
-		err = nm_meta_read(&s->meta);
-	if (err) {
-		close(s->rules_fd);
-		return err;
-	}
-	s->max_prefixes = info.max_entries;
-	return 0;
-}
-
 static void nm_store_close(struct nm_store *s)
 {
-	close(s->rules_fd);
+	int i;
+
+	for (i = 0; i < NM_STORES; i++)
+		if (s->fd[i] >= 0)
+			close(s->fd[i]);
+	if (s->buckets_fd >= 0)
+		close(s->buckets_fd);
+}
+
+static int nm_store_open(struct nm_store *s)
+{
+	int i, err = 0;
+
+	s->fd[NM_HOSTS] = s->fd[NM_NETS] = s->buckets_fd = -1;
+	for (i = 0; i < NM_STORES && !err; i++) {
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+
+		s->fd[i] = nm_open_map(nm_store_names[i]);
+		if (s->fd[i] < 0)
+			err = s->fd[i];
+		else
+			err = nm_map_check(s->fd[i], nm_store_names[i], sizeof(struct nm_rule_key),
+					   sizeof(struct nm_rule_val));
+		if (!err)
+			err = bpf_obj_get_info_by_fd(s->fd[i], &info, &len) ? -errno : 0;
+		s->max[i] = info.max_entries;
+	}
+	if (!err) {
+		s->buckets_fd = nm_open_map(NM_MAP_BUCKETS);
+		err = s->buckets_fd < 0 ? s->buckets_fd : 0;
+	}
+	if (!err)
+		err = nm_meta_read(&s->meta);
+	if (err)
+		nm_store_close(s);
+	return err;
+}
+
+static bool nm_is_host(const struct nm_rule_key *k)
+{
+	return k->prefixlen == NM_KEY_HDR_BITS + (k->family == NM_FAM_V4 ? 32 : 128) &&
+	       k->family != NM_FAM_ANY;
+}
+
+/* The hosts map is looked up with the hook's query key: full prefixlen. */
+static struct nm_rule_key nm_map_key(const struct nm_rule_key *k, int *which)
+{
+	struct nm_rule_key m = *k;
+
+	*which = nm_is_host(k) ? NM_HOSTS : NM_NETS;
+	if (*which == NM_HOSTS)
+		m.prefixlen = NM_MAX_PREFIXLEN;
+	return m;
 }
 
 static uint32_t *nm_len_slot(struct nm_meta *m, const struct nm_rule_key *k)
 {
 	static uint32_t none;
 
-	if (k->prefixlen <= NM_KEY_ANY_BITS)
-		return &none; /* `any` is not part of any family's chain count */
+	if (k->prefixlen <= NM_KEY_ANY_BITS || nm_is_host(k))
+		return &none; /* only trie prefixes make up the kernel's walk */
 	return &m->len_count[k->dir][k->family == NM_FAM_V6][k->prefixlen - NM_KEY_HDR_BITS];
 }
 
@@ -69,14 +106,62 @@ static int nm_port_find(const struct nm_rule_val *v, const struct nm_port_rule *
 }
 
 /*
- * A lookup in an LPM trie, from user space too, returns the longest prefix
- * covering the key, which may be a shorter one: the value's prefixlen tells
- * whether it is this very prefix.
+ * The entry of exactly this prefix. A lookup in an LPM trie, from user
+ * space too, returns the longest prefix covering the key, which may be a
+ * shorter one: the value's prefixlen tells whether it is this very prefix.
  */
-static bool nm_lookup_exact(int fd, const struct nm_rule_key *key, struct nm_rule_val *val)
+static bool nm_lookup_exact(struct nm_store *s, const struct nm_rule_key *key, struct nm_rule_val *val)
 {
-	return bpf_map_lookup_elem(fd, key, val) == 0 && val->prefixlen == key->prefixlen;
+	int which;
+	struct nm_rule_key m = nm_map_key(key, &which);
+
+	return bpf_map_lookup_elem(s->fd[which], &m, val) == 0 && val->prefixlen == key->prefixlen;
 }
+
+/* ---- bucket bookkeeping: which slots a trie prefix counts in ---- */
+
+static int nm_prefix_slots(const struct nm_rule_key *k, uint32_t slots[2])
+{
+	int bits;
+
+	if (k->family == NM_FAM_ANY) { /* `any`: wide for both families */
+		slots[0] = nm_wide_slot(k->dir, NM_FAM_V4);
+		slots[1] = nm_wide_slot(k->dir, NM_FAM_V6);
+		return 2;
+	}
+	bits = k->family == NM_FAM_V4 ? NM_V4_BUCKET_BITS : NM_V6_BUCKET_BITS;
+	if (k->prefixlen - NM_KEY_HDR_BITS < (uint32_t)bits)
+		slots[0] = nm_wide_slot(k->dir, k->family);
+	else
+		slots[0] = nm_bucket_slot(k->dir, k->family, k->addr);
+	return 1;
+}
+
+/* Add delta to the bucket slots of n trie keys (keys[i] where use[i]). */
+static int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const bool *use,
+			  size_t n, int delta)
+{
+	size_t i;
+	int j, k;
+
+	for (i = 0; i < n; i++) {
+		uint32_t slots[2], v;
+
+		if (use && !use[i])
+			continue;
+		k = nm_prefix_slots(&keys[i], slots);
+		for (j = 0; j < k; j++) {
+			if (bpf_map_lookup_elem(s->buckets_fd, &slots[j], &v))
+				return -errno;
+			v += delta;
+			if (bpf_map_update_elem(s->buckets_fd, &slots[j], &v, BPF_ANY))
+				return -errno;
+		}
+	}
+	return 0;
+}
+
+/* ---- add ---- */
 
 /* A rule paired with its key, so sorting computes no keys. */
 struct nm_keyed {
@@ -89,26 +174,52 @@ static int nm_keyed_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct nm_keyed));
 }
 
-/*
- * What an add writes: parallel arrays, so the kernel can take them as one
- * batch. Only entries that change are here.
- */
-struct nm_plan {
+/* What an add writes to one map: parallel arrays, one kernel batch each. */
+struct nm_batch {
 	size_t n;
-	struct nm_rule_key *keys;
+	struct nm_rule_key *keys; /* map keys */
 	struct nm_rule_val *vals;
 	struct nm_rule_val *olds; /* olds[i] valid where existed[i] */
 	bool *existed;
+	bool *fresh; /* !existed: a new prefix */
+};
+
+struct nm_plan {
+	struct nm_batch b[NM_STORES];
 	size_t added;   /* port rules that are new */
-	uint64_t fresh; /* prefixes that are new */
+	uint64_t fresh[NM_STORES];
 };
 
 static void nm_plan_free(struct nm_plan *p)
 {
-	free(p->keys);
-	free(p->vals);
-	free(p->olds);
-	free(p->existed);
+	int i;
+
+	for (i = 0; i < NM_STORES; i++) {
+		free(p->b[i].keys);
+		free(p->b[i].vals);
+		free(p->b[i].olds);
+		free(p->b[i].existed);
+		free(p->b[i].fresh);
+	}
+}
+
+static int nm_plan_alloc(struct nm_plan *p, size_t n)
+{
+	int i;
+
+	n = n ? n : 1;
+	for (i = 0; i < NM_STORES; i++) {
+		struct nm_batch *b = &p->b[i];
+
+		b->keys = calloc(n, sizeof(*b->keys));
+		b->vals = calloc(n, sizeof(*b->vals));
+		b->olds = calloc(n, sizeof(*b->olds));
+		b->existed = calloc(n, sizeof(*b->existed));
+		b->fresh = calloc(n, sizeof(*b->fresh));
+		if (!b->keys || !b->vals || !b->olds || !b->existed || !b->fresh)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Longest chain of nested prefixes the kernel may walk for one dir. */
@@ -126,45 +237,32 @@ static int nm_chain_ok(const struct nm_meta *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* Open entry p->n of the plan: the prefix as the store has it, if it does. */
-static void nm_plan_start(struct nm_store *s, struct nm_plan *p, const struct nm_rule_key *key,
-			  bool lookup)
+/* Open the next entry of batch b: the prefix as the store has it, if it does. */
+static struct nm_rule_val *nm_plan_start(struct nm_store *s, struct nm_batch *b,
+					 const struct nm_rule_key *key, bool lookup)
 {
-	size_t i = p->n;
+	size_t i = b->n;
+	int which;
 
-	p->keys[i] = *key;
-	p->existed[i] = lookup && nm_lookup_exact(s->rules_fd, key, &p->olds[i]);
-	if (p->existed[i]) {
-		p->vals[i] = p->olds[i];
+	b->keys[i] = nm_map_key(key, &which);
+	b->existed[i] = lookup && nm_lookup_exact(s, key, &b->olds[i]);
+	if (b->existed[i]) {
+		b->vals[i] = b->olds[i];
 	} else {
-		memset(&p->vals[i], 0, sizeof(p->vals[i]));
-		p->vals[i].prefixlen = key->prefixlen;
+		memset(&b->vals[i], 0, sizeof(b->vals[i]));
+		b->vals[i].prefixlen = key->prefixlen;
 	}
-}
-
-/* Keep the open entry only if it gained a port rule. */
-static void nm_plan_close(struct nm_plan *p, size_t added_before)
-{
-	if (p->added > added_before)
-		p->fresh += !p->existed[p->n++];
-}
-
-static int nm_plan_alloc(struct nm_plan *p, size_t n)
-{
-	n = n ? n : 1;
-	p->keys = calloc(n, sizeof(*p->keys));
-	p->vals = calloc(n, sizeof(*p->vals));
-	p->olds = calloc(n, sizeof(*p->olds));
-	p->existed = calloc(n, sizeof(*p->existed));
-	return p->keys && p->vals && p->olds && p->existed ? 0 : -ENOMEM;
+	return &b->vals[i];
 }
 
 static int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 			 struct nm_plan *p, char *err, size_t errlen)
 {
 	/* An empty store needs no lookups: the bulk-load case. */
-	bool lookup = s->meta.prefixes != 0, open = false;
+	bool lookup = s->meta.prefixes != 0;
 	struct nm_keyed *kr = calloc(n ? n : 1, sizeof(*kr));
+	struct nm_batch *b = NULL;
+	struct nm_rule_val *v = NULL;
 	size_t i, added_before = 0;
 
 	if (!kr || nm_plan_alloc(p, n)) {
@@ -177,18 +275,17 @@ static int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t
 	}
 	qsort(kr, n, sizeof(*kr), nm_keyed_cmp);
 	for (i = 0; i < n; i++) {
-		struct nm_rule_val *v;
 		struct nm_rule r;
 		char text[160];
 
-		if (!open || memcmp(&p->keys[p->n], &kr[i].key, sizeof(kr[i].key))) {
-			if (open)
-				nm_plan_close(p, added_before);
+		if (!v || memcmp(&kr[i].key, &kr[i - 1].key, sizeof(kr[i].key))) {
+			/* Close the previous entry: keep it only if it gained a rule. */
+			if (v && p->added > added_before)
+				b->fresh[b->n] = !b->existed[b->n], b->n++;
 			added_before = p->added;
-			nm_plan_start(s, p, &kr[i].key, lookup);
-			open = true;
+			b = &p->b[nm_is_host(&kr[i].key) ? NM_HOSTS : NM_NETS];
+			v = nm_plan_start(s, b, &kr[i].key, lookup);
 		}
-		v = &p->vals[p->n];
 		if (nm_port_find(v, &kr[i].port) >= 0)
 			continue;
 		if (v->count >= NM_PORT_RULES) {
@@ -201,79 +298,111 @@ static int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t
 		v->r[v->count++] = kr[i].port;
 		p->added++;
 	}
-	if (open)
-		nm_plan_close(p, added_before);
+	if (v && p->added > added_before)
+		b->fresh[b->n] = !b->existed[b->n], b->n++;
 	free(kr);
 	return 0;
 }
 
 static int nm_plan_account(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
 {
+	struct nm_meta *m = &s->meta;
 	size_t i;
+	int w;
 
-	if (s->meta.prefixes + p->fresh > s->max_prefixes)
-		return STORE_ERR(-ENOSPC, "rule store full: %llu prefixes + %llu new > %u (load with 'entries N')",
-				 (unsigned long long)s->meta.prefixes, (unsigned long long)p->fresh,
-				 s->max_prefixes);
-	for (i = 0; i < p->n; i++)
-		if (!p->existed[i])
-			(*nm_len_slot(&s->meta, &p->keys[i]))++;
-	s->meta.prefixes += p->fresh;
-	s->meta.rules += p->added;
-	return nm_chain_ok(&s->meta, err, errlen);
+	for (w = 0; w < NM_STORES; w++) {
+		struct nm_batch *b = &p->b[w];
+		uint64_t have = w == NM_HOSTS ? m->hosts : m->prefixes - m->hosts;
+
+		for (i = 0; i < b->n; i++)
+			p->fresh[w] += b->fresh[i];
+		if (have + p->fresh[w] > s->max[w])
+			return STORE_ERR(-ENOSPC, "rule store full: %s holds %llu + %llu new > %u (load with 'entries N')",
+					 nm_store_names[w], (unsigned long long)have,
+					 (unsigned long long)p->fresh[w], s->max[w]);
+		for (i = 0; w == NM_NETS && i < b->n; i++)
+			if (b->fresh[i])
+				(*nm_len_slot(m, &b->keys[i]))++;
+	}
+	m->hosts += p->fresh[NM_HOSTS];
+	m->prefixes += p->fresh[NM_HOSTS] + p->fresh[NM_NETS];
+	m->rules += p->added;
+	return nm_chain_ok(m, err, errlen);
 }
 
-static void nm_plan_undo(struct nm_store *s, struct nm_plan *p, size_t upto)
+static void nm_batch_undo(int fd, struct nm_batch *b, size_t upto)
 {
 	size_t i;
 
 	for (i = 0; i < upto; i++) {
-		if (p->existed[i])
-			bpf_map_update_elem(s->rules_fd, &p->keys[i], &p->olds[i], BPF_ANY);
+		if (b->existed[i])
+			bpf_map_update_elem(fd, &b->keys[i], &b->olds[i], BPF_ANY);
 		else
-			bpf_map_delete_elem(s->rules_fd, &p->keys[i]);
+			bpf_map_delete_elem(fd, &b->keys[i]);
 	}
 }
 
 /* Write entries [from, from + n); returns how many were written (errno set when short). */
-static size_t nm_write_batch(int fd, struct nm_plan *p, size_t from, size_t n)
+static size_t nm_write_batch(int fd, struct nm_batch *b, size_t from, size_t n)
 {
-	static bool no_batch; /* a kernel without batch updates for LPM tries: one by one */
+	static bool no_batch; /* a kernel without batch updates for this map: one by one */
 	uint32_t count = n;
 	size_t i;
 
 	if (!no_batch) {
-		if (bpf_map_update_batch(fd, &p->keys[from], &p->vals[from], &count, NULL) == 0)
+		if (bpf_map_update_batch(fd, &b->keys[from], &b->vals[from], &count, NULL) == 0)
 			return n;
 		if (errno != EINVAL && errno != ENOTSUP && errno != 524 /* ENOTSUPP */)
 			return count;
 		no_batch = true;
 	}
 	for (i = 0; i < n; i++)
-		if (bpf_map_update_elem(fd, &p->keys[from + i], &p->vals[from + i], BPF_ANY))
+		if (bpf_map_update_elem(fd, &b->keys[from + i], &b->vals[from + i], BPF_ANY))
 			return i;
 	return n;
 }
 
-static int nm_plan_apply(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
+static int nm_batch_apply(int fd, struct nm_batch *b, size_t *done)
 {
 	const size_t chunk = 8192;
-	size_t done = 0, want, got;
+	size_t want, got;
 
-	while (done < p->n) {
-		want = p->n - done < chunk ? p->n - done : chunk;
-		got = nm_write_batch(s->rules_fd, p, done, want);
-		done += got;
+	for (*done = 0; *done < b->n; *done += got) {
+		want = b->n - *done < chunk ? b->n - *done : chunk;
+		got = nm_write_batch(fd, b, *done, want);
 		if (got < want) {
-			int e = errno;
-
-			nm_plan_undo(s, p, done);
-			snprintf(err, errlen, "kernel refused an update: %s (%s); nothing applied",
-				 strerror(e), nm_errno_name(e));
-			return -e;
+			*done += got;
+			return -errno;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Order matters while the hooks run: bucket counts go up before the trie
+ * entries appear, so no new prefix is ever skipped; on failure, entries go
+ * first and counts come down after.
+ */
+static int nm_plan_apply(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
+{
+	struct nm_batch *nets = &p->b[NM_NETS], *hosts = &p->b[NM_HOSTS];
+	size_t done_hosts = 0, done_nets = 0;
+	int ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
+
+	if (!ret)
+		ret = nm_batch_apply(s->fd[NM_HOSTS], hosts, &done_hosts);
+	if (!ret)
+		ret = nm_batch_apply(s->fd[NM_NETS], nets, &done_nets);
+	if (!ret)
+		ret = nm_meta_write(&s->meta);
+	if (ret) {
+		nm_batch_undo(s->fd[NM_HOSTS], hosts, done_hosts);
+		nm_batch_undo(s->fd[NM_NETS], nets, done_nets);
+		nm_buckets_add(s, nets->keys, nets->fresh, nets->n, -1);
+		snprintf(err, errlen, "kernel refused an update: %s (%s); nothing applied",
+			 strerror(-ret), nm_errno_name(ret));
+	}
+	return ret;
 }
 
 int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen)
@@ -291,11 +420,6 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 		ret = nm_plan_account(&s, &plan, err, errlen);
 	if (!ret)
 		ret = nm_plan_apply(&s, &plan, err, errlen);
-	if (!ret && nm_meta_write(&s.meta)) {
-		ret = -errno;
-		nm_plan_undo(&s, &plan, plan.n);
-		snprintf(err, errlen, "cannot update the rule count: %s", strerror(-ret));
-	}
 	if (!ret)
 		*added = plan.added;
 	nm_plan_free(&plan);
@@ -303,20 +427,23 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 	return ret;
 }
 
+/* ---- del, walk, flush ---- */
+
 int nm_store_del(const struct nm_rule *r, char *err, size_t errlen)
 {
-	struct nm_store s;
-	struct nm_rule_key key;
+	struct nm_rule_key key, mkey;
 	struct nm_rule_val val;
+	struct nm_store s;
 	char text[160];
-	int ret, i;
+	int ret, i, which;
 
 	ret = nm_store_open(&s);
 	if (ret)
 		return snprintf(err, errlen, "cannot open the rule store: %s", strerror(-ret)), ret;
 	nm_rule_key(r, &key);
+	mkey = nm_map_key(&key, &which);
 	nm_rule_format(r, text, sizeof(text));
-	if (!nm_lookup_exact(s.rules_fd, &key, &val) || (i = nm_port_find(&val, &r->port)) < 0) {
+	if (!nm_lookup_exact(&s, &key, &val) || (i = nm_port_find(&val, &r->port)) < 0) {
 		nm_store_close(&s);
 		snprintf(err, errlen, "%s: no such rule", text);
 		return -ENOENT;
@@ -324,13 +451,16 @@ int nm_store_del(const struct nm_rule *r, char *err, size_t errlen)
 	memmove(&val.r[i], &val.r[i + 1], (val.count - i - 1) * sizeof(val.r[0]));
 	memset(&val.r[--val.count], 0, sizeof(val.r[0]));
 	if (val.count)
-		ret = bpf_map_update_elem(s.rules_fd, &key, &val, BPF_EXIST) ? -errno : 0;
+		ret = bpf_map_update_elem(s.fd[which], &mkey, &val, BPF_EXIST) ? -errno : 0;
 	else
-		ret = bpf_map_delete_elem(s.rules_fd, &key) ? -errno : 0;
+		ret = bpf_map_delete_elem(s.fd[which], &mkey) ? -errno : 0;
+	if (!ret && !val.count && which == NM_NETS)
+		ret = nm_buckets_add(&s, &key, NULL, 1, -1);
 	if (!ret) {
 		s.meta.rules--;
 		if (!val.count) {
 			s.meta.prefixes--;
+			s.meta.hosts -= which == NM_HOSTS;
 			(*nm_len_slot(&s.meta, &key))--;
 		}
 		ret = nm_meta_write(&s.meta);
@@ -346,67 +476,114 @@ int nm_store_walk(nm_rule_cb cb, void *arg)
 	struct nm_rule_key key, next;
 	struct nm_rule_val val;
 	struct nm_rule r;
-	void *prev = NULL;
-	int fd = nm_open_map(NM_MAP_RULES), ret = 0, i;
+	int w, fd, ret = 0, i;
 
-	if (fd < 0)
-		return fd;
-	while (!ret && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &val))
-			continue; /* deleted meanwhile */
-		for (i = 0; i < val.count && i < NM_PORT_RULES && !ret; i++) {
-			nm_rule_from_key(&key, &val.r[i], &r);
-			ret = cb(&r, arg);
+	for (w = 0; w < NM_STORES && !ret; w++) {
+		void *prev = NULL;
+
+		fd = nm_open_map(nm_store_names[w]);
+		if (fd < 0)
+			return fd;
+		while (!ret && bpf_map_get_next_key(fd, prev, &next) == 0) {
+			key = next;
+			prev = &key;
+			if (bpf_map_lookup_elem(fd, &key, &val))
+				continue; /* deleted meanwhile */
+			next = key;
+			next.prefixlen = val.prefixlen; /* hosts keys carry the full query length */
+			for (i = 0; i < val.count && i < NM_PORT_RULES && !ret; i++) {
+				nm_rule_from_key(&next, &val.r[i], &r);
+				ret = cb(&r, arg);
+			}
 		}
+		close(fd);
 	}
-	close(fd);
 	return ret;
 }
 
-int nm_store_flush(uint64_t *removed)
+/* Every key of one map; deleting while iterating an LPM trie restarts the walk. */
+static int nm_collect_keys(int fd, struct nm_rule_key **out, size_t *count)
 {
-	struct nm_store s;
 	struct nm_rule_key *keys = NULL;
-	size_t n = 0, cap = 0, i;
-	int ret = nm_store_open(&s);
+	size_t n = 0, cap = 0;
 
-	if (ret)
-		return ret;
-	/* Collect first: deleting while iterating an LPM trie restarts the walk. */
 	for (;;) {
 		if (n == cap) {
 			struct nm_rule_key *k = realloc(keys, (cap = cap ? cap * 2 : 1024) * sizeof(*k));
 
 			if (!k) {
-				ret = -ENOMEM;
-				break;
+				free(keys);
+				return -ENOMEM;
 			}
 			keys = k;
 		}
-		if (bpf_map_get_next_key(s.rules_fd, n ? &keys[n - 1] : NULL, &keys[n]))
+		if (bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
 			break;
 		n++;
 	}
-	for (i = 0; !ret && i < n;) {
+	*out = keys;
+	*count = n;
+	return 0;
+}
+
+static int nm_delete_keys(int fd, struct nm_rule_key *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n;) {
 		uint32_t count = n - i > 8192 ? 8192 : n - i;
 
-		/* One syscall per chunk where the kernel has batch deletes for tries. */
-		if (bpf_map_delete_batch(s.rules_fd, &keys[i], &count, NULL) == 0) {
+		/* One syscall per chunk where the kernel has batch deletes for this map. */
+		if (bpf_map_delete_batch(fd, &keys[i], &count, NULL) == 0) {
 			i += count;
 			continue;
 		}
-		if (bpf_map_delete_elem(s.rules_fd, &keys[i]) && errno != ENOENT)
-			ret = -errno;
+		if (bpf_map_delete_elem(fd, &keys[i]) && errno != ENOENT)
+			return -errno;
 		i++;
 	}
+	return 0;
+}
+
+static int nm_buckets_zero(struct nm_store *s)
+{
+	static uint32_t keys[NM_DIR_MAX * 2 * NM_BUCKET_SLOTS], zeros[NM_DIR_MAX * 2 * NM_BUCKET_SLOTS];
+	uint32_t i, n = NM_DIR_MAX * 2 * NM_BUCKET_SLOTS;
+
+	for (i = 0; i < n; i++)
+		keys[i] = i;
+	if (bpf_map_update_batch(s->buckets_fd, keys, zeros, &n, NULL) == 0)
+		return 0;
+	for (i = 0; i < NM_DIR_MAX * 2 * NM_BUCKET_SLOTS; i++)
+		if (bpf_map_update_elem(s->buckets_fd, &keys[i], &zeros[i], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+int nm_store_flush(uint64_t *removed)
+{
+	struct nm_store s;
+	int w, ret = nm_store_open(&s);
+
+	if (ret)
+		return ret;
+	/* Trie entries go before their bucket counts, as in nm_plan_apply. */
+	for (w = 0; w < NM_STORES && !ret; w++) {
+		struct nm_rule_key *keys = NULL;
+		size_t n = 0;
+
+		ret = nm_collect_keys(s.fd[w], &keys, &n);
+		if (!ret)
+			ret = nm_delete_keys(s.fd[w], keys, n);
+		free(keys);
+	}
+	if (!ret)
+		ret = nm_buckets_zero(&s);
 	if (!ret) {
 		*removed = s.meta.rules;
 		memset(&s.meta, 0, sizeof(s.meta));
 		ret = nm_meta_write(&s.meta);
 	}
-	free(keys);
 	nm_store_close(&s);
 	return ret;
 }

@@ -43,7 +43,8 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 }
 
 @test "load pins programs and maps; each layer is loaded or says why not" {
-	[ -e "$NM_PIN_DIR/maps/rules" ]
+	[ -e "$NM_PIN_DIR/maps/hosts" ]
+	[ -e "$NM_PIN_DIR/maps/nets" ]
 	[ -e "$NM_PIN_DIR/progs/connect4" ]
 	[ "$(jq_status .loaded)" = true ]
 	[ "$(jq_status .layout_version)" = 1 ]
@@ -144,9 +145,9 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 @test "pin: re-pin a map inside bpffs; a path outside bpffs is refused" {
 	local dst="/sys/fs/bpf/nmtest-pin-$$"
 	EXTRA_PINS+=("$dst")
-	nm pin map rules "$dst"
+	nm pin map nets "$dst"
 	bpftool map show pinned "$dst" | grep -q lpm_trie
-	run nm pin map rules "/tmp/nmtest-pin-$$"
+	run nm pin map nets "/tmp/nmtest-pin-$$"
 	assert_failure 2
 	assert_output --partial "not on a bpffs"
 	[ ! -e "/tmp/nmtest-pin-$$" ]
@@ -269,4 +270,23 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	umount "$base" 2>/dev/null || true
 	assert_success
 	[ -n "$mounted" ]
+}
+
+@test "bucket bookkeeping: CIDRs sharing a bucket, deleted one by one, keep enforcing" {
+	nm attach cgroup "$CG"
+	# 10.1.2.0/24 and 10.1.0.0/16 count in the same bucket (10.1); 10.0.0.0/15 is wide.
+	nm deny add 10.1.2.0/24 port 80
+	nm deny add 10.1.0.0/16 port 81
+	nm deny add 10.0.0.0/15 port 82
+	probe_expect EPERM --cgroup "$CG" --serve connect tcp 10.1.2.3 80
+	nm deny del 10.1.2.0/24 port 80
+	probe_expect OK --cgroup "$CG" --serve connect tcp 10.1.2.3 80
+	probe_expect EPERM --cgroup "$CG" --serve connect tcp 10.1.2.3 81
+	nm deny del 10.0.0.0/15 port 82
+	probe_expect OK --cgroup "$CG" --serve connect tcp 10.1.2.3 82
+	probe_expect EPERM --cgroup "$CG" --serve connect tcp 10.1.2.3 81
+	nm deny del 10.1.0.0/16 port 81
+	probe_expect OK --cgroup "$CG" --serve connect tcp 10.1.2.3 81
+	# Every count is back to zero: nothing left for the hooks to search.
+	[ "$(bpftool map dump pinned "$NM_PIN_DIR/maps/buckets" -j | jq '[.[] | select(.formatted.value != 0)] | length')" = 0 ]
 }
