@@ -30,6 +30,8 @@ static int do_help(int argc, char **argv)
 		"\n"
 		"RULE := { ADDR[/LEN] | any } [port { N | N-M }] [proto { tcp | udp | any }]\n"
 		"        [dir { egress | ingress | bind }]\n"
+		"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"
+		"          cgroup PATH | addr ADDR[/LEN] | port { N | N-M }\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json        JSON output        -p, --pretty   pretty JSON (implies -j)\n"

@@ -6,7 +6,7 @@ load helpers
 ROOT=$NM_SRC_ROOT
 COMMANDS="load attach detach pin unload deny mode events status help"
 KEYWORDS="ringbuf entries cgroup lsm prog map link add del file list flush enforce audit
-	count timeout port proto dir tcp udp any egress ingress bind"
+	count timeout port proto dir tcp udp any egress ingress bind hook verdict deny pid comm addr"
 
 help_text() { "$NETMONCTL" help 2>&1; }
 
