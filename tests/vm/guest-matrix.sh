@@ -22,7 +22,9 @@
 #      NM_BATS_FILES (comma-separated files of it; default all).
 # Other lines it prints: NM-INFO, NM-LOG-BEGIN/END load (netmonctl -d
 # load: libbpf and verifier logs), NM-STATUS-JSON, NM-ATTACH, NM-BATS,
-# NM-TIME. Exit 0 when the matrix ran (the verdict is the caller's, against
+# NM-TIME, and `NM-CHECK <name> ok|late:<ms>|fail ...` for the layer-wide
+# checks: attach_all (bare attach), detach_cgroup and detach_lsm (the
+# detach lifts enforcement), reattach_lsm (a detached layer attaches again). Exit 0 when the matrix ran (the verdict is the caller's, against
 # its baseline), 3 when it could not run at all.
 set -u
 
@@ -238,7 +240,38 @@ cgroup_layer() {
 	enforce connect6 "::1 port 9 proto tcp" --serve connect tcp ::1 9
 	enforce sendmsg4 "127.0.0.2 port 9 proto udp" sendto udp 127.0.0.2 9
 	enforce sendmsg6 "::1 port 9 proto udp" sendto udp ::1 9
-	nm detach cgroup "$CGROUP" >/dev/null 2>&1 || say "NM-WARN detach cgroup failed"
+	if nm detach cgroup "$CGROUP" >/dev/null 2>&1; then
+		lifted detach_cgroup "127.0.0.2 port 9 proto tcp" --serve connect tcp 127.0.0.2 9
+	else
+		say "NM-CHECK detach_cgroup fail detach-command"
+	fi
+}
+
+# lifted CHECK "RULE" PROBE-ARGS...: after a detach, the rule must no
+# longer deny. ok = at once; late:<ms> = only after the kernel released
+# the link in the background (the detach command returned too early);
+# fail = still denied 3 s later.
+lifted() {
+	local check=$1 rule=$2 got i
+	shift 2
+	# shellcheck disable=SC2086
+	nm deny add $rule >/dev/null
+	got=$(probe "$@")
+	if [ "$got" = OK ]; then
+		say "NM-CHECK $check ok"
+	else
+		for i in $(seq 1 30); do
+			sleep 0.1
+			got=$(probe "$@")
+			[ "$got" = OK ] && break
+		done
+		if [ "$got" = OK ]; then
+			say "NM-CHECK $check late:$((i * 100))ms probe-at-once=EPERM"
+		else
+			say "NM-CHECK $check fail probe=$got"
+		fi
+	fi
+	nm deny flush >/dev/null
 }
 
 # Only in the VM: BPF-LSM programs are system-wide, never tried on a host.
@@ -257,7 +290,30 @@ lsm_layer() {
 		accept tcp 127.0.0.3 7002 from 127.0.0.1
 	# the accepted socket's peer is the client at 127.0.0.5: ingress
 	enforce lsm_recvmsg "127.0.0.5 dir ingress" recv tcp 127.0.0.4 7003 from 127.0.0.5
-	nm detach lsm >/dev/null 2>&1 || say "NM-WARN detach lsm failed"
+	if nm detach lsm >/dev/null 2>&1; then
+		lifted detach_lsm "127.0.0.3 port 7000 dir bind" bind tcp 127.0.0.3 7000
+	else
+		say "NM-CHECK detach_lsm fail detach-command"
+	fi
+	reattach_lsm
+}
+
+# A layer detached must attach again, and enforce again.
+reattach_lsm() {
+	local got
+	if ! attach lsm; then
+		say "NM-CHECK reattach_lsm fail attach-command"
+		return 0
+	fi
+	nm deny add 127.0.0.3 port 7000 dir bind >/dev/null
+	got=$(probe bind tcp 127.0.0.3 7000)
+	nm deny flush >/dev/null
+	nm detach lsm >/dev/null 2>&1
+	if [ "$got" = EPERM ]; then
+		say "NM-CHECK reattach_lsm ok"
+	else
+		say "NM-CHECK reattach_lsm fail probe=$got"
+	fi
 }
 
 # In the VM, bare `attach` must take every available layer at once.
@@ -315,18 +371,27 @@ run_bats() {
 		"skipped=$skipped rc=$rc"
 }
 
+# Run a phase and say how long it took: TCG makes every second count.
+timed() {
+	local t=$SECONDS
+	"$@"
+	say "NM-TIME $1=$((SECONDS - t))s"
+}
+
 main() {
 	local t0=$SECONDS
 	setup_scope
 	info
-	load
-	cgroup_layer
-	lsm_layer
-	all_layers
+	timed load
+	timed cgroup_layer
+	timed lsm_layer
+	timed all_layers
 	report
-	unload
-	run_bats
+	timed unload
 	say "NM-TIME matrix=$((SECONDS - t0))s"
+	t0=$SECONDS
+	run_bats
+	say "NM-TIME bats=$((SECONDS - t0))s"
 	return 0
 }
 
