@@ -373,7 +373,7 @@ static int ev_loop(struct ev_run *r, struct ring_buffer *rb, int ring_fd)
 	if (nm_opts.debug)
 		fprintf(stderr,
 			"netmonctl: events: read %llu records, shown %llu, drops reported since load %llu; "
-			"largest backlog drained at once %llu records; busy sleeps %llu, "
+			"most records read before the ring was next empty %llu; busy sleeps %llu, "
 			"longest oversleep %.3f ms\n",
 			(unsigned long long)r->consumed, (unsigned long long)r->shown,
 			(unsigned long long)r->reported, (unsigned long long)r->max_drain,

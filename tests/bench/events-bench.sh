@@ -128,7 +128,7 @@ live() {
 	cpu=$(awk -v t="$(cat "$TMP/cpu" 2>/dev/null || echo 0)" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
 	printf '%-5s %-9s %9d %10d %8d %13s %8s   producers: %s\n' "live" "$mode>$sink" "$delivered" \
 		"$rate" "$lost" "$(cat "$TMP/hwm")" "$cpu" "$gen"
-	sed -n 's/.*\(largest backlog.*\)/                reader: \1/p' "$TMP/stats"
+	sed -n 's/.*\(most records.*\)/                reader: \1/p' "$TMP/stats"
 }
 
 # drain MODE: fill a big ring with no reader, then empty it.
