@@ -120,45 +120,134 @@ static bool nm_lookup_exact(struct nm_store *s, const struct nm_rule_key *key, s
 
 /* ---- bucket bookkeeping: which slots a trie prefix counts in ---- */
 
-static int nm_prefix_slots(const struct nm_rule_key *k, uint32_t slots[2])
-{
-	int bits;
+#define NM_ALL_SLOTS (NM_DIR_MAX * 2 * NM_BUCKET_SLOTS)
 
-	if (k->family == NM_FAM_ANY) { /* `any`: wide for both families */
-		slots[0] = nm_wide_slot(k->dir, NM_FAM_V4);
-		slots[1] = nm_wide_slot(k->dir, NM_FAM_V6);
-		return 2;
-	}
-	bits = k->family == NM_FAM_V4 ? NM_V4_BUCKET_BITS : NM_V6_BUCKET_BITS;
-	if (k->prefixlen - NM_KEY_HDR_BITS < (uint32_t)bits)
-		slots[0] = nm_wide_slot(k->dir, k->family);
-	else
-		slots[0] = nm_bucket_slot(k->dir, k->family, k->addr);
-	return 1;
+/* Per-slot sums of one edit, written once at the end. */
+struct nm_slot_delta {
+	int32_t *delta; /* NM_ALL_SLOTS */
+	uint32_t *touched;
+	size_t n;
+};
+
+static void nm_slot_bump(struct nm_slot_delta *d, uint32_t slot, int v)
+{
+	/* v has one sign per edit, so a sum never returns to 0: each slot is listed once. */
+	if (d->delta[slot] == 0)
+		d->touched[d->n++] = slot;
+	d->delta[slot] += v;
 }
 
-/* Add delta to the bucket slots of n trie keys (keys[i] where use[i]). */
-static int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const bool *use,
-			  size_t n, int delta)
+/*
+ * A trie prefix counts in every bucket it overlaps, so a short prefix (a
+ * blocklist's /8) does not send every lookup of the family into the trie:
+ * an IPv4 /L below /16 counts in its 2^(16-L) buckets, an IPv6 /L from /16
+ * to /31 in the 2^(32-L) folded buckets of its /32s. Only `any` and IPv6
+ * prefixes shorter than /16 use the WIDE slot.
+ */
+static void nm_prefix_slots(struct nm_slot_delta *d, const struct nm_rule_key *k, int v)
+{
+	uint32_t plen = k->prefixlen - NM_KEY_HDR_BITS, i, n, base;
+	uint8_t a[16];
+
+	if (k->family == NM_FAM_ANY) {
+		nm_slot_bump(d, nm_wide_slot(k->dir, NM_FAM_V4), v);
+		nm_slot_bump(d, nm_wide_slot(k->dir, NM_FAM_V6), v);
+		return;
+	}
+	if (k->family == NM_FAM_V6 && plen < NM_V6_BUCKET_BITS - 16) {
+		nm_slot_bump(d, nm_wide_slot(k->dir, k->family), v);
+		return;
+	}
+	memcpy(a, k->addr, sizeof(a));
+	if (k->family == NM_FAM_V4) {
+		n = plen >= NM_V4_BUCKET_BITS ? 1 : 1u << (NM_V4_BUCKET_BITS - plen);
+		base = (uint32_t)a[0] << 8 | a[1];
+		for (i = 0; i < n; i++) {
+			a[0] = (base + i) >> 8;
+			a[1] = (base + i) & 0xff;
+			nm_slot_bump(d, nm_bucket_slot(k->dir, k->family, a), v);
+		}
+		return;
+	}
+	n = plen >= NM_V6_BUCKET_BITS ? 1 : 1u << (NM_V6_BUCKET_BITS - plen);
+	base = (uint32_t)a[2] << 8 | a[3];
+	for (i = 0; i < n; i++) {
+		a[2] = (base + i) >> 8;
+		a[3] = (base + i) & 0xff;
+		nm_slot_bump(d, nm_bucket_slot(k->dir, k->family, a), v);
+	}
+}
+
+/* Current values of the touched slots: one batch read of the whole array
+ * when many are touched (bulk loads), else one lookup each. */
+static int nm_slots_read(int fd, const struct nm_slot_delta *d, uint32_t *cur)
 {
 	size_t i;
-	int j, k;
 
-	for (i = 0; i < n; i++) {
-		uint32_t slots[2], v;
+	if (d->n > 4096) {
+		uint32_t *keys = malloc(NM_ALL_SLOTS * sizeof(*keys)), out = 0, count = NM_ALL_SLOTS;
+		int err = 0;
 
-		if (use && !use[i])
-			continue;
-		k = nm_prefix_slots(&keys[i], slots);
-		for (j = 0; j < k; j++) {
-			if (bpf_map_lookup_elem(s->buckets_fd, &slots[j], &v))
-				return -errno;
-			v += delta;
-			if (bpf_map_update_elem(s->buckets_fd, &slots[j], &v, BPF_ANY))
-				return -errno;
-		}
+		if (!keys)
+			return -ENOMEM;
+		if (bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) && errno != ENOENT)
+			err = -errno;
+		free(keys);
+		if (!err && count == NM_ALL_SLOTS)
+			return 0;
+		/* No batch lookups for arrays on this kernel: fall through. */
 	}
+	for (i = 0; i < d->n; i++)
+		if (bpf_map_lookup_elem(fd, &d->touched[i], &cur[d->touched[i]]))
+			return -errno;
 	return 0;
+}
+
+static int nm_slots_write(int fd, const uint32_t *keys, const uint32_t *vals, uint32_t n)
+{
+	uint32_t count = n, i;
+
+	if (bpf_map_update_batch(fd, keys, vals, &count, NULL) == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &keys[i], &vals[i], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/* Add v to the bucket slots of n trie keys (keys[i] where use[i]). */
+static int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const bool *use,
+			  size_t n, int v)
+{
+	struct nm_slot_delta d = {};
+	uint32_t *cur = NULL, *vals = NULL;
+	size_t i;
+	int err = -ENOMEM;
+
+	for (i = 0; i < n && use && !use[i]; i++)
+		;
+	if (i == n)
+		return 0; /* nothing to count: the common single host rule */
+	d.delta = calloc(NM_ALL_SLOTS, sizeof(*d.delta));
+	d.touched = malloc(NM_ALL_SLOTS * sizeof(*d.touched));
+	cur = calloc(NM_ALL_SLOTS, sizeof(*cur));
+	vals = calloc(NM_ALL_SLOTS, sizeof(*vals));
+	if (!d.delta || !d.touched || !cur || !vals)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!use || use[i])
+			nm_prefix_slots(&d, &keys[i], v);
+	err = nm_slots_read(s->buckets_fd, &d, cur);
+	for (i = 0; !err && i < d.n; i++)
+		vals[i] = cur[d.touched[i]] + d.delta[d.touched[i]];
+	if (!err)
+		err = nm_slots_write(s->buckets_fd, d.touched, vals, d.n);
+out:
+	free(d.delta);
+	free(d.touched);
+	free(cur);
+	free(vals);
+	return err;
 }
 
 /* ---- add ---- */
