@@ -21,7 +21,7 @@ EXIT_NO_MARKER=125
 
 usage() { sed -n '4,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-[ $# -ge 2 ] && [ $# -le 3 ] || usage
+if [ $# -lt 2 ] || [ $# -gt 3 ]; then usage; fi
 KERNEL=$1 INITRD=$2 TIMEOUT=${3:-300}
 RETRIES=${NM_VM_BOOT_RETRIES:-2}
 [ -r "$KERNEL" ] || { echo "boot.sh: no kernel $KERNEL" >&2; exit 2; }

@@ -90,7 +90,7 @@ LOGS=$OUT/matrix-logs
 declare -A VERSION VMLINUZ BOOT_RC SECS
 
 fetch() {
-	local line label ver path
+	local label ver path
 	[ -n "${KERNELS// /}" ] || return 0
 	# shellcheck disable=SC2086 # labels are words
 	while read -r label ver path; do
@@ -146,23 +146,24 @@ run_vms() {
 	wait
 	for label in $KERNELS; do
 		[ -f "$WORK/$label.rc" ] || continue
-		read -r BOOT_RC[$label] SECS[$label] <"$WORK/$label.rc"
+		read -r "BOOT_RC[$label]" "SECS[$label]" <"$WORK/$label.rc"
 		log "$label: exit ${BOOT_RC[$label]} in ${SECS[$label]}s"
 	done
 }
 
 # ---- results ----
 
-# Column JSON from a log: the NM-RESULT lines, the extra checks, bats.
+# Column JSON from a log: the NM-RESULT lines, the checks, bats.
 column_json() {
-	local label=$1 log=$LOGS/$1.log
-	tr -d '\r' <"$log" 2>/dev/null | awk '
-		/^NM-RESULT / { printf "%s", $2; for (i = 3; i <= NF; i++) printf " %s", $i; print "" }' |
+	local label=$1 text
+	text=$(tr -d '\r' <"$LOGS/$1.log" 2>/dev/null)
+	awk '/^NM-RESULT / { printf "%s", $2; for (i = 3; i <= NF; i++) printf " %s", $i; print "" }' \
+		<<<"$text" |
 		jq -R -s --arg lbl "$label" --arg version "${VERSION[$label]:-}" \
 			--argjson rc "${BOOT_RC[$label]:-null}" --argjson secs "${SECS[$label]:-null}" \
-			--arg release "$(sed -n 's/^NM-INFO kernel=\([^ ]*\).*/\1/p' "$log" 2>/dev/null | head -n1)" \
-			--arg checks "$(tr -d '\r' <"$log" 2>/dev/null | sed -n 's/^NM-CHECK \([a-z_]*\) \([^ ]*\).*/\1=\2/p')" \
-			--arg bats "$(sed -n 's/^NM-BATS //p' "$log" 2>/dev/null | tr -d '\r' | tail -n1)" '
+			--arg release "$(sed -n 's/^NM-INFO kernel=\([^ ]*\).*/\1/p' <<<"$text" | head -n1)" \
+			--arg checks "$(sed -n 's/^NM-CHECK \([a-z_]*\) \([^ ]*\).*/\1=\2/p' <<<"$text")" \
+			--arg bats "$(sed -n 's/^NM-BATS //p' <<<"$text" | tail -n1)" '
 		def kv: split(" ") | map(select(contains("=")) | split("=") | {(.[0]): (.[1:] | join("="))}) | add;
 		{label: $lbl, version: $version, release: $release, exit: $rc, seconds: $secs,
 		 checks: ($checks | split("\n") | map(select(length > 0) | split("=") | {(.[0]): .[1]}) | add // {}),
