@@ -41,6 +41,38 @@ int nm_links_walk(nm_link_cb cb, void *arg)
 	return ret;
 }
 
+/*
+ * Detach a pinned link now, not when the kernel gets round to freeing it:
+ * the last reference of an unpinned link is dropped from an RCU callback,
+ * so a plain unlink left enforcement on for up to ~100 ms after `detach`
+ * returned (seen on 5.10 and 6.12). BPF_LINK_DETACH (cgroup links from
+ * 5.9, tracing links on newer kernels) ends it at once; where the kernel
+ * has no detach for the link type, wait until the link is gone.
+ */
+static int nm_link_release(const char *path)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	bool detached = false;
+	int fd = bpf_obj_get(path), i;
+
+	if (fd >= 0) {
+		bpf_obj_get_info_by_fd(fd, &info, &len);
+		detached = bpf_link_detach(fd) == 0;
+		close(fd);
+	}
+	if (nm_unpin(path))
+		return -errno;
+	for (i = 0; !detached && info.id && i < 400; i++) {
+		fd = bpf_link_get_fd_by_id(info.id);
+		if (fd < 0)
+			break;
+		close(fd);
+		usleep(5000);
+	}
+	return 0;
+}
+
 static void nm_link_name(char *buf, size_t len, const struct nm_prog_desc *d, uint64_t cgid)
 {
 	if (d->layer == NM_LAYER_CGROUP)
@@ -80,6 +112,7 @@ static int nm_attach_layer(enum nm_layer layer, int target_fd, uint64_t cgid, co
 	char made[NM_HOOK_MAX][64];
 	json_t *list = json_array();
 	int i, n = 0, skipped = 0, loaded = 0, err = 0;
+	bool reloaded = false;
 
 	for (i = 0; i < NM_HOOK_MAX && !err; i++) {
 		const struct nm_prog_desc *d = &nm_progs[i];
@@ -95,6 +128,20 @@ static int nm_attach_layer(enum nm_layer layer, int target_fd, uint64_t cgid, co
 			continue;
 		}
 		link = nm_link_create(d, target_fd);
+		if (link == -ENOENT && layer == NM_LAYER_LSM && !reloaded) {
+			/* 5.10 attaches a tracing program once per load: after a
+			 * detach, `attach lsm` got ENOENT. Reload in place (maps and
+			 * other links kept), then attach the fresh programs. */
+			json_t *quiet = json_object();
+			struct nm_load_opts o = {};
+
+			err = nm_load(&o, quiet);
+			json_decref(quiet);
+			if (err)
+				break;
+			reloaded = true;
+			link = nm_link_create(d, target_fd);
+		}
 		if (link < 0) {
 			err = nm_sys(d->name, link);
 			break;
@@ -185,7 +232,7 @@ static int nm_detach_layer(enum nm_layer layer, uint64_t cgid, const char *where
 		if (!nm_pin_exists("links", name))
 			continue;
 		nm_pin_path(path, sizeof(path), "links", name);
-		if (nm_unpin(path))
+		if (nm_link_release(path))
 			err = nm_sys(path, errno);
 		else
 			json_array_append_new(list, json_string(d->name));
@@ -222,10 +269,21 @@ int nm_detach_lsm(json_t *report)
 	return nm_detach_layer(NM_LAYER_LSM, 0, "system", report);
 }
 
+static int nm_release_one(const char *name, int fd, void *arg)
+{
+	char path[NM_PATH_MAX];
+
+	(void)fd;
+	(void)arg;
+	nm_pin_path(path, sizeof(path), "links", name);
+	return nm_link_release(path);
+}
+
 int nm_detach_all(void)
 {
 	char dir[NM_PATH_MAX];
+	int err = nm_links_walk(nm_release_one, NULL);
 
 	nm_pin_path(dir, sizeof(dir), "links", NULL);
-	return nm_rmdir_tree(dir);
+	return nm_rmdir_tree(dir) ?: err;
 }
