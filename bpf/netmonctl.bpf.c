@@ -217,6 +217,19 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 	struct nm_rule_val *val;
 	int i, idx;
 
+	if (is_lsm) {
+		/*
+		 * An LSM link lives on until the kernel frees it, which it does
+		 * from a workqueue after the last reference is gone (no
+		 * BPF_LINK_DETACH for tracing links on 6.12 and older), so
+		 * `detach lsm` switches the layer off here first.
+		 */
+		__u32 zero = 0;
+		struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+		if (!cfg || !cfg->lsm_enabled)
+			return NM_VERDICT_ALLOW;
+	}
 	nm_count(q->hook, 0);
 	if (!pbit)
 		return NM_VERDICT_ALLOW;

@@ -152,7 +152,7 @@ struct nm_config {
 	__u64 loaded_ns;    /* CLOCK_REALTIME of the first load */
 	__u64 upgraded_ns;  /* CLOCK_REALTIME of the last in-place upgrade */
 	__u32 ctx_helpers;  /* NM_HELPER_* the cgroup hooks were loaded with */
-	__u32 pad;
+	__u32 lsm_enabled;  /* LSM hooks decide only while 1: see `detach lsm` */
 };
 
 /*

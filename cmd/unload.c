@@ -21,7 +21,14 @@ int do_unload(int argc, char **argv)
 	lock = nm_lock();
 	if (lock < 0)
 		return nm_sys(nm_opts.pin_dir, lock);
-	/* Links first: once they are gone nothing enforces with a half-removed state. */
+	/* The LSM switch off, then links: the kernel frees an LSM link a little
+	 * after its last reference goes, and it must decide nothing meanwhile. */
+	struct nm_config cfg;
+
+	if (nm_config_read(&cfg) == 0 && cfg.lsm_enabled) {
+		cfg.lsm_enabled = 0;
+		nm_config_write(&cfg);
+	}
 	err = nm_detach_all();
 	if (!err)
 		err = nm_rmdir_tree(nm_opts.pin_dir);

@@ -210,10 +210,30 @@ int nm_attach_cgroup(const char *cg, json_t *report)
 	return err;
 }
 
+/* The LSM hooks' on/off switch in the config map (see nm_decide). */
+static int nm_lsm_switch(bool on)
+{
+	struct nm_config cfg;
+	int lock = nm_lock(), err;
+
+	if (lock < 0)
+		return nm_sys(nm_opts.pin_dir, lock);
+	err = nm_config_read(&cfg);
+	if (!err) {
+		cfg.lsm_enabled = on;
+		err = nm_config_write(&cfg);
+	}
+	close(lock);
+	return err ? nm_sys("config", err) : 0;
+}
+
 int nm_attach_lsm(json_t *report)
 {
+	int err;
+
 	nm_report_init(report, "attached");
-	return nm_attach_layer(NM_LAYER_LSM, -1, 0, "system", report);
+	err = nm_attach_layer(NM_LAYER_LSM, -1, 0, "system", report);
+	return err ?: nm_lsm_switch(true);
 }
 
 /* Remove the link pins of one layer/target; the kernel detaches on last close. */
@@ -265,6 +285,16 @@ int nm_detach_cgroup(const char *cg, json_t *report)
 
 int nm_detach_lsm(json_t *report)
 {
+	char name[64];
+	int err;
+
+	nm_link_name(name, sizeof(name), &nm_progs[NM_HOOK_LSM_CONNECT], 0);
+	if (!nm_pin_exists("links", name))
+		return nm_fail(NM_EXIT_RUNTIME, "detach", "lsm layer is not attached to system");
+	/* Off first: from here on the hooks allow, whenever the links go. */
+	err = nm_lsm_switch(false);
+	if (err)
+		return err;
 	nm_report_init(report, "detached");
 	return nm_detach_layer(NM_LAYER_LSM, 0, "system", report);
 }
