@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "cmds.h"
 
 static int deny_help(int argc, char **argv)
@@ -46,17 +47,26 @@ struct deny_batch {
 	size_t n, cap, added;
 };
 
+/* Grows into fresh huge-page-advised memory: realloc would copy into 4 KiB
+ * pages it faults in first. */
+static int deny_reserve(struct deny_batch *b, size_t cap)
+{
+	struct nm_rule *p = nm_calloc_big(cap, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	if (b->n)
+		memcpy(p, b->rules, b->n * sizeof(*p));
+	free(b->rules);
+	b->rules = p;
+	b->cap = cap;
+	return 0;
+}
+
 static int deny_push(struct deny_batch *b, const struct nm_rule *r)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct nm_rule *p = realloc(b->rules, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		b->rules = p;
-		b->cap = cap;
-	}
+	if (b->n == b->cap && deny_reserve(b, b->cap ? b->cap * 2 : 64))
+		return -ENOMEM;
 	b->rules[b->n++] = *r;
 	return 0;
 }
@@ -79,17 +89,20 @@ static int deny_report_added(struct deny_batch *b)
 	return 0;
 }
 
-/* Parse every line before touching the kernel: one bad line applies nothing. */
 static int deny_read_file(const char *name, struct deny_batch *b)
 {
 	FILE *f = strcmp(name, "-") ? fopen(name, "re") : stdin;
 	char *line = NULL, msg[300];
 	size_t cap = 0, lineno = 0;
 	struct nm_rule r;
+	struct stat st;
 	int ret = 0, k;
 
 	if (!f)
 		return nm_fail(NM_EXIT_USAGE, name, "%s", strerror(errno));
+	/* A rule line has at least 8 bytes ("a.b.c.d\n"): one allocation for most files. */
+	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size / 8 > 64)
+		deny_reserve(b, (size_t)st.st_size / 8); /* on failure deny_push grows */
 	while (!ret && getline(&line, &cap, f) >= 0) {
 		lineno++;
 		k = nm_rule_parse_line(line, &r, msg, sizeof(msg));

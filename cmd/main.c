@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* netmonctl: global options and the command table. */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,9 @@ int main(int argc, char **argv)
 	const char *env = getenv("NETMONCTL_PIN_DIR");
 	int opt;
 
+	/* A fixed threshold (no dynamic raise after a free) keeps every big
+	 * array in its own mapping, which nm_advise_huge() relies on. */
+	mallopt(M_MMAP_THRESHOLD, NM_HUGE_MIN / 2);
 	if (env && *env)
 		nm_opts.pin_dir = env;
 	while ((opt = getopt_long(argc, argv, "+jpdVh", longopts, NULL)) != -1) {

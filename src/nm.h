@@ -45,6 +45,10 @@ bool nm_is_prefix(const char *arg, const char *keyword);
 int nm_keyword(const char *arg, const char *const *kw);
 int nm_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int nm_parse_size(const char *s, uint64_t *out); /* N, NK, NM, NG */
+/* Big arrays of bulk edits: calloc that asks for transparent huge pages. */
+#define NM_HUGE_MIN (2u << 20)
+void nm_advise_huge(void *p, size_t bytes);
+void *nm_calloc_big(size_t n, size_t size);
 
 /* Dispatch helper: run the handler whose keyword argv[0] abbreviates. */
 struct nm_cmd {

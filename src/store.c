@@ -8,6 +8,7 @@
  * is all-or-nothing.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,17 +253,6 @@ out:
 
 /* ---- add ---- */
 
-/* A rule paired with its key, so sorting computes no keys. */
-struct nm_keyed {
-	struct nm_rule_key key;
-	struct nm_port_rule port;
-};
-
-static int nm_keyed_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct nm_keyed));
-}
-
 /* What an add writes to one map: parallel arrays, one kernel batch each. */
 struct nm_batch {
 	size_t n;
@@ -300,11 +290,11 @@ static int nm_plan_alloc(struct nm_plan *p, size_t n)
 	for (i = 0; i < NM_STORES; i++) {
 		struct nm_batch *b = &p->b[i];
 
-		b->keys = calloc(n, sizeof(*b->keys));
-		b->vals = calloc(n, sizeof(*b->vals));
-		b->olds = calloc(n, sizeof(*b->olds));
-		b->existed = calloc(n, sizeof(*b->existed));
-		b->fresh = calloc(n, sizeof(*b->fresh));
+		b->keys = nm_calloc_big(n, sizeof(*b->keys));
+		b->vals = nm_calloc_big(n, sizeof(*b->vals));
+		b->olds = nm_calloc_big(n, sizeof(*b->olds));
+		b->existed = nm_calloc_big(n, sizeof(*b->existed));
+		b->fresh = nm_calloc_big(n, sizeof(*b->fresh));
 		if (!b->keys || !b->vals || !b->olds || !b->existed || !b->fresh)
 			return -ENOMEM;
 	}
@@ -326,22 +316,75 @@ static int nm_chain_ok(const struct nm_meta *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* Open the next entry of batch b: the prefix as the store has it, if it does. */
-static struct nm_rule_val *nm_plan_start(struct nm_store *s, struct nm_batch *b,
-					 const struct nm_rule_key *key, bool lookup)
-{
-	size_t i = b->n;
-	int which;
+/*
+ * Rules are grouped by prefix through an open-addressing index from map
+ * key to plan entry: one pass over the input, in input order. (A qsort of
+ * a million keyed rules took 0.3 s plus 32 MiB of scratch it faulted in.)
+ */
+struct nm_key_index {
+	uint32_t *slot; /* 0: empty; else which << 31 | (entry + 1) */
+	uint32_t mask;
+};
 
-	b->keys[i] = nm_map_key(key, &which);
-	b->existed[i] = lookup && nm_lookup_exact(s, key, &b->olds[i]);
-	if (b->existed[i]) {
-		b->vals[i] = b->olds[i];
-	} else {
-		memset(&b->vals[i], 0, sizeof(b->vals[i]));
-		b->vals[i].prefixlen = key->prefixlen;
+static uint32_t nm_key_hash(const struct nm_rule_key *k)
+{
+	uint64_t w[3];
+
+	memcpy(w, k, sizeof(w));
+	w[0] = w[0] * 0x9e3779b97f4a7c15ull ^ w[1] * 0xc2b2ae3d27d4eb4full ^ w[2] * 0x165667b19e3779f9ull;
+	return (uint32_t)(w[0] ^ w[0] >> 29 ^ w[0] >> 47);
+}
+
+/* The plan entry of map key m in store which, or opens one at the end. */
+static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
+					 struct nm_key_index *ix, const struct nm_rule_key *key,
+					 bool lookup, size_t *entry, int *store)
+{
+	int which;
+	struct nm_rule_key m = nm_map_key(key, &which);
+	uint32_t h = nm_key_hash(&m) & ix->mask, v;
+	struct nm_batch *b;
+
+	for (; (v = ix->slot[h]) != 0; h = (h + 1) & ix->mask) {
+		b = &p->b[v >> 31];
+		*entry = (v & 0x7fffffffu) - 1;
+		if ((int)(v >> 31) == which && !memcmp(&b->keys[*entry], &m, sizeof(m))) {
+			*store = which;
+			return &b->vals[*entry];
+		}
 	}
-	return &b->vals[i];
+	b = &p->b[which];
+	*entry = b->n++;
+	*store = which;
+	ix->slot[h] = (uint32_t)which << 31 | (uint32_t)(*entry + 1);
+	b->keys[*entry] = m;
+	b->existed[*entry] = lookup && nm_lookup_exact(s, key, &b->olds[*entry]);
+	if (b->existed[*entry]) {
+		b->vals[*entry] = b->olds[*entry];
+	} else {
+		memset(&b->vals[*entry], 0, sizeof(b->vals[*entry]));
+		b->vals[*entry].prefixlen = key->prefixlen;
+	}
+	b->fresh[*entry] = !b->existed[*entry];
+	return &b->vals[*entry];
+}
+
+/* Drop entries that were present and gained no rule: nothing to write. */
+static void nm_plan_compact(struct nm_batch *b, const bool *gained)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->existed[i] || gained[i]) {
+			b->keys[n] = b->keys[i];
+			b->vals[n] = b->vals[i];
+			b->olds[n] = b->olds[i];
+			b->existed[n] = b->existed[i];
+			b->fresh[n] = b->fresh[i];
+			n++;
+		}
+	}
+	b->n = n;
 }
 
 static int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
@@ -349,48 +392,47 @@ static int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t
 {
 	/* An empty store needs no lookups: the bulk-load case. */
 	bool lookup = s->meta.prefixes != 0;
-	struct nm_keyed *kr = calloc(n ? n : 1, sizeof(*kr));
-	struct nm_batch *b = NULL;
-	struct nm_rule_val *v = NULL;
-	size_t i, added_before = 0;
+	struct nm_key_index ix = {};
+	bool *gained[NM_STORES] = {};
+	size_t i, size = 16, entry;
+	int store, ret = 0;
 
-	if (!kr || nm_plan_alloc(p, n)) {
-		free(kr);
-		return STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+	while (size < 2 * n)
+		size *= 2;
+	ix.mask = (uint32_t)size - 1;
+	ix.slot = nm_calloc_big(size, sizeof(*ix.slot));
+	for (i = 0; i < NM_STORES; i++)
+		gained[i] = nm_calloc_big(n, sizeof(bool));
+	if (!ix.slot || !gained[NM_HOSTS] || !gained[NM_NETS] || nm_plan_alloc(p, n)) {
+		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		nm_rule_key(&rules[i], &kr[i].key);
-		kr[i].port = rules[i].port;
-	}
-	qsort(kr, n, sizeof(*kr), nm_keyed_cmp);
-	for (i = 0; i < n; i++) {
-		struct nm_rule r;
+		struct nm_rule_key key;
+		struct nm_rule_val *v;
 		char text[160];
 
-		if (!v || memcmp(&kr[i].key, &kr[i - 1].key, sizeof(kr[i].key))) {
-			/* Close the previous entry: keep it only if it gained a rule. */
-			if (v && p->added > added_before)
-				b->fresh[b->n] = !b->existed[b->n], b->n++;
-			added_before = p->added;
-			b = &p->b[nm_is_host(&kr[i].key) ? NM_HOSTS : NM_NETS];
-			v = nm_plan_start(s, b, &kr[i].key, lookup);
-		}
-		if (nm_port_find(v, &kr[i].port) >= 0)
+		nm_rule_key(&rules[i], &key);
+		v = nm_plan_entry(s, p, &ix, &key, lookup, &entry, &store);
+		if (nm_port_find(v, &rules[i].port) >= 0)
 			continue;
 		if (v->count >= NM_PORT_RULES) {
-			nm_rule_from_key(&kr[i].key, &kr[i].port, &r);
-			nm_rule_format(&r, text, sizeof(text));
-			free(kr);
-			return STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
-					 NM_PORT_RULES);
+			nm_rule_format(&rules[i], text, sizeof(text));
+			ret = STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
+					NM_PORT_RULES);
+			goto out;
 		}
-		v->r[v->count++] = kr[i].port;
+		v->r[v->count++] = rules[i].port;
+		gained[store][entry] = true;
 		p->added++;
 	}
-	if (v && p->added > added_before)
-		b->fresh[b->n] = !b->existed[b->n], b->n++;
-	free(kr);
-	return 0;
+	for (i = 0; i < NM_STORES; i++)
+		nm_plan_compact(&p->b[i], gained[i]);
+out:
+	free(ix.slot);
+	free(gained[NM_HOSTS]);
+	free(gained[NM_NETS]);
+	return ret;
 }
 
 static int nm_plan_account(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
@@ -434,7 +476,9 @@ static void nm_batch_undo(int fd, struct nm_batch *b, size_t upto)
 /* Write entries [from, from + n); returns how many were written (errno set when short). */
 static size_t nm_write_batch(int fd, struct nm_batch *b, size_t from, size_t n)
 {
-	static bool no_batch; /* a kernel without batch updates for this map: one by one */
+	/* A kernel without batch updates for these maps: one by one. Two
+	 * threads may both find out; either store of true is right. */
+	static volatile bool no_batch;
 	uint32_t count = n;
 	size_t i;
 
@@ -467,6 +511,42 @@ static int nm_batch_apply(int fd, struct nm_batch *b, size_t *done)
 	return 0;
 }
 
+struct nm_apply_job {
+	int fd;
+	struct nm_batch *b;
+	size_t done;
+	int ret;
+};
+
+static void *nm_apply_job_run(void *arg)
+{
+	struct nm_apply_job *j = arg;
+
+	j->ret = nm_batch_apply(j->fd, j->b, &j->done);
+	return NULL;
+}
+
+/*
+ * The hash and the trie have their own locks, so a bulk load writes them
+ * from two threads: the kernel's insertion work (0.5-0.6 s for 726k hosts,
+ * 0.3-0.45 s for 267k prefixes here) is most of a million-rule load.
+ */
+#define NM_PARALLEL_MIN 65536
+
+static int nm_apply_both(struct nm_apply_job *hosts, struct nm_apply_job *nets)
+{
+	pthread_t t;
+	bool threaded = hosts->b->n >= NM_PARALLEL_MIN && nets->b->n >= NM_PARALLEL_MIN &&
+			pthread_create(&t, NULL, nm_apply_job_run, nets) == 0;
+
+	nm_apply_job_run(hosts);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (!hosts->ret)
+		nm_apply_job_run(nets);
+	return hosts->ret ? hosts->ret : nets->ret;
+}
+
 /*
  * Order matters while the hooks run: bucket counts go up before the trie
  * entries appear, so no new prefix is ever skipped; on failure, entries go
@@ -475,18 +555,17 @@ static int nm_batch_apply(int fd, struct nm_batch *b, size_t *done)
 static int nm_plan_apply(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
 {
 	struct nm_batch *nets = &p->b[NM_NETS], *hosts = &p->b[NM_HOSTS];
-	size_t done_hosts = 0, done_nets = 0;
+	struct nm_apply_job jh = { .fd = s->fd[NM_HOSTS], .b = hosts };
+	struct nm_apply_job jn = { .fd = s->fd[NM_NETS], .b = nets };
 	int ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
 
 	if (!ret)
-		ret = nm_batch_apply(s->fd[NM_HOSTS], hosts, &done_hosts);
-	if (!ret)
-		ret = nm_batch_apply(s->fd[NM_NETS], nets, &done_nets);
+		ret = nm_apply_both(&jh, &jn);
 	if (!ret)
 		ret = nm_meta_write(&s->meta);
 	if (ret) {
-		nm_batch_undo(s->fd[NM_HOSTS], hosts, done_hosts);
-		nm_batch_undo(s->fd[NM_NETS], nets, done_nets);
+		nm_batch_undo(s->fd[NM_HOSTS], hosts, jh.done);
+		nm_batch_undo(s->fd[NM_NETS], nets, jn.done);
 		nm_buckets_add(s, nets->keys, nets->fresh, nets->n, -1);
 		snprintf(err, errlen, "kernel refused an update: %s (%s); nothing applied",
 			 strerror(-ret), nm_errno_name(ret));

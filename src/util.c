@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "nm.h"
 
 struct nm_opts nm_opts = { .pin_dir = NM_DEFAULT_PIN_DIR };
@@ -170,4 +172,31 @@ int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **ar
 	if (i < 0)
 		return nm_usage(what, "unknown command '%s'; see '%s help'", argv[0], what);
 	return cmds[i].fn(argc - 1, argv + 1);
+}
+
+/*
+ * A bulk edit of a million rules fills a few hundred MiB of fresh arrays.
+ * With 4 KiB pages that is ~40,000 page faults, measured at 0.5-0.6 s of a
+ * 2.6 s load on a PVM guest; transparent huge pages cut it to a few hundred.
+ * THP is usually in "madvise" mode (Debian's default), so ask for it before
+ * the first touch. main() pins malloc's mmap threshold, so every block this
+ * large is its own mapping that calloc has not touched yet.
+ */
+void nm_advise_huge(void *p, size_t bytes)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)p + bytes) & ~(page - 1);
+
+	if (bytes >= NM_HUGE_MIN && end > start)
+		madvise((void *)start, end - start, MADV_HUGEPAGE); /* a hint: errors change nothing */
+}
+
+void *nm_calloc_big(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (p)
+		nm_advise_huge(p, n * size);
+	return p;
 }
