@@ -113,6 +113,14 @@ live() {
 	t0=$(now_ns)
 	gen=$("$TMP/events-gen" "$CG" "$ADDR" "$PORT" $((EVENTS / PRODUCERS)) "$PRODUCERS") ||
 		die "events-gen: $gen"
+	# t1 is when the reader has printed its last event and exited, polled
+	# every 2 ms: not after the status, jq and watcher processes below,
+	# which took 100-180 ms and deflated short runs by up to a third.
+	for _ in $(seq 500); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.002
+	done
+	t1=$(now_ns)
 	after=$(drops)
 	lost=$((after - before))
 	if [ "$lost" -gt 0 ]; then
@@ -121,7 +129,6 @@ live() {
 	fi
 	wait "${PIDS[@]}" 2>/dev/null || true
 	PIDS=()
-	t1=$(now_ns)
 	delivered=$(((EVENTS / PRODUCERS) * PRODUCERS - lost))
 	rate=$((delivered * 1000000000 / (t1 - t0)))
 	hz=$(getconf CLK_TCK)
