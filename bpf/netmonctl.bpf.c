@@ -43,7 +43,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NM_DIR_MAX * 2 * NM_BUCKET_SLOTS);
+	__uint(max_entries, NM_BUCKET_SLOTS_ALL);
 	__type(key, __u32);
 	__type(value, __u32);
 } buckets SEC(".maps");

@@ -121,11 +121,10 @@ static bool nm_lookup_exact(struct nm_store *s, const struct nm_rule_key *key, s
 
 /* ---- bucket bookkeeping: which slots a trie prefix counts in ---- */
 
-#define NM_ALL_SLOTS (NM_DIR_MAX * 2 * NM_BUCKET_SLOTS)
 
 /* Per-slot sums of one edit, written once at the end. */
 struct nm_slot_delta {
-	int32_t *delta; /* NM_ALL_SLOTS */
+	int32_t *delta; /* NM_BUCKET_SLOTS_ALL */
 	uint32_t *touched;
 	size_t n;
 };
@@ -186,7 +185,7 @@ static int nm_slots_read(int fd, const struct nm_slot_delta *d, uint32_t *cur)
 	size_t i;
 
 	if (d->n > 4096) {
-		uint32_t *keys = malloc(NM_ALL_SLOTS * sizeof(*keys)), out = 0, count = NM_ALL_SLOTS;
+		uint32_t *keys = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*keys)), out = 0, count = NM_BUCKET_SLOTS_ALL;
 		int err = 0;
 
 		if (!keys)
@@ -194,7 +193,7 @@ static int nm_slots_read(int fd, const struct nm_slot_delta *d, uint32_t *cur)
 		if (bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) && errno != ENOENT)
 			err = -errno;
 		free(keys);
-		if (!err && count == NM_ALL_SLOTS)
+		if (!err && count == NM_BUCKET_SLOTS_ALL)
 			return 0;
 		/* No batch lookups for arrays on this kernel: fall through. */
 	}
@@ -229,10 +228,10 @@ static int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, co
 		;
 	if (i == n)
 		return 0; /* nothing to count: the common single host rule */
-	d.delta = calloc(NM_ALL_SLOTS, sizeof(*d.delta));
-	d.touched = malloc(NM_ALL_SLOTS * sizeof(*d.touched));
-	cur = calloc(NM_ALL_SLOTS, sizeof(*cur));
-	vals = calloc(NM_ALL_SLOTS, sizeof(*vals));
+	d.delta = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*d.delta));
+	d.touched = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*d.touched));
+	cur = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*cur));
+	vals = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*vals));
 	if (!d.delta || !d.touched || !cur || !vals)
 		goto out;
 	for (i = 0; i < n; i++)
@@ -335,7 +334,8 @@ static uint32_t nm_key_hash(const struct nm_rule_key *k)
 	return (uint32_t)(w[0] ^ w[0] >> 29 ^ w[0] >> 47);
 }
 
-/* The plan entry of map key m in store which, or opens one at the end. */
+/* The plan entry of this rule key (found through the index), or a new one
+ * at the end of its store's batch, started from the store's current value. */
 static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
 					 struct nm_key_index *ix, const struct nm_rule_key *key,
 					 bool lookup, size_t *entry, int *store)
@@ -715,14 +715,14 @@ static int nm_delete_keys(int fd, struct nm_rule_key *keys, size_t n)
 
 static int nm_buckets_zero(struct nm_store *s)
 {
-	static uint32_t keys[NM_DIR_MAX * 2 * NM_BUCKET_SLOTS], zeros[NM_DIR_MAX * 2 * NM_BUCKET_SLOTS];
-	uint32_t i, n = NM_DIR_MAX * 2 * NM_BUCKET_SLOTS;
+	static uint32_t keys[NM_BUCKET_SLOTS_ALL], zeros[NM_BUCKET_SLOTS_ALL];
+	uint32_t i, n = NM_BUCKET_SLOTS_ALL;
 
 	for (i = 0; i < n; i++)
 		keys[i] = i;
 	if (bpf_map_update_batch(s->buckets_fd, keys, zeros, &n, NULL) == 0)
 		return 0;
-	for (i = 0; i < NM_DIR_MAX * 2 * NM_BUCKET_SLOTS; i++)
+	for (i = 0; i < NM_BUCKET_SLOTS_ALL; i++)
 		if (bpf_map_update_elem(s->buckets_fd, &keys[i], &zeros[i], BPF_ANY))
 			return -errno;
 	return 0;

@@ -47,7 +47,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[ -e "$NM_PIN_DIR/maps/nets" ]
 	[ -e "$NM_PIN_DIR/progs/connect4" ]
 	[ "$(jq_status .loaded)" = true ]
-	[ "$(jq_status .layout_version)" = 1 ]
+	[ "$(jq_status .layout_version)" = "$(jq_status .tool_layout_version)" ]
 	for p in connect4 connect6 sendmsg4 sendmsg6; do
 		[ "$(jq_status ".programs[] | select(.name == \"$p\") | .loaded")" = true ]
 	done
@@ -139,7 +139,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	bpftool map update pinned "$NM_PIN_DIR/maps/config" key 0 0 0 0 value $cfg
 	assert_failure 1
 	assert_output --partial "layout 99"
-	[ "$(jq_status .layout_version)" = 1 ]
+	[ "$(jq_status .layout_version)" = "$(jq_status .tool_layout_version)" ]
 }
 
 @test "pin: re-pin a map inside bpffs; a path outside bpffs is refused" {
