@@ -179,12 +179,15 @@ static void nm_prefix_slots(struct nm_slot_delta *d, const struct nm_rule_key *k
 }
 
 /* Current values of the touched slots: one batch read of the whole array
- * when many are touched (bulk loads), else one lookup each. */
+ * (3.3M slots, ~0.3 s here) when that is cheaper than one lookup per
+ * touched slot (~1.5 us each), else lookups. */
+#define NM_SLOTS_BATCH_MIN (NM_BUCKET_SLOTS_ALL / 16)
+
 static int nm_slots_read(int fd, const struct nm_slot_delta *d, uint32_t *cur)
 {
 	size_t i;
 
-	if (d->n > 4096) {
+	if (d->n > NM_SLOTS_BATCH_MIN) {
 		uint32_t *keys = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*keys)), out = 0, count = NM_BUCKET_SLOTS_ALL;
 		int err = 0;
 
@@ -713,21 +716,6 @@ static int nm_delete_keys(int fd, struct nm_rule_key *keys, size_t n)
 	return 0;
 }
 
-static int nm_buckets_zero(struct nm_store *s)
-{
-	static uint32_t keys[NM_BUCKET_SLOTS_ALL], zeros[NM_BUCKET_SLOTS_ALL];
-	uint32_t i, n = NM_BUCKET_SLOTS_ALL;
-
-	for (i = 0; i < n; i++)
-		keys[i] = i;
-	if (bpf_map_update_batch(s->buckets_fd, keys, zeros, &n, NULL) == 0)
-		return 0;
-	for (i = 0; i < NM_BUCKET_SLOTS_ALL; i++)
-		if (bpf_map_update_elem(s->buckets_fd, &keys[i], &zeros[i], BPF_ANY))
-			return -errno;
-	return 0;
-}
-
 int nm_store_flush(uint64_t *removed)
 {
 	struct nm_store s;
@@ -743,10 +731,12 @@ int nm_store_flush(uint64_t *removed)
 		ret = nm_collect_keys(s.fd[w], &keys, &n);
 		if (!ret)
 			ret = nm_delete_keys(s.fd[w], keys, n);
+		/* Only the slots these prefixes counted in: rewriting all 3.3M
+		 * slots took 0.6 s even for an empty store. */
+		if (!ret && w == NM_NETS)
+			ret = nm_buckets_add(&s, keys, NULL, n, -1);
 		free(keys);
 	}
-	if (!ret)
-		ret = nm_buckets_zero(&s);
 	if (!ret) {
 		*removed = s.meta.rules;
 		memset(&s.meta, 0, sizeof(s.meta));
