@@ -146,8 +146,9 @@ static void nm_slot_bump(struct nm_slot_delta *d, uint32_t slot, int v)
  */
 static void nm_prefix_slots(struct nm_slot_delta *d, const struct nm_rule_key *k, int v)
 {
-	uint32_t plen = k->prefixlen - NM_KEY_HDR_BITS, i, n, base;
+	uint32_t plen = k->prefixlen - NM_KEY_HDR_BITS, i, n, base, bits;
 	uint8_t a[16];
+	int at;
 
 	if (k->family == NM_FAM_ANY) {
 		nm_slot_bump(d, nm_wide_slot(k->dir, NM_FAM_V4), v);
@@ -158,22 +159,16 @@ static void nm_prefix_slots(struct nm_slot_delta *d, const struct nm_rule_key *k
 		nm_slot_bump(d, nm_wide_slot(k->dir, k->family), v);
 		return;
 	}
+	/* The bucket is 16 address bits: bytes 0-1 (IPv4) or 2-3 (IPv6, below
+	 * the top 16 bits, which the prefix fixes), stepped over all it covers. */
+	at = k->family == NM_FAM_V4 ? 0 : 2;
+	bits = k->family == NM_FAM_V4 ? NM_V4_BUCKET_BITS : NM_V6_BUCKET_BITS;
+	n = plen >= bits ? 1 : 1u << (bits - plen);
 	memcpy(a, k->addr, sizeof(a));
-	if (k->family == NM_FAM_V4) {
-		n = plen >= NM_V4_BUCKET_BITS ? 1 : 1u << (NM_V4_BUCKET_BITS - plen);
-		base = (uint32_t)a[0] << 8 | a[1];
-		for (i = 0; i < n; i++) {
-			a[0] = (base + i) >> 8;
-			a[1] = (base + i) & 0xff;
-			nm_slot_bump(d, nm_bucket_slot(k->dir, k->family, a), v);
-		}
-		return;
-	}
-	n = plen >= NM_V6_BUCKET_BITS ? 1 : 1u << (NM_V6_BUCKET_BITS - plen);
-	base = (uint32_t)a[2] << 8 | a[3];
+	base = (uint32_t)a[at] << 8 | a[at + 1];
 	for (i = 0; i < n; i++) {
-		a[2] = (base + i) >> 8;
-		a[3] = (base + i) & 0xff;
+		a[at] = (base + i) >> 8;
+		a[at + 1] = (base + i) & 0xff;
 		nm_slot_bump(d, nm_bucket_slot(k->dir, k->family, a), v);
 	}
 }
