@@ -15,6 +15,9 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_UDPLITE 136
+#define IPPROTO_MPTCP 262
+#define TCP_CLOSE 7
 #define EPERM 1
 
 char LICENSE[] SEC("license") = "GPL";
@@ -77,19 +80,32 @@ struct {
 /* What a hook asks: is this address/port/protocol denied in this direction? */
 struct nm_query {
 	struct nm_rule_key key; /* dir, family, addr; prefixlen = full */
+	struct nm_rule_key src; /* the socket's source (family 0: none); read
+				   only when key is the any-address */
 	__u8 laddr[16];
 	__u16 port; /* host order */
 	__u16 lport;
-	__u8 protocol; /* IPPROTO_* */
+	__u8 protocol; /* IPPROTO_*, MPTCP folded into TCP (see nm_protocol) */
 	__u8 hook;
-	__u8 pad[2];
+	__u8 src_unknown; /* ancillary data may set the source: see nm_decide */
+	__u8 pad;
 };
+
+/*
+ * The protocol as rules see it. MPTCP is TCP to the peer (its number, 262,
+ * does not fit the event's byte), and UDP-Lite takes UDP's send path, so
+ * `proto udp` covers it.
+ */
+static __always_inline __u8 nm_protocol(__u32 protocol)
+{
+	return protocol == IPPROTO_MPTCP ? IPPROTO_TCP : (__u8)protocol;
+}
 
 static __always_inline __u8 nm_proto_bit(__u8 protocol)
 {
 	if (protocol == IPPROTO_TCP)
 		return NM_PROTO_TCP;
-	if (protocol == IPPROTO_UDP)
+	if (protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE)
 		return NM_PROTO_UDP;
 	return 0;
 }
@@ -200,39 +216,32 @@ static __always_inline int nm_nets_may_match(const struct nm_rule_key *k)
 	return n && *n;
 }
 
+/* No rule matched, but the check could not be finished: deny (fail closed). */
+static __always_inline int nm_fail_closed(struct nm_query *q, __u16 why, int is_lsm)
+{
+	struct nm_rule_val none = { .prefixlen = NM_RULE_FAIL_CLOSED };
+
+	none.r[0].lo = why;
+	return nm_verdict_hit(q, &none, 0, is_lsm);
+}
+
 /*
- * The one decision path. First the exact host rules (one hash lookup);
+ * The rules of one address: first the exact host rules (one hash lookup);
  * then, only where `buckets` says a CIDR rule lies near the address, the
  * trie: from the most specific matching prefix to every shorter prefix
  * covering the address (lookup again with prefixlen = found - 1), because
  * a rule on a covering prefix must hold even when a more specific prefix
  * exists: `10.0.0.0/8 port 22` still denies 10.1.2.3:22 when
- * `10.1.0.0/16 port 80` exists.
- * Returns NM_VERDICT_*.
+ * `10.1.0.0/16 port 80` exists. A walk longer than NM_MAX_DEPTH (user space
+ * never lets the store get there, but a store left inconsistent could)
+ * denies rather than let a covering rule go unchecked.
  */
-static __noinline int nm_decide(struct nm_query *q, int is_lsm)
+static __noinline int nm_match(struct nm_query *q, __u8 pbit, int is_lsm)
 {
 	struct nm_rule_key key = q->key;
-	__u8 pbit = nm_proto_bit(q->protocol);
 	struct nm_rule_val *val;
 	int i, idx;
 
-	if (is_lsm) {
-		/*
-		 * An LSM link lives on until the kernel frees it, which it does
-		 * from a workqueue after the last reference is gone (no
-		 * BPF_LINK_DETACH for tracing links on 6.12 and older), so
-		 * `detach lsm` switches the layer off here first.
-		 */
-		__u32 zero = 0;
-		struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-
-		if (!cfg || !cfg->lsm_enabled)
-			return NM_VERDICT_ALLOW;
-	}
-	nm_count(q->hook, 0);
-	if (!pbit)
-		return NM_VERDICT_ALLOW;
 	val = bpf_map_lookup_elem(&hosts, &key);
 	if (val) {
 		idx = nm_match_ports(val, q->port, pbit);
@@ -251,6 +260,110 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 		if (val->prefixlen <= NM_KEY_ANY_BITS)
 			return NM_VERDICT_ALLOW;
 		key.prefixlen = val->prefixlen - 1;
+	}
+	return nm_fail_closed(q, NM_FC_WALK_LIMIT, is_lsm);
+}
+
+static __always_inline int nm_addr_zero(const __u8 *addr)
+{
+	const __u32 *a = (const __u32 *)addr;
+
+	return (a[0] | a[1] | a[2] | a[3]) == 0;
+}
+
+static __always_inline void nm_set_loopback(struct nm_rule_key *k, __u8 family)
+{
+	__builtin_memset(k->addr, 0, sizeof(k->addr));
+	k->family = family;
+	if (family == NM_FAM_V4) {
+		k->addr[0] = 127;
+		k->addr[3] = 1;
+	} else {
+		k->addr[15] = 1;
+	}
+}
+
+/*
+ * An operation aimed at the any-address (0.0.0.0, ::, ::ffff:0.0.0.0: all
+ * arrive here as a zero address) goes somewhere else, which the kernel
+ * picks after the hooks have run:
+ * - IPv4: the socket's source address, or 127.0.0.1 when it has none
+ *   (__ip_route_output_key: a zero daddr becomes saddr, or loopback);
+ * - IPv6: ::1 (tcp_v6_connect, __ip6_datagram_connect, udpv6_sendmsg),
+ *   or 127.0.0.1 on a socket whose source is v4-mapped.
+ * A bind or listen on the any-address also takes in loopback traffic, so
+ * `dir bind` rules on 127.0.0.1 and ::1 hold for it. Writes the stand-in
+ * addresses to alt[] and returns how many (at most 2).
+ */
+static __always_inline int nm_any_targets(const struct nm_query *q, struct nm_rule_key alt[2])
+{
+	const struct nm_rule_key *k = &q->key;
+
+	alt[0] = *k;
+	alt[1] = *k;
+	if (k->family == NM_FAM_V4) {
+		if (q->src.family == NM_FAM_V4 && !nm_addr_zero(q->src.addr))
+			__builtin_memcpy(alt[0].addr, q->src.addr, 4);
+		else
+			nm_set_loopback(&alt[0], NM_FAM_V4);
+		return 1;
+	}
+	nm_set_loopback(&alt[0], NM_FAM_V6);
+	if (q->src.family != NM_FAM_V4 && k->dir != NM_DIR_BIND)
+		return 1;
+	nm_set_loopback(&alt[1], NM_FAM_V4);
+	return 2;
+}
+
+/* Is any rule in the store at all? (meta is written before the maps.) */
+static __always_inline int nm_store_empty(void)
+{
+	__u32 zero = 0;
+	struct nm_meta *m = bpf_map_lookup_elem(&meta, &zero);
+
+	return m && m->rules == 0;
+}
+
+/*
+ * The one decision path: the address asked for, and for the any-address
+ * also where the kernel will really send it (nm_any_targets), so that a
+ * rule on 127.0.0.1 holds for a connect to 0.0.0.0. The event of a deny
+ * shows the address that matched. Returns NM_VERDICT_*.
+ */
+static __noinline int nm_decide(struct nm_query *q, int is_lsm)
+{
+	__u8 pbit = nm_proto_bit(q->protocol);
+	struct nm_rule_key alt[2];
+	int v, n, i;
+
+	if (is_lsm) {
+		/*
+		 * An LSM link lives on until the kernel frees it, which it does
+		 * from a workqueue after the last reference is gone (no
+		 * BPF_LINK_DETACH for tracing links on 6.12 and older), so
+		 * `detach lsm` switches the layer off here first.
+		 */
+		__u32 zero = 0;
+		struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+
+		if (!cfg || !cfg->lsm_enabled)
+			return NM_VERDICT_ALLOW;
+	}
+	nm_count(q->hook, 0);
+	if (!pbit)
+		return NM_VERDICT_ALLOW;
+	v = nm_match(q, pbit, is_lsm);
+	if (v != NM_VERDICT_ALLOW || !nm_addr_zero(q->key.addr))
+		return v;
+	if (q->src_unknown)
+		return nm_store_empty() ? NM_VERDICT_ALLOW
+					: nm_fail_closed(q, NM_FC_ANY_SOURCE, is_lsm);
+	n = nm_any_targets(q, alt);
+	for (i = 0; i < 2 && i < n; i++) {
+		q->key = alt[i];
+		v = nm_match(q, pbit, is_lsm);
+		if (v != NM_VERDICT_ALLOW)
+			return v;
 	}
 	return NM_VERDICT_ALLOW;
 }
@@ -307,9 +420,16 @@ static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, i
 	q.key.family = NM_FAM_V4;
 	nm_set_v4(q.key.addr, ip);
 	q.port = bpf_ntohs((__u16)port);
-	q.protocol = protocol;
+	q.protocol = nm_protocol(protocol);
 	if (sendmsg)
 		nm_set_v4(q.laddr, ctx->msg_src_ip4);
+	if (ip == 0) {
+		/* sendmsg: the source after IP_PKTINFO; connect: the bound one. */
+		__u32 src = sendmsg ? ctx->msg_src_ip4 : ctx->sk->src_ip4;
+
+		q.src.family = NM_FAM_V4;
+		nm_set_v4(q.src.addr, src);
+	}
 	return nm_cgroup_verdict(&q);
 }
 
@@ -327,13 +447,25 @@ static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, i
 	nm_query_init(&q, hook, NM_DIR_EGRESS);
 	nm_set_v6(&q.key, ip);
 	q.port = bpf_ntohs((__u16)port);
-	q.protocol = protocol;
+	q.protocol = nm_protocol(protocol);
 	if (sendmsg) {
 		src[0] = ctx->msg_src_ip6[0];
 		src[1] = ctx->msg_src_ip6[1];
 		src[2] = ctx->msg_src_ip6[2];
 		src[3] = ctx->msg_src_ip6[3];
 		__builtin_memcpy(q.laddr, src, 16);
+	}
+	if (nm_addr_zero(q.key.addr)) {
+		/* A v4-mapped source sends :: to 127.0.0.1 (nm_any_targets).
+		 * ::ffff:0.0.0.0 is routed by the IPv4 code from the bound
+		 * address, which is what sk->src_ip6 holds for both. */
+		struct bpf_sock *sk = ctx->sk;
+
+		src[0] = sk->src_ip6[0];
+		src[1] = sk->src_ip6[1];
+		src[2] = sk->src_ip6[2];
+		src[3] = sk->src_ip6[3];
+		nm_set_v6(&q.src, src);
 	}
 	return nm_cgroup_verdict(&q);
 }
@@ -426,16 +558,21 @@ static __always_inline int nm_from_sock(struct nm_query *q, struct sock *sk, int
 	return 1;
 }
 
-static __always_inline int nm_addr_is_zero(const struct nm_query *q)
-{
-	const __u32 *a = (const __u32 *)q->key.addr;
-
-	return (a[0] | a[1] | a[2] | a[3]) == 0;
-}
-
 static __always_inline void nm_lsm_protocol(struct nm_query *q, struct socket *sock)
 {
-	q->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+	q->protocol = nm_protocol(BPF_CORE_READ(sock, sk, sk_protocol));
+}
+
+/* The socket's own address as q->src, for an any-address destination. */
+static __always_inline void nm_lsm_src(struct nm_query *q, struct socket *sock)
+{
+	struct nm_query local;
+
+	if (!nm_addr_zero(q->key.addr))
+		return;
+	nm_query_init(&local, 0, 0);
+	if (nm_from_sock(&local, BPF_CORE_READ(sock, sk), 0))
+		q->src = local.key;
 }
 
 SEC("lsm/socket_connect")
@@ -449,6 +586,7 @@ int BPF_PROG(nm_lsm_connect, struct socket *sock, struct sockaddr *address, int 
 	if (!nm_from_sockaddr(&q, address, addrlen))
 		return 0;
 	nm_lsm_protocol(&q, sock);
+	nm_lsm_src(&q, sock);
 	return nm_lsm_verdict(&q);
 }
 
@@ -503,10 +641,16 @@ int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret
 	return nm_lsm_verdict(&q);
 }
 
-/* sendmsg: the explicit destination if there is one, else the connected peer. */
+/*
+ * sendmsg: the explicit destination if there is one, else the connected
+ * peer. A TCP socket past connect ignores msg_name, so its peer is what is
+ * checked: a made-up msg_name must not stand in for a denied peer. An
+ * unconnected TCP socket with a msg_name is a Fast Open connect.
+ */
 SEC("lsm/socket_sendmsg")
 int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
 {
+	struct sock *sk = BPF_CORE_READ(sock, sk);
 	struct nm_query q;
 	void *name;
 	int namelen;
@@ -514,13 +658,21 @@ int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, 
 	if (ret)
 		return ret;
 	nm_query_init(&q, NM_HOOK_LSM_SENDMSG, NM_DIR_EGRESS);
+	nm_lsm_protocol(&q, sock);
 	name = BPF_CORE_READ(msg, msg_name);
 	namelen = BPF_CORE_READ(msg, msg_namelen);
+	if (q.protocol == IPPROTO_TCP && BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE)
+		name = NULL;
 	if (!nm_from_sockaddr(&q, name, namelen)) {
-		if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 1) || nm_addr_is_zero(&q))
+		if (!nm_from_sock(&q, sk, 1) || nm_addr_zero(q.key.addr))
 			return 0;
+		return nm_lsm_verdict(&q);
 	}
-	nm_lsm_protocol(&q, sock);
+	nm_lsm_src(&q, sock);
+	/* IP_PKTINFO / IPV6_PKTINFO may name the source, which decides where
+	 * the any-address goes; this hook runs before they are parsed. */
+	if (BPF_CORE_READ(msg, msg_controllen))
+		q.src_unknown = 1;
 	return nm_lsm_verdict(&q);
 }
 
@@ -534,7 +686,7 @@ int BPF_PROG(nm_lsm_recvmsg, struct socket *sock, struct msghdr *msg, int size, 
 	if (ret)
 		return ret;
 	nm_query_init(&q, NM_HOOK_LSM_RECVMSG, NM_DIR_INGRESS);
-	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 1) || nm_addr_is_zero(&q))
+	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 1) || nm_addr_zero(q.key.addr))
 		return 0;
 	nm_lsm_protocol(&q, sock);
 	return nm_lsm_verdict(&q);

@@ -156,6 +156,18 @@ struct nm_rule_val {
 #define NM_MAX_DEPTH 40
 #define NM_MAX_PREFIXLEN (NM_KEY_HDR_BITS + 128)
 
+/*
+ * nm_event.rule_prefixlen when no rule matched but the hook denied anyway
+ * because it could not finish its check (fail closed), and why in
+ * rule_port.lo (enum nm_fail_closed). Counted as a deny.
+ */
+#define NM_RULE_FAIL_CLOSED 0xffff
+enum nm_fail_closed {
+	NM_FC_WALK_LIMIT = 1, /* more covering prefixes than NM_MAX_DEPTH */
+	NM_FC_ANY_SOURCE = 2, /* any-address destination whose source comes from
+				 ancillary data the LSM hook cannot read */
+};
+
 /* Single-entry array read by every hook. */
 struct nm_config {
 	__u32 layout_version;

@@ -23,6 +23,7 @@ struct sock_common {
 	__be16 skc_dport;
 	__u16 skc_num;
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	struct in6_addr___nm skc_v6_daddr;
 	struct in6_addr___nm skc_v6_rcv_saddr;
 } NM_CORE;
@@ -40,6 +41,7 @@ struct socket {
 struct msghdr {
 	void *msg_name;
 	int msg_namelen;
+	unsigned long msg_controllen;
 } NM_CORE;
 
 /* uapi layouts (stable ABI): read with plain probe reads, no relocation. */
