@@ -4,11 +4,11 @@
  * `deny list` prints exactly what `deny add file` reads.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 #include "cmds.h"
 
 static int deny_help(int argc, char **argv)
@@ -43,79 +43,47 @@ static int deny_locked(const char *what, int (*edit)(void *arg, char *err, size_
 }
 
 struct deny_batch {
-	struct nm_rule *rules;
-	size_t n, cap, added;
+	struct nm_rules rules;
+	size_t added;
 };
-
-/* Grows into fresh huge-page-advised memory: realloc would copy into 4 KiB
- * pages it faults in first. */
-static int deny_reserve(struct deny_batch *b, size_t cap)
-{
-	struct nm_rule *p = nm_calloc_big(cap, sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
-	if (b->n)
-		memcpy(p, b->rules, b->n * sizeof(*p));
-	free(b->rules);
-	b->rules = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int deny_push(struct deny_batch *b, const struct nm_rule *r)
-{
-	if (b->n == b->cap && deny_reserve(b, b->cap ? b->cap * 2 : 64))
-		return -ENOMEM;
-	b->rules[b->n++] = *r;
-	return 0;
-}
 
 static int deny_apply(void *arg, char *err, size_t len)
 {
 	struct deny_batch *b = arg;
 
-	return nm_store_add(b->rules, b->n, &b->added, err, len);
+	return nm_store_add(b->rules.v, b->rules.n, &b->added, err, len);
 }
 
 static int deny_report_added(struct deny_batch *b)
 {
+	size_t n = b->rules.n;
+
 	if (nm_opts.json)
 		nm_json_print(json_pack("{s:I, s:I}", "added", (json_int_t)b->added, "present",
-					(json_int_t)(b->n - b->added)));
+					(json_int_t)(n - b->added)));
 	else
 		printf("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
-		       b->n > b->added ? " (the rest were present already)" : "");
+		       n > b->added ? " (the rest were present already)" : "");
 	return 0;
 }
 
+/* Bad content is a usage error, a read error a runtime one; both apply nothing. */
 static int deny_read_file(const char *name, struct deny_batch *b)
 {
-	FILE *f = strcmp(name, "-") ? fopen(name, "re") : stdin;
-	char *line = NULL, msg[300];
-	size_t cap = 0, lineno = 0;
-	struct nm_rule r;
-	struct stat st;
-	int ret = 0, k;
+	bool std = !strcmp(name, "-");
+	int fd = std ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char msg[600];
+	int err;
 
-	if (!f)
-		return nm_fail(NM_EXIT_USAGE, name, "%s", strerror(errno));
-	/* A rule line has at least 8 bytes ("a.b.c.d\n"): one allocation for most files. */
-	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size / 8 > 64)
-		deny_reserve(b, (size_t)st.st_size / 8); /* on failure deny_push grows */
-	while (!ret && getline(&line, &cap, f) >= 0) {
-		lineno++;
-		k = nm_rule_parse_line(line, &r, msg, sizeof(msg));
-		if (k < 0)
-			ret = nm_fail(NM_EXIT_USAGE, "deny add file", "%s:%zu: %s; nothing applied",
-				      strcmp(name, "-") ? name : "<stdin>", lineno, msg);
-		else if (k > 0 && deny_push(b, &r))
-			ret = nm_sys("deny add file", ENOMEM);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return ret;
+	if (fd < 0)
+		return nm_fail(NM_EXIT_USAGE, "deny add file", "%s: %s", name, strerror(errno));
+	err = nm_rulefile_read(fd, std ? "<stdin>" : name, &b->rules, msg, sizeof(msg));
+	if (!std)
+		close(fd);
+	if (err)
+		return nm_fail(err == -EINVAL ? NM_EXIT_USAGE : NM_EXIT_RUNTIME, "deny add file",
+			       "%s; nothing applied", msg);
+	return 0;
 }
 
 static int deny_add(int argc, char **argv)
@@ -132,13 +100,13 @@ static int deny_add(int argc, char **argv)
 	} else if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg))) {
 		return nm_usage("deny add", "%s", msg);
 	} else {
-		err = deny_push(&b, &r) ? nm_sys("deny add", ENOMEM) : 0;
+		err = nm_rules_push(&b.rules, &r) ? nm_sys("deny add", ENOMEM) : 0;
 	}
 	if (!err)
 		err = deny_locked("deny add", deny_apply, &b);
 	if (!err)
 		deny_report_added(&b);
-	free(b.rules);
+	nm_rules_free(&b.rules);
 	return err;
 }
 

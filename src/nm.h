@@ -43,6 +43,7 @@ const char *nm_errno_name(int err);
 bool nm_is_prefix(const char *arg, const char *keyword);
 /* Index of the keyword `arg` abbreviates uniquely in NULL-terminated `kw`; -1 none, -2 ambiguous. */
 int nm_keyword(const char *arg, const char *const *kw);
+/* Decimal digits only (no blank, sign or empty string), at most max: 0 or -EINVAL. */
 int nm_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int nm_parse_size(const char *s, uint64_t *out); /* N, NK, NM, NG */
 /* Big arrays of bulk edits: calloc that asks for transparent huge pages. */
@@ -135,6 +136,21 @@ void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p,
 void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);
 json_t *nm_rule_json(const struct nm_rule *r);
 extern const char *const nm_dir_names[NM_DIR_MAX];
+
+/* ---- rulefile.c: rules files, all or nothing ---- */
+#define NM_RULEFILE_LINE_MAX 4096 /* bytes of one line, without its LF */
+struct nm_rules {
+	struct nm_rule *v;
+	size_t n, cap;
+};
+int nm_rules_reserve(struct nm_rules *rs, size_t cap);
+int nm_rules_push(struct nm_rules *rs, const struct nm_rule *r);
+void nm_rules_free(struct nm_rules *rs);
+/* Append every rule read from fd to rs; on error rs is as it was. Returns 0,
+ * -EINVAL for bad content ("NAME:LINE: why" in err), -ENOMEM, or the -errno
+ * of a failed read ("NAME: why"). Waits with poll() on a non-blocking fd. */
+int nm_rulefile_read(int fd, const char *name, struct nm_rules *rs, char *err, size_t errlen);
+extern size_t nm_rulefile_chunk; /* largest read(2), for tests: default 64 KiB */
 
 /* ---- store.c: the rule store in the pinned maps ---- */
 /* All-or-nothing: validate everything, write, roll back on a kernel error.

@@ -159,7 +159,8 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *r, char *err, size_t er
 	return 0;
 }
 
-/* One line of a rules file: words separated by blanks, `#` starts a comment.
+/* One line of a rules file, without its line ending (src/rulefile.c has
+ * checked its bytes): words separated by blanks, `#` starts a comment.
  * Returns 1 for a rule, 0 for a blank/comment line, <0 on error. */
 int nm_rule_parse_line(char *line, struct nm_rule *r, char *err, size_t errlen)
 {
@@ -167,7 +168,7 @@ int nm_rule_parse_line(char *line, struct nm_rule *r, char *err, size_t errlen)
 	int n = 0;
 	char *tok, *save = NULL;
 
-	line[strcspn(line, "#\r\n")] = 0;
+	line[strcspn(line, "#\n")] = 0;
 	for (tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
 		if (n == 16)
 			return RULE_ERR("too many words");

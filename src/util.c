@@ -83,6 +83,7 @@ const char *nm_errno_name(int err)
 		{ EINVAL, "EINVAL" }, { ENOSPC, "ENOSPC" }, { E2BIG, "E2BIG" },   { ENOMEM, "ENOMEM" },
 		{ EBUSY, "EBUSY" },   { ENOTSUP, "ENOTSUP" }, { EBADF, "EBADF" }, { ENOTDIR, "ENOTDIR" },
 		{ ESRCH, "ESRCH" },   { EFAULT, "EFAULT" }, { ENOSYS, "ENOSYS" }, { ENOTEMPTY, "ENOTEMPTY" },
+		{ EISDIR, "EISDIR" }, { EIO, "EIO" },       { EAGAIN, "EAGAIN" }, { EINTR, "EINTR" },
 	};
 	size_t i;
 
@@ -117,17 +118,21 @@ int nm_keyword(const char *arg, const char *const *kw)
 	return found;
 }
 
+/* Not strtoull: it skips leading blanks and takes a sign (" 80", "-0", "+8"
+ * would all be numbers). */
 int nm_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v = 0;
+	unsigned int d;
 
-	if (!*s || *s == '-' || *s == '+')
+	if (!*s)
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
+	for (; *s; s++) {
+		d = (unsigned char)*s - '0';
+		if (d > 9 || d > max || v > (max - d) / 10) /* v * 10 + d > max */
+			return -EINVAL;
+		v = v * 10 + d;
+	}
 	*out = v;
 	return 0;
 }

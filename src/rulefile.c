@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Rules files (`deny add file`): the bytes of a file or a pipe -> rules,
+ * all or nothing. A rules file is text: one RULE per line, blank lines and
+ * `# comments` allowed, lines ending in LF or CRLF. Anything else is an
+ * error naming the line, never a short read:
+ *   - a read error (EISDIR, EIO, ...) is an error, not the end of the file;
+ *   - a non-blocking descriptor (a shell can hand us one as stdin) is
+ *     waited for with poll() and read to its end;
+ *   - a lone CR (CR-only line endings would make the whole file one line),
+ *     a NUL byte (C would cut the line there: `192.0.2.20\0 port 80` would
+ *     become a rule on all ports) and other control characters are errors;
+ *   - a line longer than NM_RULEFILE_LINE_MAX bytes is an error, so a
+ *     file with no newline cannot make us allocate without bound.
+ * Rule text is ASCII; comments may hold any other byte but controls. So an
+ * error message quoting a word of the file never carries a terminal escape.
+ * Nothing here prints: errors come back as -errno with "NAME:LINE: why".
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "nm.h"
+
+#define RF_BUF (64u << 10) /* read buffer: at least NM_RULEFILE_LINE_MAX + 1 */
+#define RF_RESERVE_MAX (1u << 24) /* rules reserved up front from a file's size */
+
+size_t nm_rulefile_chunk = RF_BUF;
+
+/* Grows into fresh huge-page-advised memory: realloc would copy into 4 KiB
+ * pages it faults in first. */
+int nm_rules_reserve(struct nm_rules *rs, size_t cap)
+{
+	struct nm_rule *p;
+
+	if (cap <= rs->cap)
+		return 0;
+	p = nm_calloc_big(cap, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	if (rs->n)
+		memcpy(p, rs->v, rs->n * sizeof(*p));
+	free(rs->v);
+	rs->v = p;
+	rs->cap = cap;
+	return 0;
+}
+
+int nm_rules_push(struct nm_rules *rs, const struct nm_rule *r)
+{
+	if (rs->n == rs->cap && nm_rules_reserve(rs, rs->cap ? rs->cap * 2 : 64))
+		return -ENOMEM;
+	rs->v[rs->n++] = *r;
+	return 0;
+}
+
+void nm_rules_free(struct nm_rules *rs)
+{
+	free(rs->v);
+	memset(rs, 0, sizeof(*rs));
+}
+
+struct rf {
+	int fd;
+	const char *name;
+	char *buf; /* RF_BUF + 1: room for the NUL after an unterminated last line */
+	size_t len, off; /* bytes in buf; start of the next line */
+	size_t lineno;
+	char *err;
+	size_t errlen;
+};
+
+#define RF_ERR(f, code, ...) (snprintf((f)->err, (f)->errlen, __VA_ARGS__), (code))
+
+/* Read more bytes after buf[len]: >0 read, 0 end of file, <0 -errno. */
+static ssize_t rf_fill(struct rf *f)
+{
+	size_t room = RF_BUF - f->len;
+	struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
+	ssize_t n;
+
+	if (room > nm_rulefile_chunk)
+		room = nm_rulefile_chunk ? nm_rulefile_chunk : 1;
+	for (;;) {
+		n = read(f->fd, f->buf + f->len, room);
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		/* Non-blocking: wait for data or the writer's close, like a blocking read. */
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Why byte c cannot be in a line (in a comment, when comment); NULL if it can. */
+static const char *rf_bad_byte(unsigned char c, bool comment)
+{
+	if (c == 0)
+		return "NUL byte";
+	if (c == '\r')
+		return "carriage return inside a line (line endings must be LF or CRLF)";
+	if ((c < 0x20 && c != '\t') || c == 0x7f)
+		return "control character";
+	if (c >= 0x80 && !comment)
+		return "non-ASCII byte";
+	return NULL;
+}
+
+/* One line, without its LF (but with the CR of a CRLF), NUL-terminated at p[n]. */
+static int rf_line(struct rf *f, char *p, size_t n, struct nm_rules *rs)
+{
+	char msg[300];
+	struct nm_rule r;
+	bool comment = false;
+	const char *why;
+	size_t i;
+	int k;
+
+	f->lineno++;
+	if (n > NM_RULEFILE_LINE_MAX)
+		return RF_ERR(f, -EINVAL, "%s:%zu: line longer than %u bytes", f->name, f->lineno,
+			      NM_RULEFILE_LINE_MAX);
+	if (n && p[n - 1] == '\r' && p[n] == '\n')
+		n--;
+	p[n] = 0;
+	for (i = 0; i < n; i++) {
+		comment |= p[i] == '#';
+		why = rf_bad_byte((unsigned char)p[i], comment);
+		if (why)
+			return RF_ERR(f, -EINVAL, "%s:%zu: column %zu: byte 0x%02x: %s", f->name,
+				      f->lineno, i + 1, (unsigned char)p[i], why);
+	}
+	k = nm_rule_parse_line(p, &r, msg, sizeof(msg));
+	if (k < 0)
+		return RF_ERR(f, -EINVAL, "%s:%zu: %s", f->name, f->lineno, msg);
+	if (k > 0 && nm_rules_push(rs, &r))
+		return RF_ERR(f, -ENOMEM, "%s:%zu: %s (ENOMEM)", f->name, f->lineno, strerror(ENOMEM));
+	return 0;
+}
+
+static int rf_loop(struct rf *f, struct nm_rules *rs)
+{
+	char *nl;
+	ssize_t got;
+	int err;
+
+	for (;;) {
+		nl = memchr(f->buf + f->off, '\n', f->len - f->off);
+		if (nl) {
+			err = rf_line(f, f->buf + f->off, nl - (f->buf + f->off), rs);
+			if (err)
+				return err;
+			f->off = nl + 1 - f->buf;
+			continue;
+		}
+		if (f->len - f->off > NM_RULEFILE_LINE_MAX) {
+			f->lineno++;
+			return RF_ERR(f, -EINVAL, "%s:%zu: line longer than %u bytes", f->name,
+				      f->lineno, NM_RULEFILE_LINE_MAX);
+		}
+		memmove(f->buf, f->buf + f->off, f->len - f->off);
+		f->len -= f->off;
+		f->off = 0;
+		got = rf_fill(f);
+		if (got < 0)
+			return RF_ERR(f, (int)got, "%s: %s (%s)", f->name, strerror((int)-got),
+				      nm_errno_name((int)got));
+		if (got == 0) { /* end of file: an unterminated last line is still a line */
+			f->buf[f->len] = 0;
+			return f->len ? rf_line(f, f->buf, f->len, rs) : 0;
+		}
+		f->len += got;
+	}
+}
+
+int nm_rulefile_read(int fd, const char *name, struct nm_rules *rs, char *err, size_t errlen)
+{
+	struct rf f = { .fd = fd, .name = name, .err = err, .errlen = errlen };
+	size_t n0 = rs->n;
+	struct stat st;
+	int ret;
+
+	f.buf = malloc(RF_BUF + 1);
+	if (!f.buf)
+		return RF_ERR(&f, -ENOMEM, "%s: %s (ENOMEM)", name, strerror(ENOMEM));
+	/* A rule line has at least 8 bytes ("a.b.c.d\n"): one allocation for most files. */
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size / 8 > 64)
+		nm_rules_reserve(rs, rs->n + (st.st_size / 8 < RF_RESERVE_MAX ? (size_t)st.st_size / 8
+									      : RF_RESERVE_MAX));
+	ret = rf_loop(&f, rs);
+	free(f.buf);
+	if (ret)
+		rs->n = n0; /* all or nothing */
+	return ret;
+}
