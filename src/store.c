@@ -213,7 +213,12 @@ static int nm_slots_write(int fd, const uint32_t *keys, const uint32_t *vals, ui
 	return 0;
 }
 
-/* Add v to the bucket slots of n trie keys (keys[i] where use[i]). */
+/*
+ * Add v to the bucket slots of n trie keys (keys[i] where use[i]). All or
+ * nothing: when the kernel refuses part of the write, the slots go back to
+ * the values read before it, so a failed add leaves no count behind and
+ * its undo (-v) is never needed; the caller undoes only a success.
+ */
 static int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const bool *use,
 			  size_t n, int v)
 {
@@ -236,10 +241,17 @@ static int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, co
 		if (!use || use[i])
 			nm_prefix_slots(&d, &keys[i], v);
 	err = nm_slots_read(s->buckets_fd, &d, cur);
-	for (i = 0; !err && i < d.n; i++)
+	if (err)
+		goto out;
+	for (i = 0; i < d.n; i++)
 		vals[i] = cur[d.touched[i]] + d.delta[d.touched[i]];
-	if (!err)
-		err = nm_slots_write(s->buckets_fd, d.touched, vals, d.n);
+	err = nm_slots_write(s->buckets_fd, d.touched, vals, d.n);
+	if (err) {
+		/* Part of the write may have landed: put every touched slot back. */
+		for (i = 0; i < d.n; i++)
+			vals[i] = cur[d.touched[i]];
+		nm_slots_write(s->buckets_fd, d.touched, vals, d.n);
+	}
 out:
 	free(d.delta);
 	free(d.touched);
@@ -546,26 +558,40 @@ static int nm_apply_both(struct nm_apply_job *hosts, struct nm_apply_job *nets)
 }
 
 /*
- * Order matters while the hooks run: bucket counts go up before the trie
- * entries appear, so no new prefix is ever skipped; on failure, entries go
- * first and counts come down after.
+ * Order matters while the hooks run, and for whatever a kill leaves behind:
+ * - the counts in `meta` go up first, so however the command ends they
+ *   never under-count the prefix lengths in use, which is what keeps the
+ *   kernel's walk within NM_MAX_DEPTH (nm_chain_ok);
+ * - bucket counts go up before the trie entries appear, so no new prefix
+ *   is ever skipped;
+ * - on failure, entries go first, then the bucket counts, then the meta
+ *   counts, each undone only if it was done.
  */
-static int nm_plan_apply(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
+static int nm_plan_apply(struct nm_store *s, struct nm_plan *p, const struct nm_meta *before,
+			 char *err, size_t errlen)
 {
 	struct nm_batch *nets = &p->b[NM_NETS], *hosts = &p->b[NM_HOSTS];
 	struct nm_apply_job jh = { .fd = s->fd[NM_HOSTS], .b = hosts };
 	struct nm_apply_job jn = { .fd = s->fd[NM_NETS], .b = nets };
-	int ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
+	bool counted = false, bucketed = false;
+	int ret = nm_meta_write(&s->meta);
 
-	if (!ret)
+	if (!ret) {
+		counted = true;
+		ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
+	}
+	if (!ret) {
+		bucketed = true;
 		ret = nm_apply_both(&jh, &jn);
-	if (!ret)
-		ret = nm_meta_write(&s->meta);
+	}
 	if (ret) {
 		nm_batch_undo(s->fd[NM_HOSTS], hosts, jh.done);
 		nm_batch_undo(s->fd[NM_NETS], nets, jn.done);
-		nm_buckets_add(s, nets->keys, nets->fresh, nets->n, -1);
-		snprintf(err, errlen, "kernel refused an update: %s (%s); nothing applied",
+		if (bucketed)
+			nm_buckets_add(s, nets->keys, nets->fresh, nets->n, -1);
+		if (counted)
+			nm_meta_write(before);
+		snprintf(err, errlen, "update failed: %s (%s); nothing applied",
 			 strerror(-ret), nm_errno_name(ret));
 	}
 	return ret;
@@ -575,17 +601,19 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 {
 	struct nm_plan plan = {};
 	struct nm_store s;
+	struct nm_meta before;
 	int ret;
 
 	*added = 0;
 	ret = nm_store_open(&s);
 	if (ret)
 		return snprintf(err, errlen, "cannot open the rule store: %s", strerror(-ret)), ret;
+	before = s.meta;
 	ret = nm_plan_build(&s, rules, n, &plan, err, errlen);
 	if (!ret)
 		ret = nm_plan_account(&s, &plan, err, errlen);
 	if (!ret)
-		ret = nm_plan_apply(&s, &plan, err, errlen);
+		ret = nm_plan_apply(&s, &plan, &before, err, errlen);
 	if (!ret)
 		*added = plan.added;
 	nm_plan_free(&plan);
@@ -595,11 +623,18 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 
 /* ---- del, walk, flush ---- */
 
+/*
+ * The reverse of an add, in the reverse order: the entry changes first (the
+ * hooks stop matching), then its bucket counts and the meta counts come
+ * down, so a kill at any point leaves counts that over-count, never under.
+ * An error puts back what was done: an error means nothing changed.
+ */
 int nm_store_del(const struct nm_rule *r, char *err, size_t errlen)
 {
 	struct nm_rule_key key, mkey;
-	struct nm_rule_val val;
+	struct nm_rule_val val, old;
 	struct nm_store s;
+	bool gone, bucketed = false;
 	char text[160];
 	int ret, i, which;
 
@@ -614,25 +649,38 @@ int nm_store_del(const struct nm_rule *r, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: no such rule", text);
 		return -ENOENT;
 	}
+	old = val;
 	memmove(&val.r[i], &val.r[i + 1], (val.count - i - 1) * sizeof(val.r[0]));
 	memset(&val.r[--val.count], 0, sizeof(val.r[0]));
-	if (val.count)
+	gone = val.count == 0;
+	if (!gone)
 		ret = bpf_map_update_elem(s.fd[which], &mkey, &val, BPF_EXIST) ? -errno : 0;
 	else
 		ret = bpf_map_delete_elem(s.fd[which], &mkey) ? -errno : 0;
-	if (!ret && !val.count && which == NM_NETS)
+	if (ret)
+		goto out;
+	if (gone && which == NM_NETS) {
 		ret = nm_buckets_add(&s, &key, NULL, 1, -1);
+		bucketed = !ret;
+	}
 	if (!ret) {
 		s.meta.rules--;
-		if (!val.count) {
+		if (gone) {
 			s.meta.prefixes--;
 			s.meta.hosts -= which == NM_HOSTS;
 			(*nm_len_slot(&s.meta, &key))--;
 		}
 		ret = nm_meta_write(&s.meta);
 	}
+	if (ret) {
+		/* Counts back up before the entry returns, as in an add. */
+		if (bucketed)
+			nm_buckets_add(&s, &key, NULL, 1, +1);
+		bpf_map_update_elem(s.fd[which], &mkey, &old, BPF_ANY);
+	}
+out:
 	if (ret)
-		snprintf(err, errlen, "%s: %s", text, strerror(-ret));
+		snprintf(err, errlen, "%s: %s; nothing changed", text, strerror(-ret));
 	nm_store_close(&s);
 	return ret;
 }
