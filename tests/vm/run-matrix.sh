@@ -13,7 +13,7 @@
 #   NM_BIN          static netmonctl                  [build-static/netmonctl]
 #   NM_PROBE        static nmprobe                    [build-static/nmprobe]
 #   NM_BATS_DIR     bats suite run inside each VM     [tests/bats] ("" = none)
-#   NM_BATS_FILES   its files to run in the VMs       [enforce_lsm.bats]
+#   NM_BATS_FILES   its files to run in the VMs       [enforce_lsm.bats bypass.bats]
 #                   (space-separated; "all" = the whole directory)
 #   NM_GUEST        the payload                       [tests/vm/guest-matrix.sh]
 #   NM_BASELINE     expectations                      [tests/vm/baseline.json]
@@ -41,7 +41,7 @@ NM_BATS_DIR=${NM_BATS_DIR-tests/bats}
 # while the cgroup layer runs there and guest-matrix.sh proves each cgroup
 # program on every kernel. Under TCG the whole suite costs ~4 minutes per
 # VM, enforce_cgroup.bats ~45 s, enforce_lsm.bats ~45 s.
-NM_BATS_FILES=${NM_BATS_FILES:-enforce_lsm.bats}
+NM_BATS_FILES=${NM_BATS_FILES:-enforce_lsm.bats bypass.bats}
 NM_GUEST=${NM_GUEST:-tests/vm/guest-matrix.sh}
 NM_BASELINE=${NM_BASELINE:-tests/vm/baseline.json}
 NM_MATRIX_JSON=${NM_MATRIX_JSON:-build/matrix.json}
