@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libFuzzer: the rule parser (nm_rule_parse) on argv words.
+ * Input: words separated by blanks, newlines or NUL bytes (up to 16).
+ * Checks, beyond the sanitizers: an accepted rule formats to text that
+ * parses back to the same rule and formats the same again; its map key and
+ * bucket slot stay inside the layout; a rejection has a one-line message.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nm.h"
+
+#define FUZZ_ASSERT(c)                                                                  \
+	do {                                                                           \
+		if (!(c)) {                                                            \
+			fprintf(stderr, "fuzz_rule: %s:%d: %s\n", __FILE__, __LINE__, #c); \
+			abort();                                                       \
+		}                                                                      \
+	} while (0)
+
+static void check_accepted(const struct nm_rule *r)
+{
+	char text[160], again[160], err[300], buf[160], *argv[16], *save = NULL, *t;
+	struct nm_rule r2;
+	struct nm_rule_key k;
+	int argc = 0;
+
+	nm_rule_format(r, text, sizeof(text));
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (t = strtok_r(buf, " ", &save); t && argc < 16; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	FUZZ_ASSERT(nm_rule_parse(argc, argv, &r2, err, sizeof(err)) == 0);
+	FUZZ_ASSERT(!memcmp(r, &r2, sizeof(r2)));
+	nm_rule_format(&r2, again, sizeof(again));
+	FUZZ_ASSERT(!strcmp(text, again));
+
+	FUZZ_ASSERT(r->dir < NM_DIR_MAX && r->port.lo <= r->port.hi);
+	FUZZ_ASSERT(r->port.protos >= 1 && r->port.protos <= NM_PROTO_ANY);
+	nm_rule_key(r, &k);
+	FUZZ_ASSERT(k.prefixlen <= NM_MAX_PREFIXLEN);
+	if (r->family != NM_FAM_ANY) {
+		FUZZ_ASSERT(r->family == NM_FAM_V4 ? r->plen <= 32 : r->plen <= 128);
+		FUZZ_ASSERT(nm_bucket_slot(k.dir, k.family, k.addr) < nm_wide_slot(k.dir, k.family));
+		FUZZ_ASSERT(nm_wide_slot(k.dir, k.family) < NM_BUCKET_SLOTS_ALL);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf, *argv[16], err[300] = "";
+	struct nm_rule r;
+	size_t i, start = 0;
+	int argc = 0;
+
+	buf = malloc(size + 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	buf[size] = 0;
+	for (i = 0; i <= size; i++) {
+		if (i < size && buf[i] != ' ' && buf[i] != '\n' && buf[i] != 0)
+			continue;
+		buf[i] = 0;
+		if (i > start && argc < 16)
+			argv[argc++] = buf + start;
+		start = i + 1;
+	}
+	if (nm_rule_parse(argc, argv, &r, err, sizeof(err)) == 0)
+		check_accepted(&r);
+	else
+		FUZZ_ASSERT(err[0] && !strchr(err, '\n'));
+	free(buf);
+	return 0;
+}
