@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * netmonctl events: formatting, filtering and the single-reader lock.
- * The loop itself lives in cmd/events.c; everything here is per event and
- * allocation-free on the hot path (caches allocate once per new cgroup).
+ * netmonctl events: the reader loop (events_reader.c), formatting
+ * (events_format.c), filters (events_filter.c), per-reader caches
+ * (events_ctx.c) and the single-reader lock (events_lock.c). Per event,
+ * everything is allocation-free (caches allocate once per new cgroup).
+ *
+ * Nothing here prints: functions that can fail fill a struct nm_ev_err and
+ * return a negative errno; cmd/events.c prints once.
  */
 #ifndef NM_EVENTS_H
 #define NM_EVENTS_H
@@ -11,6 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "nm.h"
+
+/* ---- errors ---- */
+struct nm_ev_err {
+	int code;      /* NM_EXIT_USAGE or NM_EXIT_RUNTIME */
+	int err;       /* errno: msg is context for strerror(err); 0: msg is all */
+	char msg[512];
+};
 
 /* ---- output buffer: big chunks, write(2) when told or when full ---- */
 #define NM_EV_BUF_SIZE (256u << 10)
@@ -43,11 +54,15 @@ struct nm_ev_filter {
 	struct nm_rule addr[NM_EV_FILTER_MAX];
 	struct nm_ev_port_range port[NM_EV_FILTER_MAX];
 };
-/* Parse one `KIND VALUE` filter. argv[0] is the (already matched) kind
- * keyword index into nm_ev_filter_kw, value the word after it.
- * Returns 0, or NM_EXIT_USAGE after printing the error. */
-extern const char *const nm_ev_filter_kw[]; /* hook verdict pid comm cgroup addr port */
-int nm_ev_filter_add(struct nm_ev_filter *f, int kind, const char *value);
+/* Parse one `KIND VALUE` filter: kind is an index into nm_ev_filter_kw,
+ * value the word after it. Returns 0; -EINVAL for a bad value (a usage
+ * error, described in e) or -ENOMEM. A zeroed struct is an empty filter. */
+enum nm_ev_filter_kind {
+	NM_EV_F_HOOK, NM_EV_F_VERDICT, NM_EV_F_PID, NM_EV_F_COMM, NM_EV_F_CGROUP, NM_EV_F_ADDR,
+	NM_EV_F_PORT, NM_EV_F_MAX,
+};
+extern const char *const nm_ev_filter_kw[NM_EV_F_MAX + 1]; /* hook verdict pid comm cgroup addr port */
+int nm_ev_filter_add(struct nm_ev_filter *f, int kind, const char *value, struct nm_ev_err *e);
 void nm_ev_filter_free(struct nm_ev_filter *f);
 
 /* ---- per-reader context: clocks, caches ---- */
@@ -84,9 +99,8 @@ struct nm_ev_lock {
 	char path[NM_PATH_MAX];
 	char state[NM_PATH_MAX];
 };
-/* 0 locked; -EBUSY held by another reader (described in who); else -errno. */
-int nm_ev_lock(struct nm_ev_lock *l, uint32_t events_id, uint32_t counters_id, char *who,
-	       size_t wholen);
+/* 0 locked; -EBUSY held by another reader (e names it); else -errno. */
+int nm_ev_lock(struct nm_ev_lock *l, uint32_t events_id, uint32_t counters_id, struct nm_ev_err *e);
 void nm_ev_unlock(struct nm_ev_lock *l);
 /* Drops already reported for this ring (0 when none recorded). */
 uint64_t nm_ev_drops_reported(const struct nm_ev_lock *l);
@@ -94,5 +108,32 @@ int nm_ev_drops_save(const struct nm_ev_lock *l, uint64_t reported);
 
 /* Monotonic clock in ns (what the kernel stamps events with). */
 int64_t nm_ev_now_mono(void);
+
+/* ---- the reader: ring buffer -> filter -> output ---- */
+struct nm_ev_opts {
+	bool json;
+	bool header;           /* text: column header first */
+	uint64_t count;        /* stop after this many shown; 0 = no limit */
+	int64_t timeout_ns;    /* stop after this long; < 0 = none; 0 = what is queued */
+	int out_fd;
+	/* text mode: drops are reported here (JSON: as a line of the output) */
+	void (*on_drops)(void *arg, uint64_t lost, uint64_t total);
+	void *arg;
+};
+struct nm_ev_stats { /* for -d */
+	uint64_t consumed, shown, reported, max_drain, sleeps;
+	int64_t max_oversleep; /* ns */
+};
+struct nm_ev_reader;
+/* Open the ring, the counters and the lock. The filter must outlive the reader. */
+int nm_ev_reader_open(struct nm_ev_reader **rp, const struct nm_ev_opts *o,
+		      const struct nm_ev_filter *f, struct nm_ev_err *e);
+/* Read until count, timeout, a signal (nm_ev_interrupt), the output going
+ * away (EPIPE: 0) or the ring being unloaded (an error). */
+int nm_ev_reader_run(struct nm_ev_reader *r, struct nm_ev_err *e);
+const struct nm_ev_stats *nm_ev_reader_stats(const struct nm_ev_reader *r);
+void nm_ev_reader_close(struct nm_ev_reader *r);
+/* Async-signal-safe: stop the running reader (whole lines only). */
+void nm_ev_interrupt(int sig);
 
 #endif
