@@ -90,15 +90,23 @@ void nm_ev_json_drops(struct nm_ev_ctx *c, struct nm_ev_buf *b, uint64_t lost, u
 /* Cgroup path of an id through the cache ("" when unknown). */
 const char *nm_ev_cgroup(struct nm_ev_ctx *c, uint64_t id);
 
-/* ---- one reader per ring: lock and drop bookkeeping under /run ---- */
+/* ---- one reader per ring: lock and drop bookkeeping under /run ----
+ * The directory must be a real directory (not a symlink) owned by root that
+ * only its owner can write; it is created 0700. Its files are opened below
+ * a descriptor of it, never through a link, and used only when they are
+ * regular files owned by root with one link. */
 #define NM_EV_RUN_DIR "/run/netmonctl"
 struct nm_ev_lock {
 	int fd;
+	int dirfd;            /* NM_EV_RUN_DIR, checked */
 	uint32_t events_id;   /* ring map id: the lock's key */
 	uint32_t counters_id; /* counters map id: drops state is only valid for it */
-	char path[NM_PATH_MAX];
-	char state[NM_PATH_MAX];
+	char path[NM_PATH_MAX];  /* for messages */
+	char name[64];           /* events-ID.lock */
+	char state[64];          /* events-ID.drops */
 };
+/* Open (creating it 0700 if missing) and check NM_EV_RUN_DIR: fd or -errno (e says why). */
+int nm_ev_run_dir(struct nm_ev_err *e);
 /* 0 locked; -EBUSY held by another reader (e names it); else -errno. */
 int nm_ev_lock(struct nm_ev_lock *l, uint32_t events_id, uint32_t counters_id, struct nm_ev_err *e);
 void nm_ev_unlock(struct nm_ev_lock *l);

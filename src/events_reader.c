@@ -440,7 +440,7 @@ int nm_ev_reader_open(struct nm_ev_reader **rp, const struct nm_ev_opts *o,
 		return nm_ev_errno(e, ENOMEM, "");
 	r->o = *o;
 	r->ring_fd = r->counters_fd = -1;
-	r->lock.fd = -1;
+	r->lock.fd = r->lock.dirfd = -1;
 	r->ctx.cg_mount_fd = -1;
 	r->dirty = true; /* check drops once the backlog is out */
 	r->drops_checked = r->pin_checked = nm_ev_now_mono() - EV_PIN_EVERY_NS;

@@ -584,3 +584,133 @@ make_set_fresh() {
 		.sport == 8080 and .daddr == "" and .dport == 0 and .cgroup == $cg and
 		.rule == "192.0.2.1 port 8080 dir bind"' <<<"${lines[0]}"
 }
+
+# ---- reader state under /run: nothing planted there is written through ----
+
+# in_private_run SCRIPT [ARG...]: run bash SCRIPT (its $1... the ARGs) in a
+# private mount namespace where /run is a fresh tmpfs. What it plants there, and what netmonctl makes
+# there, nobody else sees, and it is all gone when SCRIPT ends (so the
+# machine's /run/netmonctl, and readers using it meanwhile, are untouched).
+in_private_run() {
+	# shellcheck disable=SC2016 # for the inner shell
+	unshare --mount --propagation private \
+		bash -c 'mount -t tmpfs -o mode=0755 nmtest-run /run || exit 90; s=$1; shift; eval "$s"' \
+		sh "$@"
+}
+
+private_run_ok() {
+	command -v unshare >/dev/null || { NM_WHY="needs unshare (util-linux)"; return 1; }
+	unshare --mount --propagation private true 2>/dev/null ||
+		{ NM_WHY="cannot make a private mount namespace here"; return 1; }
+}
+
+map_id() {
+	nm -j status | jq -e --arg n "$1" '.maps[] | select(.name == $n) | .id'
+}
+
+@test "drops state: a hard link or symlink planted at events-ID.drops.new is never written through" {
+	private_run_ok || skip "$NM_WHY"
+	up ringbuf 4096
+	"$NMPROBE" --cgroup "$CG" --count 300 connect tcp 127.0.0.2 9 >/dev/null || true
+	export ID CID NETMONCTL NMPROBE CG
+	ID=$(events_map_id)
+	CID=$(map_id counters)
+	[ "$(rb_drops)" -gt 0 ]
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run in_private_run '
+		set -u
+		fail() { echo "$*"; exit 1; }
+		ev() { "$NETMONCTL" --pin-dir "$NM_PIN_DIR" -j events timeout 0.3; }
+		total() { "$NETMONCTL" --pin-dir "$NM_PIN_DIR" -j status | jq -e .totals.rb_drops; }
+		mkdir -m 0700 /run/netmonctl
+		state=/run/netmonctl/events-$ID.drops
+		echo precious >/run/scratch # the test'"'"'s own file, on the same filesystem
+		# 1. a hard link at .drops.new
+		ln /run/scratch "$state.new"
+		ev >/run/out1 || fail "reader 1 failed: $(cat /run/out1)"
+		[ "$(cat /run/scratch)" = precious ] || fail "written through the hard link: $(cat /run/scratch)"
+		[ "$(stat -c %h /run/scratch)" = 1 ] || fail "the hard link was kept as the state"
+		jq -e --argjson d "$(total)" "select(.type == \"drops\") | .drops == \$d" /run/out1 >/dev/null ||
+			fail "drops not reported: $(cat /run/out1)"
+		# 2. a symlink at .drops.new, and new drops to save
+		ln -s /run/scratch "$state.new"
+		"$NMPROBE" --cgroup "$CG" --count 100 connect tcp 127.0.0.2 9 >/dev/null
+		ev >/run/out2 || fail "reader 2 failed: $(cat /run/out2)"
+		[ "$(cat /run/scratch)" = precious ] || fail "written through the symlink: $(cat /run/scratch)"
+		grep -q "\"type\":\"drops\"" /run/out2 || fail "new drops not reported: $(cat /run/out2)"
+		# ... and saved: the next reader has nothing to say
+		ev >/run/out3 || fail "reader 3 failed"
+		[ ! -s /run/out3 ] || fail "drops reported twice (the state was not saved): $(cat /run/out3)"
+		[ -f "$state" ] && [ ! -L "$state" ] && [ "$(stat -c %h "$state")" = 1 ] ||
+			fail "state is not a plain file: $(ls -l /run/netmonctl)"
+		[ "$(cat "$state")" = "counters $CID reported $(total)" ] || fail "state: $(cat "$state")"
+		# 3. a planted state claiming everything was reported is not believed
+		echo "counters $CID reported 999999999" >/run/lie
+		for how in "ln -s" ln; do
+			rm -f "$state"
+			$how /run/lie "$state"
+			ev >/run/out4 || fail "reader 4 ($how) failed"
+			jq -e --argjson d "$(total)" "select(.type == \"drops\") | .drops == \$d" /run/out4 \
+				>/dev/null || fail "drops hidden by a planted state ($how): $(cat /run/out4)"
+			[ "$(cat /run/lie)" = "counters $CID reported 999999999" ] || fail "written through ($how)"
+		done
+		echo ok'
+	[ "$status" -eq 0 ] && [ "${lines[-1]}" = ok ] || fail "status $status: $output"
+}
+
+@test "lock file: a hard link or symlink planted at events-ID.lock is never written through" {
+	private_run_ok || skip "$NM_WHY"
+	up
+	export ID NETMONCTL
+	ID=$(events_map_id)
+	# shellcheck disable=SC2016
+	run in_private_run '
+		fail() { echo "$*"; exit 1; }
+		mkdir -m 0700 /run/netmonctl
+		lock=/run/netmonctl/events-$ID.lock
+		echo precious >/run/scratch
+		for how in ln "ln -s"; do
+			rm -f "$lock"
+			$how /run/scratch "$lock"
+			"$NETMONCTL" --pin-dir "$NM_PIN_DIR" events timeout 0.1 || fail "reader failed ($how)"
+			[ "$(cat /run/scratch)" = precious ] || fail "written through ($how): $(cat /run/scratch)"
+			[ -f "$lock" ] && [ ! -L "$lock" ] && [ "$(stat -c %h "$lock")" = 1 ] ||
+				fail "lock is not a plain file ($how): $(ls -l /run/netmonctl)"
+		done
+		echo ok'
+	[ "$status" -eq 0 ] && [ "${lines[-1]}" = ok ] || fail "status $status: $output"
+}
+
+@test "a /run/netmonctl others could write to (or not a directory of root's) is refused with one line" {
+	private_run_ok || skip "$NM_WHY"
+	up
+	export NETMONCTL
+	local how
+	for how in "mkdir -m 0777" "mkdir -m 0770" "mkdir -m 0702" "mkdir -m 1777" "mkdir -m 0700 -p" \
+		"ln -s" "touch"; do
+		# shellcheck disable=SC2016
+		run in_private_run '
+			case $1 in
+			"mkdir -m 0700 -p") mkdir -m 0700 /run/netmonctl && chown 65534 /run/netmonctl ;;
+			"ln -s") mkdir -m 0700 /run/real && ln -s /run/real /run/netmonctl ;;
+			touch) touch /run/netmonctl ;;
+			*) $1 /run/netmonctl && chmod "${1#mkdir -m }" /run/netmonctl ;; # past the umask
+			esac || exit 91
+			"$NETMONCTL" --pin-dir "$NM_PIN_DIR" events timeout 0 2>&1
+			rc=$?
+			# nothing was made in it (or beside it)
+			[ ! -d /run/netmonctl ] || [ -z "$(ls -A /run/netmonctl)" ] || echo "files made: $(ls -A /run/netmonctl)"
+			[ ! -d /run/real ] || [ -z "$(ls -A /run/real)" ] || echo "files made: $(ls -A /run/real)"
+			exit $rc' "$how"
+		[ "$status" -eq 1 ] || fail "$how: expected status 1, got $status: $output"
+		[ "${#lines[@]}" -eq 1 ] || fail "$how: expected one line: $output"
+		[[ ${lines[0]} == "netmonctl: events: /run/netmonctl "* ]] || fail "$how: $output"
+	done
+	# the JSON error says the same
+	# shellcheck disable=SC2016
+	run in_private_run 'mkdir -m 0777 /run/netmonctl; chmod 0777 /run/netmonctl
+		"$NETMONCTL" --pin-dir "$NM_PIN_DIR" -j events timeout 0 2>&1'
+	assert_failure 1
+	jq -e '.exit == 1 and (.error | startswith("events: /run/netmonctl is writable by group or others"))' \
+		<<<"$output"
+}
