@@ -153,8 +153,14 @@ void nm_ev_rule_fill(struct nm_ev_rule *slot, const struct nm_rule_key *k, const
 	slot->used = true;
 	slot->key = *k;
 	memcpy(&slot->port, &e->rule_port, sizeof(slot->port));
-	nm_rule_from_key(k, &slot->port, &r);
-	nm_rule_format(&r, slot->text, sizeof(slot->text));
+	if (e->rule_prefixlen == NM_RULE_FAIL_CLOSED) {
+		/* No rule matched: the hook could not finish its check. */
+		snprintf(slot->text, sizeof(slot->text), "fail-closed %s",
+			 e->rule_port.lo == NM_FC_WALK_LIMIT ? "walk-limit" : "any-source");
+	} else {
+		nm_rule_from_key(k, &slot->port, &r);
+		nm_rule_format(&r, slot->text, sizeof(slot->text));
+	}
 	slot->len = strlen(slot->text);
 }
 

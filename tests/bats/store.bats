@@ -105,7 +105,7 @@ v6_empty_val() { printf '%02x 00 00 00' $((32 + $1)); printf ' 00%.0s' $(seq 48)
 	tcp OK 8000::1 "$PORT"
 	run nm -j events count 1 timeout 3 port "$OPEN"
 	assert_success
-	[[ $output == *'"fail_closed"'* ]] || [[ $output == *'walk'* ]] || {
+	[[ $output == *'"rule":"fail-closed walk-limit"'* ]] || {
 		echo "no event says why: $output" >&2
 		return 1
 	}
