@@ -44,7 +44,7 @@ static int do_help(int argc, char **argv)
 		"Exit status: 0 success, 1 runtime error, 2 usage error (nothing changed).\n"
 		"Commands and keywords may be abbreviated to any unique prefix.\n",
 		NM_DEFAULT_PIN_DIR);
-	return argc < 0 ? NM_EXIT_USAGE : 0;
+	return argc < 0 ? nm_usage("usage", "expected a command; see 'netmonctl help'") : 0;
 }
 
 static int do_version(int argc, char **argv)
@@ -73,6 +73,24 @@ int nm_finish(json_t *report, int err)
 	else
 		json_decref(report);
 	return err;
+}
+
+/*
+ * Every error is printed here, once, after the command returned: src/ and
+ * the handlers only record it (nm_fail). The exit status is the recorded
+ * code, so `-j` output's "exit" is the process's; a failure nobody recorded
+ * still gets a line.
+ */
+static int nm_exit(const char *cmd, int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (!nm_error_code() && rc == NM_EXIT_USAGE)
+		nm_usage(cmd, "usage error; see 'netmonctl help'");
+	else if (!nm_error_code())
+		nm_fail(rc, cmd, "failed (exit %d)", rc);
+	nm_error_print();
+	return nm_error_code();
 }
 
 /* Capabilities are checked once, here, so the message is exact. */
@@ -111,6 +129,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, NM_HUGE_MIN / 2);
 	if (env && *env)
 		nm_opts.pin_dir = env;
+	opterr = 0; /* one error line, from nm_exit() */
 	while ((opt = getopt_long(argc, argv, "+jpdVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': nm_opts.json = true; break;
@@ -120,16 +139,19 @@ int main(int argc, char **argv)
 		case 'h': return do_help(0, NULL);
 		case 'P': nm_opts.pin_dir = optarg; break;
 		case 'N': nm_opts.nomount = true; break;
-		default: return do_help(-1, NULL);
+		default:
+			return nm_exit("netmonctl", nm_usage(argv[optind - 1], "unknown option or missing "
+							      "value; see 'netmonctl help'"));
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		return do_help(-1, NULL);
+		return nm_exit("netmonctl", do_help(-1, NULL));
 	if (strcmp(argv[0], "help") && strcmp(argv[0], "version") && !nm_is_prefix(argv[0], "help") &&
 	    !nm_have_caps())
-		return nm_fail(NM_EXIT_RUNTIME, argv[0],
-			       "needs root (CAP_BPF and CAP_NET_ADMIN); uid %u has neither", geteuid());
-	return nm_dispatch("netmonctl", nm_commands, argc, argv, do_help);
+		return nm_exit(argv[0], nm_fail(NM_EXIT_RUNTIME, argv[0],
+						"needs root (CAP_BPF and CAP_NET_ADMIN); uid %u has neither",
+						geteuid()));
+	return nm_exit(argv[0], nm_dispatch("netmonctl", nm_commands, argc, argv, do_help));
 }

@@ -34,10 +34,15 @@ struct nm_opts {
 extern struct nm_opts nm_opts;
 
 /* ---- util.c: errors, keywords, numbers ---- */
-/* Print `netmonctl: <what>: <why>` (or {"error": ...} in JSON mode), return code. */
+/* Record `<what>: <why>` with its exit code, return the code. Nothing is
+ * printed here: main() prints the recorded error once when the command
+ * fails. The first error recorded wins (it is the most specific). */
 int nm_fail(int code, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int nm_usage(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int nm_sys(const char *what, int err); /* runtime error from a negative errno */
+int nm_error_code(void); /* the recorded exit code, 0 when none */
+void nm_error_clear(void); /* a failure handled and recovered from */
+void nm_error_print(void); /* main() only */
 void nm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *nm_errno_name(int err);
 bool nm_is_prefix(const char *arg, const char *keyword);

@@ -11,22 +11,54 @@
 
 struct nm_opts nm_opts = { .pin_dir = NM_DEFAULT_PIN_DIR };
 
+/*
+ * One error per command (bpftool's p_err() convention, kept structural):
+ * the functions below only record; cmd/main.c prints the record once, after
+ * the command returned. The first error wins: it is the one raised nearest
+ * to the cause (a map-layout check), and the callers that pass the failure
+ * up (`cannot open the rule store`) would only say less.
+ */
+static struct nm_error {
+	int code; /* 0: nothing recorded */
+	char what[256];
+	char why[512];
+} nm_err;
+
 static int nm_vfail(int code, const char *what, const char *fmt, va_list ap)
 {
-	char why[512];
-
-	vsnprintf(why, sizeof(why), fmt, ap);
-	if (nm_opts.json) {
-		char msg[700];
-		json_t *o;
-
-		snprintf(msg, sizeof(msg), "%s: %s", what, why);
-		o = json_pack("{s:s, s:i}", "error", msg, "exit", code);
-		nm_json_print(o);
-	} else {
-		fprintf(stderr, "netmonctl: %s: %s\n", what, why);
-	}
+	if (nm_err.code || code == 0)
+		return code;
+	nm_err.code = code;
+	snprintf(nm_err.what, sizeof(nm_err.what), "%s", what);
+	vsnprintf(nm_err.why, sizeof(nm_err.why), fmt, ap);
 	return code;
+}
+
+int nm_error_code(void)
+{
+	return nm_err.code;
+}
+
+void nm_error_clear(void)
+{
+	memset(&nm_err, 0, sizeof(nm_err));
+}
+
+/* The one place an error is printed: `netmonctl: <what>: <why>` on stderr,
+ * or one {"error", "exit"} object on stdout under -j. */
+void nm_error_print(void)
+{
+	if (!nm_err.code)
+		return;
+	if (nm_opts.json) {
+		char msg[sizeof(nm_err.what) + sizeof(nm_err.why) + 2];
+
+		snprintf(msg, sizeof(msg), "%s: %s", nm_err.what, nm_err.why);
+		nm_json_print(json_pack("{s:s, s:i}", "error", msg, "exit", nm_err.code));
+	} else {
+		fflush(stdout); /* partial output first, then the reason it stopped */
+		fprintf(stderr, "netmonctl: %s: %s\n", nm_err.what, nm_err.why);
+	}
 }
 
 int nm_fail(int code, const char *what, const char *fmt, ...)
