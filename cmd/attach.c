@@ -1,18 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 /* netmonctl attach [cgroup PATH] [lsm] */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "cmds.h"
 
+/* Never mounts anything: without a bpffs there, netmonctl is not loaded. */
 int nm_require_loaded(const char *cmd)
 {
-	int err = nm_bpffs_prepare(false);
+	int err = nm_pin_dir_check();
 
 	if (err)
 		return err;
 	if (!nm_is_loaded())
-		return nm_fail(NM_EXIT_RUNTIME, cmd, "netmonctl is not loaded at %s (run 'netmonctl load')",
+		return nm_fail(NM_EXIT_RUNTIME, cmd, "netmonctl is not loaded at %s (%srun 'netmonctl load')",
+			       nm_opts.pin_dir, nm_bpffs_present() ? "" : "no bpffs there; ");
+	return 0;
+}
+
+/* Loaded, and stays so: the pin-dir lock, then the check again under it. */
+int nm_lock_loaded(const char *cmd, int *lock)
+{
+	int err = nm_require_loaded(cmd);
+
+	if (err)
+		return err;
+	*lock = nm_lock();
+	if (*lock == -ENOENT) /* unloaded meanwhile */
+		return nm_fail(NM_EXIT_RUNTIME, cmd, "netmonctl is not loaded at %s (unloaded meanwhile)",
 			       nm_opts.pin_dir);
+	if (*lock < 0)
+		return nm_sys(nm_opts.pin_dir, *lock);
+	if (!nm_is_loaded()) {
+		close(*lock);
+		*lock = -1;
+		return nm_require_loaded(cmd);
+	}
 	return 0;
 }
 
@@ -55,28 +79,31 @@ int nm_target_cmd(const char *cmd, int argc, char **argv, bool attach)
 	char root[NM_PATH_MAX];
 	struct nm_target t;
 	json_t *report;
-	int err;
+	int lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
 		fprintf(stderr, "Usage: netmonctl %s [cgroup PATH] [lsm]\n", cmd);
 		return 0;
 	}
-	err = nm_parse_target(cmd, argc, argv, &t) ?: nm_require_loaded(cmd);
-	if (err)
-		return err;
-	if (t.bare) {
+	err = nm_parse_target(cmd, argc, argv, &t);
+	if (!err && t.bare) {
 		err = nm_bare_root(cmd, root, sizeof(root));
-		if (err)
-			return err;
 		t.cgroup = root;
 		/* Every available layer: LSM only where this kernel loads it. */
 		t.lsm = nm_probe_lsm() == 0;
 	}
+	/* Under the lock: a `load` upgrading meanwhile would switch every
+	 * pinned link but miss the one this command is about to pin. */
+	if (!err)
+		err = nm_lock_loaded(cmd, &lock);
+	if (err)
+		return err;
 	report = json_object();
 	if (t.cgroup)
 		err = attach ? nm_attach_cgroup(t.cgroup, report) : nm_detach_cgroup(t.cgroup, report);
 	if (!err && t.lsm)
 		err = attach ? nm_attach_lsm(report) : nm_detach_lsm(report);
+	close(lock);
 	return nm_finish(report, err);
 }
 

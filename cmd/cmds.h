@@ -28,5 +28,7 @@ int nm_bare_root(const char *cmd, char *buf, size_t len);
 int nm_target_cmd(const char *cmd, int argc, char **argv, bool attach);
 /* Fail unless netmonctl is loaded at the pin dir. */
 int nm_require_loaded(const char *cmd);
+/* Loaded, with the pin-dir lock held (*lock: close it when done). */
+int nm_lock_loaded(const char *cmd, int *lock);
 
 #endif

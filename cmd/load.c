@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* netmonctl load [ringbuf BYTES] [entries N] */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,25 @@ static int nm_load_args(int argc, char **argv, struct nm_load_opts *o)
 	return 0;
 }
 
+/* bpffs and the pin dir, then the lock. An `unload` can remove a pin dir
+ * between the two (the lock then reports ENOENT): make it again. */
+static int nm_load_locked(const struct nm_load_opts *o, json_t *report)
+{
+	int lock = -ENOENT, err = 0, tries;
+
+	for (tries = 0; tries < 3 && lock == -ENOENT; tries++) {
+		err = nm_bpffs_prepare();
+		if (err)
+			return err;
+		lock = nm_lock();
+	}
+	if (lock < 0)
+		return nm_sys(nm_opts.pin_dir, lock);
+	err = nm_load(o, report);
+	close(lock);
+	return err;
+}
+
 int do_load(int argc, char **argv)
 {
 	struct nm_load_opts o = {};
@@ -50,7 +70,7 @@ int do_load(int argc, char **argv)
 	if (err)
 		return err;
 	report = json_object();
-	err = nm_load(&o, report);
+	err = nm_load_locked(&o, report);
 	if (!err && !nm_opts.json) {
 		lsm = json_string_value(json_object_get(report, "lsm_layer"));
 		printf("%s at %s\n", json_string_value(json_object_get(report, "action")), nm_opts.pin_dir);

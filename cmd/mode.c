@@ -20,12 +20,9 @@ int do_mode(int argc, char **argv)
 		return nm_usage("mode", "expected enforce or audit");
 	if (argc == 1 && (k = nm_keyword(argv[0], mode_kw)) < 0)
 		return nm_usage("mode", "'%s': expected enforce or audit", argv[0]);
-	err = nm_require_loaded("mode");
+	err = nm_lock_loaded("mode", &lock);
 	if (err)
 		return err;
-	lock = nm_lock();
-	if (lock < 0)
-		return nm_sys(nm_opts.pin_dir, lock);
 	err = nm_config_read(&cfg);
 	if (!err && k >= 0) {
 		cfg.mode = k;

@@ -13,7 +13,7 @@ int do_pin(int argc, char **argv)
 	static const char *const kw[] = { "prog", "map", "link", NULL };
 	static const char *const sub[] = { "progs", "maps", "links" };
 	char src[NM_PATH_MAX], tmp[NM_PATH_MAX], dir[NM_PATH_MAX];
-	int k, fd, err;
+	int k, fd, lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
 		fprintf(stderr, "Usage: netmonctl pin { prog NAME | map NAME | link NAME } PATH\n");
@@ -30,16 +30,20 @@ int do_pin(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 	if (!nm_on_bpffs(dir))
 		return nm_usage("pin", "%s: not on a bpffs (mount -t bpf bpf %s)", argv[2], dir);
-	err = nm_require_loaded("pin");
+	err = nm_lock_loaded("pin", &lock);
 	if (err)
 		return err;
 	nm_pin_path(src, sizeof(src), sub[k], argv[1]);
 	fd = bpf_obj_get(src);
-	if (fd < 0)
+	if (fd < 0) {
+		err = errno;
+		close(lock);
 		return nm_fail(NM_EXIT_RUNTIME, "pin", "no %s named '%s' (%s)", kw[k], argv[1],
-			       strerror(errno));
+			       strerror(err));
+	}
 	err = bpf_obj_pin(fd, argv[2]) ? errno : 0;
 	close(fd);
+	close(lock);
 	if (err)
 		return nm_fail(NM_EXIT_RUNTIME, argv[2], "cannot pin: %s", strerror(err));
 	if (nm_opts.json)

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* netmonctl unload: detach and remove everything netmonctl pinned. */
+/*
+ * netmonctl unload: detach and remove what netmonctl pinned, by name. Other
+ * pins in the pin dir (another tool's, a nested netmonctl's pin dir) stay,
+ * and so does the pin dir unless `load` made it and it is empty now.
+ */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -7,6 +11,8 @@
 
 int do_unload(int argc, char **argv)
 {
+	struct nm_config cfg;
+	bool gone;
 	int lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
@@ -15,29 +21,28 @@ int do_unload(int argc, char **argv)
 	}
 	if (argc)
 		return nm_usage("unload", "takes no arguments");
-	err = nm_require_loaded("unload");
+	err = nm_lock_loaded("unload", &lock);
 	if (err)
 		return err;
-	lock = nm_lock();
-	if (lock < 0)
-		return nm_sys(nm_opts.pin_dir, lock);
 	/* The LSM switch off, then links: the kernel frees an LSM link a little
 	 * after its last reference goes, and it must decide nothing meanwhile. */
-	struct nm_config cfg;
-
 	if (nm_config_read(&cfg) == 0 && cfg.lsm_enabled) {
 		cfg.lsm_enabled = 0;
 		nm_config_write(&cfg);
 	}
+	nm_error_clear(); /* an unreadable config does not stop an unload */
 	err = nm_detach_all();
 	if (!err)
-		err = nm_rmdir_tree(nm_opts.pin_dir);
+		err = nm_unpin_objects();
+	gone = !err && nm_pin_dir_tidy();
 	close(lock);
 	if (err)
 		return nm_sys("unload", err);
 	if (nm_opts.json)
-		nm_json_print(json_pack("{s:s, s:s}", "action", "unloaded", "pin_dir", nm_opts.pin_dir));
+		nm_json_print(json_pack("{s:s, s:s, s:b}", "action", "unloaded", "pin_dir", nm_opts.pin_dir,
+					"pin_dir_removed", gone));
 	else
-		printf("unloaded %s\n", nm_opts.pin_dir);
+		printf("unloaded %s%s\n", nm_opts.pin_dir,
+		       gone ? "" : " (directory kept: not made by netmonctl, or other pins in it)");
 	return 0;
 }

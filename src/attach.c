@@ -5,6 +5,7 @@
  * The pin name is the record of what is attached where, so attaching the
  * same place twice finds the pin and does nothing.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,22 @@
 #include <bpf/bpf.h>
 #include "nm.h"
 
+const struct nm_prog_desc *nm_link_desc(const char *name)
+{
+	const struct nm_prog_desc *d;
+	const char *p = name + 2;
+
+	if (name[0] == 'c' && name[1] == 'g' && isdigit((unsigned char)*p)) {
+		while (isdigit((unsigned char)*p))
+			p++;
+		d = *p == '_' ? nm_prog_by_name(p + 1) : NULL;
+		return d && d->layer == NM_LAYER_CGROUP ? d : NULL;
+	}
+	d = nm_prog_by_name(name);
+	return d && d->layer == NM_LAYER_LSM ? d : NULL;
+}
+
+/* Only the links netmonctl named: anything else in links/ is not ours. */
 int nm_links_walk(nm_link_cb cb, void *arg)
 {
 	char dir[NM_PATH_MAX], path[NM_PATH_MAX * 2];
@@ -28,7 +45,7 @@ int nm_links_walk(nm_link_cb cb, void *arg)
 	while (!ret && (de = readdir(d))) {
 		int fd;
 
-		if (de->d_name[0] == '.' || strstr(de->d_name, "__new"))
+		if (!nm_link_desc(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		fd = bpf_obj_get(path);
@@ -214,16 +231,12 @@ int nm_attach_cgroup(const char *cg, json_t *report)
 static int nm_lsm_switch(bool on)
 {
 	struct nm_config cfg;
-	int lock = nm_lock(), err;
+	int err = nm_config_read(&cfg);
 
-	if (lock < 0)
-		return nm_sys(nm_opts.pin_dir, lock);
-	err = nm_config_read(&cfg);
 	if (!err) {
 		cfg.lsm_enabled = on;
 		err = nm_config_write(&cfg);
 	}
-	close(lock);
 	return err ? nm_sys("config", err) : 0;
 }
 
@@ -309,11 +322,37 @@ static int nm_release_one(const char *name, int fd, void *arg)
 	return nm_link_release(path);
 }
 
-int nm_detach_all(void)
+/* A `<link>__new` pin is ours too: a load that stopped between its pin and
+ * its rename (see nm_pin_replace) left it. */
+static void nm_unpin_leftovers(void)
 {
-	char dir[NM_PATH_MAX];
-	int err = nm_links_walk(nm_release_one, NULL);
+	char dir[NM_PATH_MAX], name[64], path[NM_PATH_MAX * 2];
+	struct dirent *de;
+	DIR *d;
+	size_t n;
 
 	nm_pin_path(dir, sizeof(dir), "links", NULL);
-	return nm_rmdir_tree(dir) ?: err;
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		n = strlen(de->d_name);
+		if (n <= 5 || n - 5 >= sizeof(name) || strcmp(de->d_name + n - 5, "__new"))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+		if (!nm_link_desc(name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		nm_unpin(path);
+	}
+	closedir(d);
+}
+
+/* Every link netmonctl pinned, by its names; other pins in links/ stay. */
+int nm_detach_all(void)
+{
+	int err = nm_links_walk(nm_release_one, NULL);
+
+	nm_unpin_leftovers();
+	return err;
 }

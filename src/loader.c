@@ -19,6 +19,7 @@
 #include "netmonctl.skel.h"
 
 static char nm_libbpf_last[512];
+static unsigned int nm_pinned_progs; /* bit per nm_progs[] entry pinned by this load */
 
 /* Without -d libbpf stays quiet, but its last complaint about a program is
  * kept so the one-line error can say which program the kernel rejected. */
@@ -164,20 +165,10 @@ struct nm_relink {
 	int err;
 };
 
-/* Link pin names: `<prog>` for LSM links, `cg<id>_<prog>` for cgroup ones. */
-static const struct nm_prog_desc *nm_link_prog(const char *link_name)
-{
-	const char *us = strchr(link_name, '_');
-
-	if (link_name[0] == 'c' && link_name[1] == 'g' && us)
-		return nm_prog_by_name(us + 1);
-	return nm_prog_by_name(link_name);
-}
-
 static int nm_relink_one(const char *name, int link_fd, void *arg)
 {
 	struct nm_relink *r = arg;
-	const struct nm_prog_desc *d = nm_link_prog(name);
+	const struct nm_prog_desc *d = nm_link_desc(name);
 	struct bpf_program *p = d ? nm_skel_prog(r->skel, d) : NULL;
 	int prog_fd = p ? bpf_program__fd(p) : -1;
 	int new_link, err;
@@ -210,7 +201,7 @@ static int nm_relink_one(const char *name, int link_fd, void *arg)
 	return 0;
 }
 
-static int nm_pin_progs(struct netmonctl_bpf *skel, json_t *progs)
+static int nm_pin_progs(struct netmonctl_bpf *skel, json_t *progs, unsigned int *pinned)
 {
 	int i;
 
@@ -227,6 +218,7 @@ static int nm_pin_progs(struct netmonctl_bpf *skel, json_t *progs)
 		err = nm_pin_replace(fd, "progs", d->name);
 		if (err)
 			return nm_sys(d->name, err);
+		*pinned |= 1u << i;
 		bpf_obj_get_info_by_fd(fd, &info, &len);
 		json_object_set_new(json_object_get(progs, d->name),
 				    "id", json_integer(info.id));
@@ -284,8 +276,29 @@ static int nm_load_fresh(struct netmonctl_bpf *skel, const struct nm_load_opts *
 	if (!err)
 		err = nm_init_state(caps);
 	if (!err)
-		err = nm_pin_progs(skel, progs);
+		err = nm_pin_progs(skel, progs, &nm_pinned_progs);
 	return err ? NM_EXIT_RUNTIME : 0;
+}
+
+/* A failed first load takes back exactly the pins it made (libbpf knows
+ * which maps it pinned), then the directories it made if they are empty:
+ * whatever was in a pre-existing pin dir stays. */
+static void nm_load_undo(struct netmonctl_bpf *skel)
+{
+	char path[NM_PATH_MAX];
+	struct bpf_map *map;
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		if (!(nm_pinned_progs & (1u << i)))
+			continue;
+		nm_pin_path(path, sizeof(path), "progs", nm_progs[i].name);
+		nm_unpin(path);
+	}
+	bpf_object__for_each_map(map, skel->obj)
+		if (bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	nm_pin_dir_tidy();
 }
 
 static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts *o,
@@ -303,7 +316,7 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 	nm_links_walk(nm_relink_one, &r);
 	if (r.err)
 		return r.err;
-	err = nm_pin_progs(skel, progs);
+	err = nm_pin_progs(skel, progs, &nm_pinned_progs);
 	if (err)
 		return err;
 	if (nm_config_read(&cfg) == 0) {
@@ -320,7 +333,7 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 static int nm_load_failed(int err)
 {
 	if (err > 0)
-		return err; /* already reported */
+		return err; /* already recorded */
 	if (nm_libbpf_last[0])
 		return nm_fail(NM_EXIT_RUNTIME, "load", "%s: %s (%s)%s", nm_libbpf_last, strerror(-err),
 			       nm_errno_name(err), nm_opts.debug ? "" : "; run with -d for the verifier log");
@@ -333,14 +346,10 @@ int nm_load(const struct nm_load_opts *o, json_t *report)
 	bool upgrade;
 	json_t *progs;
 	struct nm_caps caps;
-	int lock, err;
+	int err;
 
-	err = nm_bpffs_prepare(true);
-	if (err)
-		return err;
-	lock = nm_lock();
-	if (lock < 0)
-		return nm_sys(nm_opts.pin_dir, lock);
+	nm_pinned_progs = 0;
+	nm_libbpf_last[0] = 0;
 	upgrade = nm_is_loaded();
 	caps.lsm_err = nm_probe_lsm();
 	caps.ctx_helpers = nm_probe_ctx_helpers();
@@ -349,14 +358,15 @@ int nm_load(const struct nm_load_opts *o, json_t *report)
 	if (!err)
 		err = upgrade ? nm_load_upgrade(skel, o, &caps, report, progs)
 			      : nm_load_fresh(skel, o, &caps, progs);
-	if (err && !upgrade)
-		nm_rmdir_tree(nm_opts.pin_dir); /* a failed first load leaves nothing */
+	if (err && !upgrade && skel)
+		nm_load_undo(skel);
+	else if (err && !upgrade)
+		nm_pin_dir_tidy();
 	json_object_set_new(report, "action", json_string(upgrade ? "upgraded" : "loaded"));
 	json_object_set_new(report, "pin_dir", json_string(nm_opts.pin_dir));
 	json_object_set_new(report, "programs", progs);
 	json_object_set_new(report, "lsm_layer",
 			    json_string(caps.lsm_err ? nm_lsm_reason(caps.lsm_err) : "available"));
 	netmonctl_bpf__destroy(skel);
-	close(lock);
 	return err ? nm_load_failed(err) : 0;
 }

@@ -71,12 +71,14 @@ json_t *nm_json_counters(const struct nm_counters *c);
 /* ---- bpffs.c: pin directory ---- */
 #define NM_PATH_MAX 512
 int nm_pin_path(char *buf, size_t len, const char *sub, const char *name);
-int nm_bpffs_prepare(bool create); /* checks/mounts bpffs, mkdirs when create */
+int nm_pin_dir_check(void);  /* absolute, no . or .. (usage error) */
+int nm_bpffs_prepare(void);  /* load only: mount bpffs where allowed, make the pin dir */
+bool nm_pin_dir_tidy(void);  /* rmdir what netmonctl made, if empty; true: pin dir gone */
 bool nm_on_bpffs(const char *path);
+bool nm_bpffs_present(void); /* the pin dir's nearest existing ancestor is on bpffs */
 bool nm_is_loaded(void);
 int nm_lock(void); /* exclusive lock on the pin dir; fd or -errno */
 int nm_unpin(const char *path);
-int nm_rmdir_tree(const char *path);
 
 /* ---- cgroup.c ---- */
 int nm_cgroup2_mount(char *buf, size_t len);
@@ -99,6 +101,7 @@ const struct nm_prog_desc *nm_prog_by_name(const char *name);
 int nm_open_map(const char *name); /* fd or -errno */
 int nm_open_prog(const char *name);
 int nm_map_check(int fd, const char *name, uint32_t key_size, uint32_t value_size);
+int nm_unpin_objects(void); /* unlink the prog and map pins netmonctl names */
 int nm_config_read(struct nm_config *cfg);
 int nm_config_write(const struct nm_config *cfg);
 int nm_meta_read(struct nm_meta *m);
@@ -172,9 +175,9 @@ struct nm_load_opts {
 	uint32_t entries;
 	bool ringbuf_set, entries_set;
 };
-int nm_load(const struct nm_load_opts *o, json_t *report);
+int nm_load(const struct nm_load_opts *o, json_t *report); /* caller holds nm_lock() */
 
-/* ---- attach.c ---- */
+/* ---- attach.c: the caller holds nm_lock() ---- */
 int nm_attach_cgroup(const char *cg_path, json_t *report);
 int nm_detach_cgroup(const char *cg_path, json_t *report);
 int nm_attach_lsm(json_t *report);
@@ -183,5 +186,7 @@ int nm_detach_all(void);
 /* Call cb for each pinned link: name (below links/), link fd. */
 typedef int (*nm_link_cb)(const char *name, int fd, void *arg);
 int nm_links_walk(nm_link_cb cb, void *arg);
+/* The program a link pin name of netmonctl's names, or NULL: not ours. */
+const struct nm_prog_desc *nm_link_desc(const char *name);
 
 #endif

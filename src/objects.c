@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The objects netmonctl owns, and opening them from their pins. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -149,4 +150,30 @@ int nm_counters_read(struct nm_counters out[NM_HOOK_MAX])
 	}
 	close(fd);
 	return err;
+}
+
+/* Unpin what netmonctl pinned, by name (and a `<prog>__new` a stopped load
+ * left); other pins in progs/ and maps/ stay. */
+int nm_unpin_objects(void)
+{
+	char path[NM_PATH_MAX], tmp[NM_PATH_MAX + 8];
+	int i, err = 0, e;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		nm_pin_path(path, sizeof(path), "progs", nm_progs[i].name);
+		snprintf(tmp, sizeof(tmp), "%s__new", path);
+		nm_unpin(tmp);
+		e = nm_unpin(path);
+		err = err ?: e;
+	}
+	for (i = 0; nm_map_names[i]; i++) {
+		if (!strcmp(nm_map_names[i], NM_MAP_CONFIG))
+			continue;
+		nm_pin_path(path, sizeof(path), "maps", nm_map_names[i]);
+		e = nm_unpin(path);
+		err = err ?: e;
+	}
+	/* config last: it is what says "loaded", so a failed unload can be run again */
+	nm_pin_path(path, sizeof(path), "maps", NM_MAP_CONFIG);
+	return err ?: nm_unpin(path);
 }

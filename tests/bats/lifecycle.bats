@@ -16,12 +16,18 @@ teardown_file() {
 setup() {
 	nm_cgroup_create CG
 	EXTRA_PINS=()
+	EXTRA_DIRS=() # pin dirs a test made: unloaded, then removed
 }
 
 teardown() {
 	local rc=0 p
 	nm_kill_started
 	for p in "${EXTRA_PINS[@]}"; do rm -f "$p"; done
+	for p in "${EXTRA_DIRS[@]}"; do
+		case $p in /sys/fs/bpf/nmtest-*) ;; *) continue ;; esac
+		[ ! -e "$p/maps/config" ] || "$NETMONCTL" --pin-dir "$p" unload >/dev/null 2>&1 || rc=1
+		[ ! -e "$p" ] || rm -rf "$p" || rc=1
+	done
 	nm detach cgroup "$CG" >/dev/null 2>&1 || true
 	nm deny flush >/dev/null || rc=1
 	nm mode enforce >/dev/null || rc=1
@@ -114,8 +120,10 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	nm deny add 10.1.2.3 port 80
 	nm attach cgroup "$CG"
 	# A probe hammers a denied destination while load upgrades three times.
+	# The count outlasts three verifications of the programs (5 s each on a
+	# busy 2-core machine); a denied connect takes ~15 us.
 	local out="$BATS_TEST_TMPDIR/hammer"
-	nm_in_net "$NMPROBE" --cgroup "$CG" --count 200000 --serve connect tcp 10.1.2.3 80 >"$out" &
+	nm_in_net "$NMPROBE" --cgroup "$CG" --count 2000000 --serve connect tcp 10.1.2.3 80 >"$out" &
 	NM_PIDS+=($!)
 	sleep 0.2
 	nm load >/dev/null
@@ -127,7 +135,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	unset 'NM_PIDS[-1]'
 	grep -q '^EPERM$' "$out"
 	# Every one of the attempts was refused: failures == count.
-	grep -Eq 'count=200000 .*failures=200000' "$out" || { cat "$out"; false; }
+	grep -Eq 'count=2000000 .*failures=2000000' "$out" || { cat "$out"; false; }
 }
 
 @test "an incompatible pinned layout is refused, not reinterpreted" {
@@ -289,4 +297,121 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	probe_expect OK --cgroup "$CG" --serve connect tcp 10.1.2.3 81
 	# Every count is back to zero: nothing left for the hooks to search.
 	[ "$(bpftool map dump pinned "$NM_PIN_DIR/maps/buckets" -j | jq '[.[] | select(.formatted.value != 0)] | length')" = 0 ]
+}
+
+# ids of the cgroup programs pinned now, sorted
+cgroup_prog_ids() {
+	local p
+	for p in connect4 connect6 sendmsg4 sendmsg6; do
+		bpftool prog show pinned "$1/progs/$p" -j | jq .id
+	done | sort -n | tr '\n' ' '
+}
+
+@test "attach and detach hold the pin-dir lock: an upgrade racing them leaves no link on an old program" {
+	local dir="/sys/fs/bpf/nmtest-race-$$" links="$BATS_TEST_TMPDIR/links" loader i cg cgs=() ids want
+	EXTRA_DIRS+=("$dir")
+	"$NETMONCTL" --pin-dir "$dir" load >/dev/null
+	"$NETMONCTL" --pin-dir "$dir" deny add 10.1.2.3 port 80 >/dev/null
+	# Upgrades in the background; meanwhile attach fresh cgroups one after
+	# another (every other one detached again at once). Without the lock, an
+	# attach that opened the program before an upgrade renamed it and pinned
+	# its link after the upgrade walked the links stays on the old program;
+	# the more links there are, the longer that walk.
+	(for _ in 1 2 3 4; do "$NETMONCTL" --pin-dir "$dir" load >/dev/null || exit 1; done) &
+	loader=$!
+	NM_PIDS+=("$loader")
+	for ((i = 0; i < 600 && ${#cgs[@]} < 150; i++)); do
+		kill -0 "$loader" 2>/dev/null || break
+		nm_cgroup_create cg
+		"$NETMONCTL" --pin-dir "$dir" attach cgroup "$cg" >/dev/null
+		if ((i % 2)); then
+			"$NETMONCTL" --pin-dir "$dir" detach cgroup "$cg" >/dev/null
+		else
+			cgs+=("$cg")
+		fi
+	done
+	wait "$loader"
+	unset 'NM_PIDS[-1]'
+	want=$(cgroup_prog_ids "$dir")
+	bpftool link show -j >"$links"
+	for cg in "${cgs[@]}"; do
+		ids=$(jq -r --argjson c "$(stat -c %i "$cg")" '.[] | select(.cgroup_id == $c) | .prog_id' "$links" | sort -n | tr '\n' ' ')
+		[ "$ids" = "$want" ] || { echo "$cg: links on programs $ids, pinned are $want" >&2; return 1; }
+	done
+	probe_expect EPERM --cgroup "${cgs[0]}" --serve connect tcp 10.1.2.3 80
+	probe_expect EPERM --cgroup "${cgs[-1]}" --serve connect tcp 10.1.2.3 80
+	"$NETMONCTL" --pin-dir "$dir" unload >/dev/null
+}
+
+@test "every command that changes state waits for the pin-dir lock" {
+	local ready="$BATS_TEST_TMPDIR/locked" holder args rc dst="/sys/fs/bpf/nmtest-lockpin-$$"
+	EXTRA_PINS+=("$dst")
+	nm attach cgroup "$CG" >/dev/null
+	# Hold the lock netmonctl takes (flock on the pin dir) in a process that
+	# is the one to kill: the subshell becomes `sleep`, keeping the fd.
+	(
+		exec 9<"$NM_PIN_DIR"
+		flock 9
+		touch "$ready"
+		exec sleep 30
+	) &
+	holder=$!
+	NM_PIDS+=("$holder")
+	for _ in $(seq 100); do [ -e "$ready" ] && break; sleep 0.05; done
+	[ -e "$ready" ]
+	for args in "attach cgroup $CG" "detach cgroup $CG" "mode audit" "pin map nets $dst" "unload" \
+		"load" "deny add 10.9.9.9"; do
+		rc=0
+		# shellcheck disable=SC2086
+		timeout 1 "$NETMONCTL" --pin-dir "$NM_PIN_DIR" $args >/dev/null 2>&1 || rc=$?
+		[ "$rc" = 124 ] || { echo "$args: did not wait for the lock (exit $rc)" >&2; return 1; }
+	done
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	unset 'NM_PIDS[-1]'
+	# Nothing changed meanwhile.
+	[ ! -e "$dst" ]
+	[ "$(nm mode)" = enforce ]
+	[ -e "$NM_PIN_DIR/links/cg$(stat -c %i "$CG")_connect4" ]
+	[ -z "$(nm deny list)" ]
+}
+
+@test "one error, printed once: one JSON document under -j, one line on stderr in text" {
+	local fake="/sys/fs/bpf/nmtest-layout-$$" never="/sys/fs/bpf/nmtest-never-$$" args n
+	EXTRA_DIRS+=("$fake")
+	# A pin dir whose config map has another layout (value of 8 bytes).
+	mkdir -p "$fake/maps"
+	bpftool map create "$fake/maps/config" type array key 4 value 8 entries 1 name config
+	local -a cases=(
+		"--pin-dir $NM_PIN_DIR deny add 10.1.2.300"
+		"--pin-dir $NM_PIN_DIR deny add 10.0.0.0/8 port 99999"
+		"--pin-dir $never deny list"
+		"--pin-dir $never unload"
+		"--pin-dir $never mode audit"
+		"--pin-dir $NM_PIN_DIR attach cgroup /tmp"
+		"--pin-dir $NM_PIN_DIR attach cgroup $(nm_cgroup2_mount)/nmtest-nonexistent-$$"
+		"--pin-dir $NM_PIN_DIR detach cgroup $CG"
+		"--pin-dir $fake mode"
+		"--pin-dir $fake status"
+		"--pin-dir /etc/nmtest-x --nomount load"
+		"--pin-dir relative/dir load"
+		"--pin-dir $NM_PIN_DIR nosuchcommand"
+		"--bogus-option status"
+	)
+	for args in "${cases[@]}"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$NETMONCTL" -j $args
+		[ "$status" -ne 0 ] || { echo "$args: succeeded" >&2; return 1; }
+		n=$(jq -s length <<<"$output") || { echo "$args: not JSON: $output" >&2; return 1; }
+		[ "$n" = 1 ] || { echo "$args: $n JSON documents: $output" >&2; return 1; }
+		jq -e --argjson s "$status" '(.error | type == "string" and length > 0) and .exit == $s' <<<"$output" >/dev/null ||
+			{ echo "$args: exit $status, $output" >&2; return 1; }
+		[ -z "$stderr" ] || { echo "$args: stderr under -j: $stderr" >&2; return 1; }
+		# shellcheck disable=SC2086
+		run --separate-stderr "$NETMONCTL" $args
+		[ -z "$output" ] || { echo "$args: stdout: $output" >&2; return 1; }
+		[ "$(printf '%s\n' "$stderr" | wc -l)" = 1 ] && [[ $stderr == "netmonctl: "*": "* ]] ||
+			{ echo "$args: stderr: $stderr" >&2; return 1; }
+	done
+	[ ! -e "$never" ] && [ ! -e /etc/nmtest-x ]
 }
