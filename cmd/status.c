@@ -137,6 +137,46 @@ static json_t *status_programs(json_t *links, const struct nm_counters *cnt,
 	return progs;
 }
 
+/* Is any program of this layer attached anywhere? */
+static bool status_layer_attached(json_t *progs, enum nm_layer layer)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(progs, i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "layer")), nm_layer_name(layer)) &&
+		    json_array_size(json_object_get(p, "attached")))
+			return true;
+	return false;
+}
+
+/*
+ * What the attached layers cannot enforce, as far as status can tell
+ * without walking the rules (man page: SECURITY).
+ */
+static json_t *status_limits(json_t *progs, const struct nm_config *cfg)
+{
+	bool cg = status_layer_attached(progs, NM_LAYER_CGROUP);
+	bool lsm = status_layer_attached(progs, NM_LAYER_LSM) && cfg->lsm_enabled;
+	json_t *l = json_array();
+
+	if (!cg && !lsm) {
+		json_array_append_new(l, json_string("no layer is attached: no rule is enforced"));
+		return l;
+	}
+	if (!lsm)
+		json_array_append_new(l, json_string("dir ingress and dir bind rules are not enforced "
+						     "(they need the LSM layer)"));
+	if (cg && !lsm)
+		json_array_append_new(l, json_string("a socket created outside an attached cgroup and "
+						     "passed in is judged by its creator's cgroup"));
+	json_array_append_new(l, json_string("only TCP and UDP are checked: raw, ICMP ping and SCTP "
+					     "sockets are not"));
+	json_array_append_new(l, json_string(lsm ? "connections made before a rule are cut at their next send"
+						 : "connections made before a rule keep working"));
+	return l;
+}
+
 static json_t *status_loaded(struct nm_kernel *k)
 {
 	struct nm_counters cnt[NM_HOOK_MAX] = {}, total = {};
@@ -169,6 +209,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
 	json_object_set_new(o, "programs", status_programs(links, cnt, k));
+	json_object_set_new(o, "limits", status_limits(json_object_get(o, "programs"), &cfg));
 	json_object_set_new(o, "links", links);
 	json_object_set_new(o, "maps", status_maps(&meta));
 	json_object_set_new(o, "totals", nm_json_counters(&total));
@@ -217,6 +258,9 @@ static void status_text(json_t *st)
 		       json_integer_value(json_object_get(st, "rules")),
 		       json_integer_value(json_object_get(st, "prefixes")));
 		status_text_programs(st);
+		printf("limits:\n");
+		json_array_foreach(json_object_get(st, "limits"), i, m)
+			printf("  %s\n", json_string_value(m));
 		printf("maps:\n");
 		json_array_foreach(json_object_get(st, "maps"), i, m)
 			printf("  %-9s %-13s id %-6lld max_entries %-9lld memlock %lld bytes\n",

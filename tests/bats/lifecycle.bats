@@ -48,6 +48,20 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[ ! -e /sys/fs/bpf/nmtest-never-$$ ]
 }
 
+@test "status lists what the attached layers cannot enforce" {
+	jq_status '.limits[]' | grep -qx 'no layer is attached: no rule is enforced'
+	nm attach cgroup "$CG"
+	run jq_status '.limits[]'
+	assert_success
+	[[ $output != *"no layer is attached"* ]]
+	assert_output --partial "dir ingress and dir bind rules are not enforced"
+	assert_output --partial "judged by its creator's cgroup"
+	assert_output --partial "only TCP and UDP are checked"
+	run nm status
+	assert_output --partial "limits:"
+	assert_output --partial "  connections made before a rule keep working"
+}
+
 @test "load pins programs and maps; each layer is loaded or says why not" {
 	[ -e "$NM_PIN_DIR/maps/hosts" ]
 	[ -e "$NM_PIN_DIR/maps/nets" ]
