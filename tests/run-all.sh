@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian 12 machine, as root:
-# installs what the tests need, builds (dynamic and static), runs the bats
-# suite against the host kernel, then the cross-kernel VM matrix.
-# Ends with one line `tests: N passed, N failed, N skipped`.
+# The whole test suite on a fresh Debian 12 machine, as root, in this order:
+#   1. deps         scripts/deps.sh test
+#   2. build        build/ (dynamic, with the unit tests) and build-static/
+#   3. unit         tests/unit/run.sh: pure functions, no root, < 1 s
+#                   (counted per test function)
+#   4. host bats    tests/bats against this machine's kernel (per test)
+#   5. fuzz         tests/fuzz/run.sh: each libFuzzer harness for
+#                   NM_FUZZ_SECONDS (default 20) s (counted per harness)
+#   6. ASan bats    tests/asan/run.sh: the bats suite (or the files in
+#                   NM_ASAN_BATS) against an ASan+UBSan build (per test;
+#                   every sanitizer report is one more failure)
+#   7. VM matrix    tests/vm/run-matrix.sh: Debian's kernels in qemu (one)
+# Ends with one line `tests: N passed, N failed, N skipped`; a skip always
+# says why and is never counted as a pass.
+# NM_SKIP_FUZZ=1, NM_SKIP_ASAN=1, NM_SKIP_MATRIX=1 leave a part out (and say so).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 die() { echo "run-all: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (real kernel, real cgroups)"
@@ -12,18 +23,73 @@ scripts/deps.sh test || die "installing dependencies failed"
 scripts/build.sh --static || die "build failed"
 
 passed=0 failed=0 skipped=0
-# bats prints TAP; count it here so skips are never reported as passes.
+t0=$SECONDS
+phase() { # phase NAME: the time the last part took
+	echo "run-all: $1 took $((SECONDS - t0)) s"
+	t0=$SECONDS
+}
+
+# add_summary PART LOG: add `PART: N passed, N failed[, N skipped]` (the last
+# such line of LOG) to the totals; no such line counts as one failure.
+add_summary() {
+	local line p f s
+	line=$(grep -E "^$1: [0-9]+ passed, [0-9]+ failed" "$2" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "run-all: $1 printed no summary: counted as 1 failed"
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+	f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+	s=0
+	[[ $line == *skipped* ]] && s=$(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+log=$(mktemp)
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+trap 'rm -f "$log" "$tap"' EXIT
+
+# ---- unit tests: first, they take milliseconds ----
+tests/unit/run.sh build | tee "$log"
+add_summary unit "$log"
+phase "unit tests"
+
+# ---- host bats: TAP counted here so skips are never reported as passes ----
 bats --tap tests/bats | tee "$tap"
 bats_rc=${PIPESTATUS[0]}
-passed=$(grep -cE '^ok [0-9]+ ' "$tap" | tr -d ' ')
-skipped=$(grep -cE '^ok [0-9]+ .*# skip' "$tap" | tr -d ' ')
-passed=$((passed - skipped))
-failed=$(grep -cE '^not ok ' "$tap" | tr -d ' ')
-[ "$bats_rc" -eq 0 ] || [ "$failed" -gt 0 ] || failed=$((failed + 1))
-echo "bats (host kernel $(uname -r)): $passed passed, $failed failed, $skipped skipped"
+b_passed=$(grep -cE '^ok [0-9]+ ' "$tap")
+b_skipped=$(grep -cE '^ok [0-9]+ .*# skip' "$tap")
+b_passed=$((b_passed - b_skipped))
+b_failed=$(grep -cE '^not ok ' "$tap")
+[ "$bats_rc" -eq 0 ] || [ "$b_failed" -gt 0 ] || b_failed=$((b_failed + 1))
+echo "bats (host kernel $(uname -r)): $b_passed passed, $b_failed failed, $b_skipped skipped"
+passed=$((passed + b_passed)) failed=$((failed + b_failed)) skipped=$((skipped + b_skipped))
+phase "host bats"
 
+# ---- fuzzing ----
+if [ "${NM_SKIP_FUZZ:-0}" != 1 ]; then
+	tests/fuzz/run.sh | tee "$log"
+	add_summary fuzz "$log"
+	phase "fuzz"
+else
+	echo "fuzz: skipped (NM_SKIP_FUZZ=1)"
+	skipped=$((skipped + 1))
+fi
+
+# ---- the bats suite again, under ASan + UBSan ----
+if [ "${NM_SKIP_ASAN:-0}" != 1 ]; then
+	# The whole suite: ~3 min here when the machine is quiet (timings in the README).
+	NM_ASAN_BATS=${NM_ASAN_BATS:-tests/bats} \
+		tests/asan/run.sh | tee "$log"
+	add_summary "asan bats" "$log"
+	phase "ASan bats"
+else
+	echo "asan bats: skipped (NM_SKIP_ASAN=1)"
+	skipped=$((skipped + 1))
+fi
+
+# ---- the kernel matrix ----
 if [ -x tests/vm/run-matrix.sh ] && [ "${NM_SKIP_MATRIX:-0}" != 1 ]; then
 	if tests/vm/run-matrix.sh; then
 		passed=$((passed + 1))
@@ -32,6 +98,7 @@ if [ -x tests/vm/run-matrix.sh ] && [ "${NM_SKIP_MATRIX:-0}" != 1 ]; then
 		failed=$((failed + 1))
 		echo "kernel matrix: FAILED"
 	fi
+	phase "kernel matrix"
 fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

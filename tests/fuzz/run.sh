@@ -9,7 +9,7 @@
 # Ends with `fuzz: N passed, N failed` (one per harness); exit 1 on failure.
 #   NM_FUZZ_SECONDS=60 tests/fuzz/run.sh [NAME...]
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 secs=${NM_FUZZ_SECONDS:-20}
 out=${NM_FUZZ_BUILD:-build-fuzz}
 log=$out/logs

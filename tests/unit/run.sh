@@ -6,12 +6,12 @@
 # exit 1 when anything failed or no unit test was built.
 #   tests/unit/run.sh [BUILD_DIR]
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 dir=${1:-build}/unit
 
 passed=0 failed=0 found=0
 for t in "$dir"/unit_*; do
-	[ -x "$t" ] && [ -f "$t" ] || continue
+	if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 	found=$((found + 1))
 	out=$("$t")
 	rc=$?
