@@ -169,6 +169,42 @@ int nm_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* SEC[.FRACTION]: digits, then optionally '.' and 1-9 digits (no blank, sign,
+ * exponent, hex, inf or nan, all of which strtod takes). */
+int nm_parse_seconds(const char *s, uint64_t max, uint64_t *ns)
+{
+	const uint64_t ns_per_sec = 1000000000ull;
+	const char *dot = strchr(s, '.');
+	size_t n = dot ? (size_t)(dot - s) : strlen(s);
+	uint64_t sec, frac = 0;
+	char whole[24];
+	int digits = 0;
+
+	if (max > UINT64_MAX / ns_per_sec - 1)
+		max = UINT64_MAX / ns_per_sec - 1;
+	if (n == 0 || n >= sizeof(whole))
+		return -EINVAL;
+	memcpy(whole, s, n);
+	whole[n] = 0;
+	if (nm_parse_u64(whole, max, &sec))
+		return -EINVAL;
+	if (dot) {
+		for (s = dot + 1; *s; s++, digits++) {
+			if (*s < '0' || *s > '9' || digits == 9)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*s - '0');
+		}
+		if (!digits)
+			return -EINVAL;
+		for (; digits < 9; digits++)
+			frac *= 10;
+	}
+	if (sec == max && frac)
+		return -EINVAL;
+	*ns = sec * ns_per_sec + frac;
+	return 0;
+}
+
 int nm_parse_size(const char *s, uint64_t *out)
 {
 	char num[32];

@@ -327,6 +327,34 @@ static void test_parse_size(void)
 		CHECK_MSG(nm_parse_size(bad[i], &v) == -EINVAL, "accepted \"%s\"", bad[i]);
 }
 
+static void test_parse_seconds(void)
+{
+	static const char *const bad[] = { "", ".5", "5.", " 1", "1 ", "+1", "-1", "1e3", "0x10",
+					   "inf", "nan", "1.0000000001", "1..5", "1.5.", "1,5",
+					   "1000000001", "1000000000.1" };
+	uint64_t ns = 7;
+	size_t i;
+
+	CHECK_INT(nm_parse_seconds("0", 1000000000, &ns), 0);
+	CHECK_INT(ns, 0);
+	CHECK_INT(nm_parse_seconds("1", 1000000000, &ns), 0);
+	CHECK_INT(ns, 1000000000);
+	CHECK_INT(nm_parse_seconds("0.3", 1000000000, &ns), 0);
+	CHECK_INT(ns, 300000000);
+	CHECK_INT(nm_parse_seconds("2.000000001", 1000000000, &ns), 0);
+	CHECK_INT(ns, 2000000001);
+	CHECK_INT(nm_parse_seconds("1000000000", 1000000000, &ns), 0);
+	CHECK(ns == 1000000000ull * 1000000000ull);
+	CHECK_INT(nm_parse_seconds("1000000000.0", 1000000000, &ns), 0);
+	/* max is clamped so the nanoseconds fit */
+	CHECK_INT(nm_parse_seconds("18446744073709551615", UINT64_MAX, &ns), -EINVAL);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ns = 7;
+		CHECK_MSG(nm_parse_seconds(bad[i], 1000000000, &ns) == -EINVAL, "accepted \"%s\"", bad[i]);
+		CHECK_INT(ns, 7);
+	}
+}
+
 /* ---- rules files ---- */
 
 /* Read `len` bytes of data as a rules file (a memfd), `chunk` bytes per read. */
@@ -658,6 +686,7 @@ int main(void)
 	RUN(test_keywords);
 	RUN(test_parse_u64);
 	RUN(test_parse_size);
+	RUN(test_parse_seconds);
 	RUN(test_rulefile_good);
 	RUN(test_rulefile_bad);
 	RUN(test_rulefile_long_lines);
