@@ -130,11 +130,16 @@ static int rf_line(struct rf *f, char *p, size_t n, struct nm_rules *rs)
 		n--;
 	p[n] = 0;
 	for (i = 0; i < n; i++) {
-		comment |= p[i] == '#';
-		why = rf_bad_byte((unsigned char)p[i], comment);
+		unsigned char c = p[i];
+
+		if (c - 0x20u < 0x5fu) { /* printable ASCII: the common case */
+			comment |= c == '#';
+			continue;
+		}
+		why = rf_bad_byte(c, comment);
 		if (why)
 			return RF_ERR(f, -EINVAL, "%s:%zu: column %zu: byte 0x%02x: %s", f->name,
-				      f->lineno, i + 1, (unsigned char)p[i], why);
+				      f->lineno, i + 1, c, why);
 	}
 	k = nm_rule_parse_line(p, &r, msg, sizeof(msg));
 	if (k < 0)
