@@ -19,15 +19,16 @@ cd "$(dirname "$0")/.." || exit 1
 
 die() { echo "run-all: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (real kernel, real cgroups)"
-scripts/deps.sh test || die "installing dependencies failed"
-scripts/build.sh --static || die "build failed"
-
-passed=0 failed=0 skipped=0
 t0=$SECONDS
 phase() { # phase NAME: the time the last part took
 	echo "run-all: $1 took $((SECONDS - t0)) s"
 	t0=$SECONDS
 }
+scripts/deps.sh test || die "installing dependencies failed"
+scripts/build.sh --static || die "build failed"
+phase "deps and build"
+
+passed=0 failed=0 skipped=0
 
 # add_summary PART LOG: add `PART: N passed, N failed[, N skipped]` (the last
 # such line of LOG) to the totals; no such line counts as one failure.
@@ -79,7 +80,7 @@ fi
 
 # ---- the bats suite again, under ASan + UBSan ----
 if [ "${NM_SKIP_ASAN:-0}" != 1 ]; then
-	# The whole suite: ~3 min here when the machine is quiet (timings in the README).
+	# The whole suite: ~2.5 min here (timings in the README).
 	NM_ASAN_BATS=${NM_ASAN_BATS:-tests/bats} \
 		tests/asan/run.sh | tee "$log"
 	add_summary "asan bats" "$log"
