@@ -67,13 +67,12 @@ static int ev_parse(struct nm_ev_opts *o, struct nm_ev_filter *f, int argc, char
 			if (nm_parse_u64(argv[i + 1], UINT64_MAX, &o->count) || o->count == 0)
 				return nm_usage("events", "count %s: expected a positive number", argv[i + 1]);
 		} else if (k == 1) {
-			char *end;
-			double sec = strtod(argv[i + 1], &end);
+			uint64_t ns;
 
-			if (!*argv[i + 1] || *end || !(sec >= 0) || sec > 1e9)
+			if (nm_parse_seconds(argv[i + 1], 1000000000, &ns))
 				return nm_usage("events", "timeout %s: expected seconds (0 or more)",
 						argv[i + 1]);
-			o->timeout_ns = (int64_t)(sec * 1e9);
+			o->timeout_ns = (int64_t)ns;
 		} else if (nm_ev_filter_add(f, k - 2, argv[i + 1], &e)) {
 			return ev_fail(&e);
 		}

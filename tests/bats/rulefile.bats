@@ -159,4 +159,8 @@ nonblocking_stdin() {
 	bad 2 events count -1
 	bad 2 events pid +1
 	bad 2 events port ' 80'
+	bad 2 events timeout ' 5'
+	bad 2 events timeout +5
+	bad 2 events timeout 1e3
+	bad 2 events timeout 0x10
 }
