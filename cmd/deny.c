@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netmonctl deny { add RULE | add file { FILE | - } | del RULE | list | flush }
+ * netmonctl deny { add RULE | del RULE | { add | del } file { FILE | - } | list | flush }
  * `deny list` prints exactly what `deny add file` reads.
  */
 #include <errno.h>
@@ -16,7 +16,7 @@ static int deny_help(int argc, char **argv)
 	(void)argv;
 	fprintf(stderr,
 		"Usage: netmonctl deny { add | del } RULE\n"
-		"       netmonctl deny add file { FILE | - }\n"
+		"       netmonctl deny { add | del } file { FILE | - }\n"
 		"       netmonctl deny { list | flush }\n"
 		"RULE := { ADDR[/LEN] | any } [port { N | N-M }] [proto { tcp | udp | any }]\n"
 		"        [dir { egress | ingress | bind }]\n");
@@ -68,7 +68,7 @@ static int deny_report_added(struct deny_batch *b)
 }
 
 /* Bad content is a usage error, a read error a runtime one; both apply nothing. */
-static int deny_read_file(const char *name, struct deny_batch *b)
+static int deny_read_file(const char *what, const char *name, struct deny_batch *b)
 {
 	bool std = !strcmp(name, "-");
 	int fd = std ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -76,12 +76,12 @@ static int deny_read_file(const char *name, struct deny_batch *b)
 	int err;
 
 	if (fd < 0)
-		return nm_fail(NM_EXIT_USAGE, "deny add file", "%s: %s", name, strerror(errno));
+		return nm_fail(NM_EXIT_USAGE, what, "%s: %s", name, strerror(errno));
 	err = nm_rulefile_read(fd, std ? "<stdin>" : name, &b->rules, msg, sizeof(msg));
 	if (!std)
 		close(fd);
 	if (err)
-		return nm_fail(err == -EINVAL ? NM_EXIT_USAGE : NM_EXIT_RUNTIME, "deny add file",
+		return nm_fail(err == -EINVAL ? NM_EXIT_USAGE : NM_EXIT_RUNTIME, what,
 			       "%s; nothing applied", msg);
 	return 0;
 }
@@ -96,7 +96,7 @@ static int deny_add(int argc, char **argv)
 	if (argc >= 1 && !strcmp(argv[0], "file")) {
 		if (argc != 2)
 			return nm_usage("deny add file", "expected one FILE or -");
-		err = deny_read_file(argv[1], &b);
+		err = deny_read_file("deny add file", argv[1], &b);
 	} else if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg))) {
 		return nm_usage("deny add", "%s", msg);
 	} else {
@@ -115,12 +115,53 @@ static int deny_del_one(void *arg, char *err, size_t len)
 	return nm_store_del(arg, err, len);
 }
 
+struct deny_del_job {
+	struct deny_batch b;
+	const char *name;
+};
+
+/* A missing rule is what `deny del RULE` reports too: a runtime error (1). */
+static int deny_del_batch(void *arg, char *err, size_t len)
+{
+	struct deny_del_job *j = arg;
+	char msg[400];
+	int ret;
+
+	ret = nm_store_del_many(j->b.rules.v, j->b.rules.n, &j->b.added, msg, sizeof(msg));
+	if (ret)
+		snprintf(err, len, "%s: %s%s", j->name, msg, ret == -ENOENT ? "; nothing changed" : "");
+	return ret;
+}
+
+static int deny_del_file(int argc, char **argv)
+{
+	struct deny_del_job j = {};
+	int err;
+
+	if (argc != 2)
+		return nm_usage("deny del file", "expected one FILE or -");
+	j.name = strcmp(argv[1], "-") ? argv[1] : "<stdin>";
+	err = deny_read_file("deny del file", argv[1], &j.b);
+	if (!err)
+		err = deny_locked("deny del file", deny_del_batch, &j);
+	nm_rules_free(&j.b.rules);
+	if (err)
+		return err;
+	if (nm_opts.json)
+		nm_json_print(json_pack("{s:I}", "removed", (json_int_t)j.b.added));
+	else
+		printf("removed %zu rule%s\n", j.b.added, j.b.added == 1 ? "" : "s");
+	return 0;
+}
+
 static int deny_del(int argc, char **argv)
 {
 	struct nm_rule r;
 	char msg[300], text[160];
 	int err;
 
+	if (argc >= 1 && !strcmp(argv[0], "file"))
+		return deny_del_file(argc, argv);
 	if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg)))
 		return nm_usage("deny del", "%s", msg);
 	err = deny_locked("deny del", deny_del_one, &r);

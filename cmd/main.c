@@ -22,7 +22,7 @@ static int do_help(int argc, char **argv)
 		"  pin { prog | map | link } NAME PATH pin one object at another bpffs path\n"
 		"  unload                              detach and remove everything\n"
 		"  deny { add | del } RULE             edit the deny list\n"
-		"  deny add file { FILE | - }          add many rules, all or nothing\n"
+		"  deny { add | del } file { FILE | - }  add or delete many rules, all or nothing\n"
 		"  deny { list | flush }\n"
 		"  mode [ enforce | audit ]            show or set the mode\n"
 		"  events [count N] [timeout SEC] [FILTER...]  stream blocked operations\n"

@@ -167,6 +167,10 @@ extern size_t nm_rulefile_chunk; /* largest read(2), for tests: default 64 KiB *
  * *added gets the number of rules that were new. */
 int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen);
 int nm_store_del(const struct nm_rule *r, char *err, size_t errlen);
+/* Delete n rules, all or nothing: every rule must exist (else -ENOENT, the
+ * first missing one named in err, nothing changed); a rule given twice
+ * counts once in *removed. */
+int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, char *err, size_t errlen);
 typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
 int nm_store_walk(nm_rule_cb cb, void *arg);
 int nm_store_flush(uint64_t *removed);

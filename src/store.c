@@ -274,7 +274,7 @@ struct nm_batch {
 
 struct nm_plan {
 	struct nm_batch b[NM_STORES];
-	size_t added;   /* port rules that are new */
+	size_t added;   /* port rules that are new (a del: that go) */
 	uint64_t fresh[NM_STORES];
 };
 
@@ -757,6 +757,164 @@ static int nm_delete_keys(int fd, struct nm_rule_key *keys, size_t n)
 		i++;
 	}
 	return 0;
+}
+
+/*
+ * Take each rule out of its prefix's plan entry (started from the store's
+ * value by nm_plan_entry). A rule that is not in the store is an error
+ * naming it; a rule given twice is removed once.
+ */
+static int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
+			     struct nm_plan *p, char *err, size_t errlen)
+{
+	struct nm_key_index ix = {};
+	size_t i, size = 16, entry;
+	int store, k, ret = 0;
+
+	while (size < 2 * n)
+		size *= 2;
+	ix.mask = (uint32_t)size - 1;
+	ix.slot = nm_calloc_big(size, sizeof(*ix.slot));
+	if (!ix.slot || nm_plan_alloc(p, n)) {
+		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct nm_rule_key key;
+		struct nm_rule_val *v;
+		char text[160];
+
+		nm_rule_key(&rules[i], &key);
+		v = nm_plan_entry(s, p, &ix, &key, true, &entry, &store);
+		k = nm_port_find(v, &rules[i].port);
+		if (k < 0 && p->b[store].existed[entry] &&
+		    nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
+			continue; /* a duplicate: gone already */
+		if (k < 0) {
+			nm_rule_format(&rules[i], text, sizeof(text));
+			ret = STORE_ERR(-ENOENT, "%s: no such rule", text);
+			goto out;
+		}
+		memmove(&v->r[k], &v->r[k + 1], (v->count - k - 1) * sizeof(v->r[0]));
+		memset(&v->r[--v->count], 0, sizeof(v->r[0]));
+		p->added++; /* here: rules removed */
+	}
+out:
+	free(ix.slot);
+	return ret;
+}
+
+/* Entries that keep some rules first (one update each), emptied ones last
+ * (one delete each): returns where the emptied ones start. */
+#define NM_SWAP(a, b) do { __typeof__(a) t_ = (a); (a) = (b); (b) = t_; } while (0)
+
+static size_t nm_del_partition(struct nm_batch *b)
+{
+	size_t i = 0, j = b->n;
+
+	while (i < j) {
+		if (b->vals[i].count) {
+			i++;
+			continue;
+		}
+		j--;
+		NM_SWAP(b->keys[i], b->keys[j]);
+		NM_SWAP(b->vals[i], b->vals[j]);
+		NM_SWAP(b->olds[i], b->olds[j]);
+	}
+	return i;
+}
+
+/* Put back the value every entry of b had; best effort, error path only. */
+static void nm_del_undo(int fd, struct nm_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		bpf_map_update_elem(fd, &b->keys[i], &b->olds[i], BPF_ANY);
+}
+
+/* One batch update for the entries that keep rules, batch deletes for the rest. */
+static int nm_del_entries(int fd, struct nm_batch *b, size_t keep)
+{
+	struct nm_batch upd = *b;
+	size_t done;
+	int ret;
+
+	upd.n = keep;
+	ret = nm_batch_apply(fd, &upd, &done);
+	if (!ret)
+		ret = nm_delete_keys(fd, &b->keys[keep], b->n - keep);
+	return ret;
+}
+
+static void nm_del_account(struct nm_meta *m, const struct nm_plan *p, const size_t keep[NM_STORES])
+{
+	size_t i;
+	int w;
+
+	m->rules -= p->added;
+	for (w = 0; w < NM_STORES; w++) {
+		const struct nm_batch *b = &p->b[w];
+
+		m->prefixes -= b->n - keep[w];
+		if (w == NM_HOSTS)
+			m->hosts -= b->n - keep[w];
+		for (i = keep[w]; w == NM_NETS && i < b->n; i++)
+			(*nm_len_slot(m, &b->keys[i]))--;
+	}
+}
+
+/*
+ * Many dels, all or nothing, in nm_store_del's order: entries change first
+ * (batch updates and deletes), then the bucket counts of the trie prefixes
+ * that went away come down, then the meta counts; a kill at any point
+ * leaves counts that over-count, never under. An error puts back what was
+ * done, counts before entries, so an error means nothing changed.
+ */
+int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, char *err, size_t errlen)
+{
+	struct nm_plan plan = {};
+	struct nm_batch *hosts = &plan.b[NM_HOSTS], *nets = &plan.b[NM_NETS];
+	size_t keep[NM_STORES];
+	bool bucketed = false;
+	struct nm_store s;
+	int ret;
+
+	*removed = 0;
+	ret = nm_store_open(&s);
+	if (ret)
+		return snprintf(err, errlen, "cannot open the rule store: %s", strerror(-ret)), ret;
+	ret = nm_del_plan_build(&s, rules, n, &plan, err, errlen);
+	if (ret)
+		goto out;
+	keep[NM_HOSTS] = nm_del_partition(hosts);
+	keep[NM_NETS] = nm_del_partition(nets);
+	ret = nm_del_entries(s.fd[NM_HOSTS], hosts, keep[NM_HOSTS]);
+	if (!ret)
+		ret = nm_del_entries(s.fd[NM_NETS], nets, keep[NM_NETS]);
+	if (!ret) {
+		ret = nm_buckets_add(&s, &nets->keys[keep[NM_NETS]], NULL, nets->n - keep[NM_NETS], -1);
+		bucketed = !ret;
+	}
+	if (!ret) {
+		nm_del_account(&s.meta, &plan, keep);
+		ret = nm_meta_write(&s.meta);
+	}
+	if (ret) {
+		if (bucketed)
+			nm_buckets_add(&s, &nets->keys[keep[NM_NETS]], NULL, nets->n - keep[NM_NETS], +1);
+		nm_del_undo(s.fd[NM_HOSTS], hosts);
+		nm_del_undo(s.fd[NM_NETS], nets);
+		snprintf(err, errlen, "delete failed: %s (%s); nothing changed", strerror(-ret),
+			 nm_errno_name(ret));
+	}
+out:
+	if (!ret)
+		*removed = plan.added;
+	nm_plan_free(&plan);
+	nm_store_close(&s);
+	return ret;
 }
 
 int nm_store_flush(uint64_t *removed)

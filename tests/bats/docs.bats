@@ -65,3 +65,19 @@ help_text() { "$NETMONCTL" help 2>&1; }
 	[ "${lines[2]}" = "tcp udp any" ]
 	[ "${lines[3]}" = "enforce audit" ]
 }
+
+@test "deny del file is in help, deny help, the man page, the README and the completion" {
+	help_text | grep -q 'deny { add | del } file { FILE | - }'
+	"$NETMONCTL" deny help 2>&1 | grep -q 'deny { add | del } file { FILE | - }'
+	grep -q '^\.B deny del file ' "$ROOT/man/netmonctl.8"
+	grep -q '^netmonctl deny del file ' "$ROOT/README.md"
+	run bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source "$1/completions/netmonctl"
+		COMP_LINE="netmonctl deny del " COMP_POINT=${#COMP_LINE}
+		COMP_WORDS=(netmonctl deny del "") COMP_CWORD=3
+		_netmonctl
+		echo "${COMPREPLY[*]}"' _ "$ROOT"
+	assert_success
+	assert_output "file any"
+}
