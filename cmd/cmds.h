@@ -15,6 +15,13 @@ int do_mode(int argc, char **argv);
 int do_events(int argc, char **argv);
 int do_status(int argc, char **argv);
 
+/* The RULE grammar, for `help` and `deny help` (man/netmonctl.8 and
+ * README.md say the same; tests/bats/docs.bats checks). */
+#define NM_HELP_RULE                                                                  \
+	"RULE := { ADDR[/LEN] | any } [port PORTS] [proto { tcp | udp | any }]\n"     \
+	"        [dir { egress | ingress | bind }]\n"                                  \
+	"PORTS := { N | N-M | NAME }[,...]  NAME: a service name (/etc/services)\n"
+
 /* Print a command's JSON report, or drop it in text mode. */
 int nm_finish(json_t *report, int err);
 /* `attach`/`detach` share their grammar: [cgroup PATH] [lsm]. */

@@ -18,8 +18,7 @@ static int deny_help(int argc, char **argv)
 		"Usage: netmonctl deny { add | del } RULE\n"
 		"       netmonctl deny { add | del } file { FILE | - }\n"
 		"       netmonctl deny { list | flush }\n"
-		"RULE := { ADDR[/LEN] | any } [port { N | N-M }] [proto { tcp | udp | any }]\n"
-		"        [dir { egress | ingress | bind }]\n");
+		NM_HELP_RULE);
 	return argc < 0 ? NM_EXIT_USAGE : 0;
 }
 
@@ -86,21 +85,33 @@ static int deny_read_file(const char *what, const char *name, struct deny_batch 
 	return 0;
 }
 
+/* One RULE: the rules it stands for (a port list: several), in b. */
+static int deny_parse(const char *what, int argc, char **argv, struct deny_batch *b)
+{
+	struct nm_rule r[NM_RULE_SPLIT_MAX];
+	char msg[300];
+	int n, i;
+
+	n = nm_rule_parse(argc, argv, r, NM_RULE_SPLIT_MAX, msg, sizeof(msg));
+	if (n < 0)
+		return nm_usage(what, "%s", msg);
+	for (i = 0; i < n; i++)
+		if (nm_rules_push(&b->rules, &r[i]))
+			return nm_sys(what, ENOMEM);
+	return 0;
+}
+
 static int deny_add(int argc, char **argv)
 {
 	struct deny_batch b = {};
-	struct nm_rule r;
-	char msg[300];
 	int err;
 
 	if (argc >= 1 && !strcmp(argv[0], "file")) {
 		if (argc != 2)
 			return nm_usage("deny add file", "expected one FILE or -");
 		err = deny_read_file("deny add file", argv[1], &b);
-	} else if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg))) {
-		return nm_usage("deny add", "%s", msg);
 	} else {
-		err = nm_rules_push(&b.rules, &r) ? nm_sys("deny add", ENOMEM) : 0;
+		err = deny_parse("deny add", argc, argv, &b);
 	}
 	if (!err)
 		err = deny_locked("deny add", deny_apply, &b);
@@ -154,25 +165,59 @@ static int deny_del_file(int argc, char **argv)
 	return 0;
 }
 
+/* A RULE standing for several rules (a port list): all go or none. */
+static int deny_del_list(void *arg, char *err, size_t len)
+{
+	struct deny_batch *b = arg;
+	char msg[400];
+	int ret;
+
+	ret = nm_store_del_many(b->rules.v, b->rules.n, &b->added, msg, sizeof(msg));
+	if (ret)
+		snprintf(err, len, "%s%s", msg, ret == -ENOENT ? "; nothing changed" : "");
+	return ret;
+}
+
+/* -j: {"deleted": RULE}, or an array of them when RULE stood for several. */
+static void deny_report_deleted(const struct nm_rules *rs)
+{
+	json_t *list = json_array(), *one;
+	char text[160];
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		nm_rule_format(&rs->v[i], text, sizeof(text));
+		if (nm_opts.json)
+			json_array_append_new(list, json_string(text));
+		else
+			printf("deleted %s\n", text);
+	}
+	if (!nm_opts.json) {
+		json_decref(list);
+		return;
+	}
+	one = rs->n == 1 ? json_incref(json_array_get(list, 0)) : NULL;
+	if (one)
+		json_decref(list);
+	nm_json_print(json_pack("{s:o}", "deleted", one ? one : list));
+}
+
 static int deny_del(int argc, char **argv)
 {
-	struct nm_rule r;
-	char msg[300], text[160];
+	struct deny_batch b = {};
 	int err;
 
 	if (argc >= 1 && !strcmp(argv[0], "file"))
 		return deny_del_file(argc, argv);
-	if (nm_rule_parse(argc, argv, &r, msg, sizeof(msg)))
-		return nm_usage("deny del", "%s", msg);
-	err = deny_locked("deny del", deny_del_one, &r);
-	if (err)
-		return err;
-	nm_rule_format(&r, text, sizeof(text));
-	if (nm_opts.json)
-		nm_json_print(json_pack("{s:s}", "deleted", text));
-	else
-		printf("deleted %s\n", text);
-	return 0;
+	err = deny_parse("deny del", argc, argv, &b);
+	if (!err && b.rules.n == 1)
+		err = deny_locked("deny del", deny_del_one, &b.rules.v[0]);
+	else if (!err)
+		err = deny_locked("deny del", deny_del_list, &b);
+	if (!err)
+		deny_report_deleted(&b.rules);
+	nm_rules_free(&b.rules);
+	return err;
 }
 
 static int deny_list_text(const struct nm_rule *r, void *arg)

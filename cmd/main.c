@@ -29,8 +29,7 @@ static int do_help(int argc, char **argv)
 		"  status                              what is loaded, attached, counted\n"
 		"  help\n"
 		"\n"
-		"RULE := { ADDR[/LEN] | any } [port { N | N-M }] [proto { tcp | udp | any }]\n"
-		"        [dir { egress | ingress | bind }]\n"
+		NM_HELP_RULE
 		"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"
 		"          cgroup PATH | addr ADDR[/LEN] | port { N | N-M }\n"
 		"\n"

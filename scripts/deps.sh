@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what netmonctl needs on Debian 12, as root. Idempotent: apt is
 # only asked when a package is missing.
-#   scripts/deps.sh build   compiler, libbpf, bpftool, jansson, cmake
+#   scripts/deps.sh build   compiler, libbpf, bpftool, jansson, cmake, netbase (/etc/services:
+#                           service names in `port`, and the unit tests that read them)
 #   scripts/deps.sh test    build + bats, jq, iproute2, qemu and friends for the kernel matrix,
 #                           python3 (test helpers), clang's runtimes (libFuzzer, ASan) and
 #                           llvm-symbolizer (readable sanitizer reports)
@@ -9,7 +10,7 @@
 set -euo pipefail
 
 build_pkgs=(clang gcc make cmake pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
-	libzstd-dev libjansson-dev linux-libc-dev)
+	libzstd-dev libjansson-dev linux-libc-dev netbase)
 test_pkgs=(bats bats-assert bats-support bats-file jq iproute2 procps qemu-system-x86
 	busybox-static bash-static cpio man-db groff-base bash-completion util-linux python3
 	libclang-rt-dev llvm)

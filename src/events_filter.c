@@ -97,7 +97,7 @@ static int ev_filter_addr(struct nm_ev_filter *f, const char *v, struct nm_ev_er
 {
 	char msg[300], *word = (char *)v; /* nm_rule_parse only reads it */
 
-	if (nm_rule_parse(1, &word, &f->addr[f->naddr], msg, sizeof(msg)))
+	if (nm_rule_parse(1, &word, &f->addr[f->naddr], 1, msg, sizeof(msg)) < 0)
 		return nm_ev_errf(e, NM_EXIT_USAGE, "addr %s", msg);
 	f->naddr++;
 	return 0;

@@ -137,9 +137,15 @@ struct nm_rule {
 	uint8_t addr[16];
 	struct nm_port_rule port;
 };
-/* Parse argv words into a rule; on error writes a message to err. */
-int nm_rule_parse(int argc, char **argv, struct nm_rule *r, char *err, size_t errlen);
-int nm_rule_parse_line(char *line, struct nm_rule *r, char *err, size_t errlen);
+#define NM_PORT_LIST_MAX 64 /* elements of one `port` list */
+/* Rules one RULE can stand for: a service name may give one per protocol. */
+#define NM_RULE_SPLIT_MAX (2 * NM_PORT_LIST_MAX)
+/* Parse argv words into the rules they stand for (one per port list
+ * element and protocol, duplicates folded) in out[0..max-1]; returns how
+ * many (>= 1), or -EINVAL with a message in err. */
+int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err, size_t errlen);
+/* The same for a rules file line: 0 for a blank or comment line. */
+int nm_rule_parse_line(char *line, struct nm_rule *out, int max, char *err, size_t errlen);
 void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);
 void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p, struct nm_rule *r);

@@ -2,12 +2,17 @@
 /*
  * Rule text <-> struct nm_rule <-> map key. The text form nm_rule_format()
  * writes is exactly what nm_rule_parse() reads, so `deny list` output can
- * be fed back to `deny add file`.
- *   RULE := { ADDR[/LEN] | any } [port { N | N-M }] [proto { tcp | udp | any }]
+ * be fed back to `deny add file`. One RULE can stand for several rules:
+ * `port 22,80,8000-8999` gives one rule per list element, `port domain`
+ * one per protocol the service name has; the text form is always one
+ * rule, numbers only.
+ *   RULE := { ADDR[/LEN] | any } [port PORTS] [proto { tcp | udp | any }]
  *           [dir { egress | ingress | bind }]
+ *   PORTS := { N | N-M | NAME }[,...]
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,27 +91,154 @@ static int nm_parse_addr(const char *arg, struct nm_rule *r, char *err, size_t e
 	return 0;
 }
 
-static int nm_parse_port(const char *arg, struct nm_port_rule *p, char *err, size_t errlen)
+/* The port word, shortened for messages: a list may be long. */
+static const char *port_word(const char *word, char *buf, size_t len)
 {
-	char buf[16];
+	if (strlen(word) < len)
+		return word;
+	snprintf(buf, len, "%.*s...", (int)len - 4, word);
+	return buf;
+}
+
+/* Element e (len bytes) of the port word, for messages: "port W: E: why",
+ * or "port W: why" when the word is that one element. */
+#define PORT_ERR(pl, why, ...)                                                               \
+	(!strchr(pl->word, ',')                                                              \
+		 ? RULE_ERR("port %s: " why, port_word(pl->word, wb, sizeof(wb)), ##__VA_ARGS__) \
+		 : RULE_ERR("port %s: %.*s: " why, port_word(pl->word, wb, sizeof(wb)),         \
+			    (int)pl->elen, pl->elem, ##__VA_ARGS__))
+
+/* A port list being expanded: the port rules it stands for, in order. */
+struct port_list {
+	const char *word;
+	const char *elem; /* the element being read, elen bytes */
+	size_t elen;
+	int n_elem;
+	uint8_t protos; /* of the rule: NM_PROTO_ANY unless proto was given */
+	struct nm_port_rule v[NM_RULE_SPLIT_MAX];
+	int n;
+};
+
+/* Identical port rules fold: `port 80,80` and `port 22,ssh proto tcp` are one rule. */
+static void port_list_add(struct port_list *pl, uint16_t lo, uint16_t hi, uint8_t protos)
+{
+	int i;
+
+	for (i = 0; i < pl->n; i++)
+		if (pl->v[i].lo == lo && pl->v[i].hi == hi && pl->v[i].protos == protos)
+			return;
+	pl->v[pl->n].lo = lo;
+	pl->v[pl->n].hi = hi;
+	pl->v[pl->n].protos = protos;
+	pl->v[pl->n].pad = 0;
+	pl->n++;
+}
+
+/* N or N-M: digits only (nm_parse_u64). */
+static int port_number(struct port_list *pl, char *err, size_t errlen)
+{
+	char buf[16], wb[72];
 	char *dash;
 	uint64_t lo, hi;
 
-	if (strlen(arg) >= sizeof(buf))
-		return RULE_ERR("port %s: not a port or range", arg);
-	strcpy(buf, arg);
+	if (pl->elen >= sizeof(buf))
+		return PORT_ERR(pl, "not a port or range");
+	memcpy(buf, pl->elem, pl->elen);
+	buf[pl->elen] = 0;
 	dash = strchr(buf, '-');
 	if (dash)
 		*dash++ = 0;
 	if (nm_parse_u64(buf, 65535, &lo) || (dash && nm_parse_u64(dash, 65535, &hi)))
-		return RULE_ERR("port %s: ports are 0-65535, ranges N-M", arg);
+		return PORT_ERR(pl, "ports are 0-65535, ranges N-M");
 	if (!dash)
 		hi = lo;
 	if (lo > hi)
-		return RULE_ERR("port %s: range start is above its end", arg);
-	p->lo = lo;
-	p->hi = hi;
+		return PORT_ERR(pl, "range start is above its end");
+	port_list_add(pl, lo, hi, pl->protos);
 	return 0;
+}
+
+/* The port of service name for proto ("tcp"/"udp") in the services
+ * database (getservbyname: /etc/services, or what nsswitch.conf names);
+ * -1 when it has none. */
+static int service_port(const char *name, const char *proto)
+{
+	struct servent se, *res = NULL;
+	char buf[4096];
+
+	if (getservbyname_r(name, proto, &se, buf, sizeof(buf), &res) || !res)
+		return -1;
+	return ntohs((uint16_t)res->s_port);
+}
+
+/*
+ * A service name: the protocols of the rule it has an entry for. Without
+ * `proto` (or with `proto any`) that is each protocol the name has: `ssh`
+ * is 22/tcp only, `domain` 53 for both (one rule, proto any); with `proto
+ * tcp|udp` the name must have an entry for that protocol (iptables does
+ * the same), else the rule would silently cover nothing the name means.
+ */
+static int port_service(struct port_list *pl, char *err, size_t errlen)
+{
+	char name[128], wb[72];
+	int tcp, udp;
+
+	if (pl->elen >= sizeof(name))
+		return PORT_ERR(pl, "unknown service name");
+	memcpy(name, pl->elem, pl->elen);
+	name[pl->elen] = 0;
+	tcp = service_port(name, "tcp");
+	udp = service_port(name, "udp");
+	if (tcp < 0 && udp < 0)
+		return memchr(pl->elem, '-', pl->elen)
+			       ? PORT_ERR(pl, "unknown service name (ranges take numbers only)")
+			       : PORT_ERR(pl, "unknown service name");
+	if (pl->protos == NM_PROTO_TCP && tcp < 0)
+		return PORT_ERR(pl, "service is udp only, not tcp");
+	if (pl->protos == NM_PROTO_UDP && udp < 0)
+		return PORT_ERR(pl, "service is tcp only, not udp");
+	if (pl->protos == NM_PROTO_ANY && tcp == udp) {
+		port_list_add(pl, tcp, tcp, NM_PROTO_ANY);
+		return 0;
+	}
+	if (tcp >= 0 && pl->protos != NM_PROTO_UDP)
+		port_list_add(pl, tcp, tcp, NM_PROTO_TCP);
+	if (udp >= 0 && pl->protos != NM_PROTO_TCP)
+		port_list_add(pl, udp, udp, NM_PROTO_UDP);
+	return 0;
+}
+
+/*
+ * port { N | N-M | NAME }[,...]: at most NM_PORT_LIST_MAX elements, none
+ * empty. A number starts with a digit; a name with a letter (names may
+ * hold dashes: kerberos-adm), so ranges take numbers only.
+ */
+static int port_list_parse(struct port_list *pl, char *err, size_t errlen)
+{
+	const char *p = pl->word, *comma;
+	char wb[72];
+	int ret;
+
+	for (;; p = comma + 1) {
+		comma = strchr(p, ',');
+		pl->elem = p;
+		pl->elen = comma ? (size_t)(comma - p) : strlen(p);
+		if (++pl->n_elem > NM_PORT_LIST_MAX)
+			return RULE_ERR("port %s: a list holds at most %d ports, ranges or names",
+					port_word(pl->word, wb, sizeof(wb)), NM_PORT_LIST_MAX);
+		if (!pl->elen)
+			return RULE_ERR("port %s: empty list element",
+					port_word(pl->word, wb, sizeof(wb)));
+		if ((pl->elem[0] >= 'a' && pl->elem[0] <= 'z') ||
+		    (pl->elem[0] >= 'A' && pl->elem[0] <= 'Z'))
+			ret = port_service(pl, err, errlen);
+		else
+			ret = port_number(pl, err, errlen);
+		if (ret)
+			return ret;
+		if (!comma)
+			return 0;
+	}
 }
 
 static int nm_parse_choice(const char *what, const char *arg, const char *const *kw, char *err,
@@ -119,11 +251,34 @@ static int nm_parse_choice(const char *what, const char *arg, const char *const 
 	return i;
 }
 
-int nm_rule_parse(int argc, char **argv, struct nm_rule *r, char *err, size_t errlen)
+/* One rule per port list element: out[0] is the template (port any). */
+static int nm_rule_expand(const char *port, struct nm_rule *out, int max, char *err, size_t errlen)
+{
+	struct port_list pl = { .word = port, .protos = out[0].port.protos };
+	int i;
+
+	if (!port)
+		return 1;
+	if (port_list_parse(&pl, err, errlen))
+		return -EINVAL;
+	if (pl.n > max)
+		return RULE_ERR("port %.64s: stands for %d rules, more than %d", port, pl.n, max);
+	for (i = 0; i < pl.n; i++) {
+		out[i] = out[0];
+		out[i].port = pl.v[i];
+	}
+	return pl.n;
+}
+
+int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err, size_t errlen)
 {
 	bool seen[3] = { false, false, false };
+	const char *port = NULL;
+	struct nm_rule *r = out;
 	int i, k, v;
 
+	if (max < 1)
+		return RULE_ERR("no room for a rule");
 	memset(r, 0, sizeof(*r));
 	r->port.hi = 65535;
 	r->port.protos = NM_PROTO_ANY;
@@ -142,8 +297,7 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *r, char *err, size_t er
 		if (i + 1 >= argc)
 			return RULE_ERR("%s needs a value", rule_kw[k]);
 		if (k == 0) {
-			if (nm_parse_port(argv[i + 1], &r->port, err, errlen))
-				return -EINVAL;
+			port = argv[i + 1]; /* expanded once proto is known */
 		} else if (k == 1) {
 			v = nm_parse_choice("proto", argv[i + 1], proto_kw, err, errlen);
 			if (v < 0)
@@ -156,13 +310,14 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *r, char *err, size_t er
 			r->dir = v;
 		}
 	}
-	return 0;
+	return nm_rule_expand(port, out, max, err, errlen);
 }
 
 /* One line of a rules file, without its line ending (src/rulefile.c has
  * checked its bytes): words separated by blanks, `#` starts a comment.
- * Returns 1 for a rule, 0 for a blank/comment line, <0 on error. */
-int nm_rule_parse_line(char *line, struct nm_rule *r, char *err, size_t errlen)
+ * Returns the number of rules the line stands for (0 for a blank or
+ * comment line), <0 on error. */
+int nm_rule_parse_line(char *line, struct nm_rule *out, int max, char *err, size_t errlen)
 {
 	char *words[16];
 	int n = 0;
@@ -176,7 +331,7 @@ int nm_rule_parse_line(char *line, struct nm_rule *r, char *err, size_t errlen)
 	}
 	if (n == 0)
 		return 0;
-	return nm_rule_parse(n, words, r, err, errlen) ?: 1;
+	return nm_rule_parse(n, words, out, max, err, errlen);
 }
 
 void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len)

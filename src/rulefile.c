@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Rules files (`deny add file`): the bytes of a file or a pipe -> rules,
- * all or nothing. A rules file is text: one RULE per line, blank lines and
- * `# comments` allowed, lines ending in LF or CRLF. Anything else is an
- * error naming the line, never a short read:
+ * all or nothing. A rules file is text: one RULE per line (a port list
+ * makes it several rules), blank lines and `# comments` allowed, lines
+ * ending in LF or CRLF. Anything else is an error naming the line, never a
+ * short read:
  *   - a read error (EISDIR, EIO, ...) is an error, not the end of the file;
  *   - a non-blocking descriptor (a shell can hand us one as stdin) is
  *     waited for with poll() and read to its end;
@@ -116,11 +117,11 @@ static const char *rf_bad_byte(unsigned char c, bool comment)
 static int rf_line(struct rf *f, char *p, size_t n, struct nm_rules *rs)
 {
 	char msg[300];
-	struct nm_rule r;
+	struct nm_rule r[NM_RULE_SPLIT_MAX];
 	bool comment = false;
 	const char *why;
 	size_t i;
-	int k;
+	int k, j;
 
 	f->lineno++;
 	if (n > NM_RULEFILE_LINE_MAX)
@@ -141,11 +142,13 @@ static int rf_line(struct rf *f, char *p, size_t n, struct nm_rules *rs)
 			return RF_ERR(f, -EINVAL, "%s:%zu: column %zu: byte 0x%02x: %s", f->name,
 				      f->lineno, i + 1, c, why);
 	}
-	k = nm_rule_parse_line(p, &r, msg, sizeof(msg));
+	k = nm_rule_parse_line(p, r, NM_RULE_SPLIT_MAX, msg, sizeof(msg));
 	if (k < 0)
 		return RF_ERR(f, -EINVAL, "%s:%zu: %s", f->name, f->lineno, msg);
-	if (k > 0 && nm_rules_push(rs, &r))
-		return RF_ERR(f, -ENOMEM, "%s:%zu: %s (ENOMEM)", f->name, f->lineno, strerror(ENOMEM));
+	for (j = 0; j < k; j++) /* a port list stands for several rules */
+		if (nm_rules_push(rs, &r[j]))
+			return RF_ERR(f, -ENOMEM, "%s:%zu: %s (ENOMEM)", f->name, f->lineno,
+				      strerror(ENOMEM));
 	return 0;
 }
 

@@ -81,3 +81,29 @@ help_text() { "$NETMONCTL" help 2>&1; }
 	assert_success
 	assert_output "file any"
 }
+
+@test "port lists and service names: one grammar in help, deny help, the man page and the README" {
+	local grammar='PORTS := { N | N-M | NAME }[,...]'
+	help_text | grep -qF 'RULE := { ADDR[/LEN] | any } [port PORTS]'
+	help_text | grep -qF "$grammar"
+	"$NETMONCTL" deny help 2>&1 | grep -qF "$grammar"
+	grep -qF "$grammar" "$ROOT/README.md"
+	MANWIDTH=200 man -l "$ROOT/man/netmonctl.8" 2>/dev/null | col -b | grep -qF "$grammar"
+	grep -q '^\.B port \\fIPORTS\\fR$' "$ROOT/man/netmonctl.8"
+	run grep -F 'port { N | N-M }]' "$ROOT/README.md" "$ROOT/cmd/main.c" "$ROOT/cmd/deny.c" \
+		"$ROOT/cmd/cmds.h"
+	assert_failure 1 # the old grammar is gone everywhere
+}
+
+@test "the completion offers service names after port, for the last element of a list" {
+	run bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source "$1/completions/netmonctl"
+		COMP_LINE="netmonctl deny add 10.0.0.1 port 80,8000-8999,ss" COMP_POINT=${#COMP_LINE}
+		COMP_WORDS=(netmonctl deny add 10.0.0.1 port 80,8000-8999,ss) COMP_CWORD=5
+		_netmonctl
+		echo "${COMPREPLY[*]}"' _ "$ROOT"
+	assert_success
+	assert_output --partial "80,8000-8999,ssh"
+	[[ $output != *" 80,8000-8999,ssh "*" 80,8000-8999,ssh "* ]] # no name twice
+}

@@ -51,9 +51,24 @@ bad() {
 	bad 2 deny add 10.0.0.1 port -1
 	bad 2 deny add 10.0.0.1 port 80-
 	bad 2 deny add 10.0.0.1 port 90-80
-	bad 2 deny add 10.0.0.1 port http
+	bad 2 deny add 10.0.0.1 port nosuchservice # `port http` is 80/tcp (/etc/services)
 	bad 2 deny add 10.0.0.1 port
 	bad 2 deny add 10.0.0.1 port 1 port 2
+}
+
+@test "malformed port lists and service names" {
+	bad 2 deny add 10.0.0.1 port 80,,81
+	bad 2 deny add 10.0.0.1 port ,80
+	bad 2 deny add 10.0.0.1 port 80,
+	bad 2 deny add 10.0.0.1 port 80,nosuchservice
+	bad 2 deny add 10.0.0.1 port ssh proto udp # ssh has no udp entry
+	bad 2 deny add 10.0.0.1 port 80-ssh        # ranges take numbers only
+	bad 2 deny add 10.0.0.1 port "80, 81"
+	bad 2 deny add 10.0.0.1 port "$(seq -s, 1 65)" # at most 64 elements
+	bad 2 deny del 10.0.0.1 port 80,,81
+	bad 1 deny add 10.0.0.1 port "$(seq -s, 1 64)" # 64 rules on one prefix: the store says no
+	run nm deny add 10.0.0.1 port "$(seq -s, 1 64)"
+	assert_output --partial "a prefix holds at most 8 port rules"
 }
 
 @test "malformed keywords" {

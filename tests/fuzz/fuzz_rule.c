@@ -2,10 +2,13 @@
 /*
  * libFuzzer: the rule parser (nm_rule_parse) on argv words.
  * Input: words separated by blanks, newlines or NUL bytes (up to 16).
- * Checks, beyond the sanitizers: an accepted rule formats to text that
- * parses back to the same rule and formats the same again; its map key and
- * bucket slot stay inside the layout; a rejection has a one-line message.
+ * Checks, beyond the sanitizers: an accepted RULE stands for 1 to
+ * NM_RULE_SPLIT_MAX rules, no two the same (port lists fold duplicates);
+ * each formats to text that parses back to that one rule and formats the
+ * same again; its map key and bucket slot stay inside the layout; a
+ * rejection has a one-line message.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,7 @@
 static void check_accepted(const struct nm_rule *r)
 {
 	char text[160], again[160], err[300], buf[160], *argv[16], *save = NULL, *t;
-	struct nm_rule r2;
+	struct nm_rule r2[2];
 	struct nm_rule_key k;
 	int argc = 0;
 
@@ -31,9 +34,9 @@ static void check_accepted(const struct nm_rule *r)
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (t = strtok_r(buf, " ", &save); t && argc < 16; t = strtok_r(NULL, " ", &save))
 		argv[argc++] = t;
-	FUZZ_ASSERT(nm_rule_parse(argc, argv, &r2, err, sizeof(err)) == 0);
-	FUZZ_ASSERT(!memcmp(r, &r2, sizeof(r2)));
-	nm_rule_format(&r2, again, sizeof(again));
+	FUZZ_ASSERT(nm_rule_parse(argc, argv, r2, 2, err, sizeof(err)) == 1);
+	FUZZ_ASSERT(!memcmp(r, &r2[0], sizeof(*r)));
+	nm_rule_format(&r2[0], again, sizeof(again));
 	FUZZ_ASSERT(!strcmp(text, again));
 
 	FUZZ_ASSERT(r->dir < NM_DIR_MAX && r->port.lo <= r->port.hi);
@@ -49,10 +52,10 @@ static void check_accepted(const struct nm_rule *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static struct nm_rule r[NM_RULE_SPLIT_MAX];
 	char *buf, *argv[16], err[300] = "";
-	struct nm_rule r;
 	size_t i, start = 0;
-	int argc = 0;
+	int argc = 0, n, j, k;
 
 	buf = malloc(size + 1);
 	if (!buf)
@@ -67,10 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			argv[argc++] = buf + start;
 		start = i + 1;
 	}
-	if (nm_rule_parse(argc, argv, &r, err, sizeof(err)) == 0)
-		check_accepted(&r);
-	else
-		FUZZ_ASSERT(err[0] && !strchr(err, '\n'));
+	n = nm_rule_parse(argc, argv, r, NM_RULE_SPLIT_MAX, err, sizeof(err));
+	if (n < 0)
+		FUZZ_ASSERT(n == -EINVAL && err[0] && !strchr(err, '\n'));
+	FUZZ_ASSERT(n <= NM_RULE_SPLIT_MAX && n != 0);
+	for (j = 0; j < n; j++) {
+		check_accepted(&r[j]);
+		for (k = 0; k < j; k++)
+			FUZZ_ASSERT(memcmp(&r[j], &r[k], sizeof(r[j])));
+	}
 	free(buf);
 	return 0;
 }

@@ -5,7 +5,8 @@
  * lines get cut across reads; the rest is the file.
  * Checks, beyond the sanitizers: all or nothing (a failed read leaves the
  * rule array as it was); an error message is one line of printable text;
- * every rule read formats to text that reads back to the same rule.
+ * every rule read formats to text that reads back to the same rule (a
+ * line with a port list stands for several rules; each is listed alone).
  */
 #include <errno.h>
 #include <stdint.h>

@@ -28,12 +28,24 @@ static int words(char *s, char **argv, int max)
 	return n;
 }
 
-static int parse(const char *text, struct nm_rule *r, char *err, size_t errlen)
+/* The rules text stands for (at most max): how many, or -EINVAL. */
+static int parse_all(const char *text, struct nm_rule *out, int max, char *err, size_t errlen)
 {
-	char buf[512], *argv[32];
+	char buf[1024], *argv[32];
 
 	snprintf(buf, sizeof(buf), "%s", text);
-	return nm_rule_parse(words(buf, argv, 32), argv, r, err, errlen);
+	return nm_rule_parse(words(buf, argv, 32), argv, out, max, err, errlen);
+}
+
+/* Text that stands for exactly one rule: 0, else what parse_all said. */
+static int parse(const char *text, struct nm_rule *r, char *err, size_t errlen)
+{
+	struct nm_rule v[NM_RULE_SPLIT_MAX];
+	int n = parse_all(text, v, NM_RULE_SPLIT_MAX, err, errlen);
+
+	if (n == 1)
+		*r = v[0];
+	return n == 1 ? 0 : n;
 }
 
 static void format(const struct nm_rule *r, char *buf, size_t len)
@@ -178,7 +190,7 @@ static const char *const rejects[] = {
 	"10.0.0.0/-1", "10.0.0.0/", "10.0.0.0/8x", "10.0.0.0/+8", "10.0.0.0/-0", "2001:db8::/129",
 	"10.1.2.3/8", "2001:db8::1/32", "10.0.0.0/18446744073709551624", "fe80::1%lo",
 	"10.0.0.1 port 65536", "10.0.0.1 port -1", "10.0.0.1 port +80", "10.0.0.1 port 80-",
-	"10.0.0.1 port -80", "10.0.0.1 port 90-80", "10.0.0.1 port http", "10.0.0.1 port",
+	"10.0.0.1 port -80", "10.0.0.1 port 90-80", "10.0.0.1 port nosuchservice", "10.0.0.1 port",
 	"10.0.0.1 port 0x50", "10.0.0.1 port 80-+90", "10.0.0.1 port 1 port 2",
 	"10.0.0.1 port 18446744073709551696", "10.0.0.1 port 80-90-100",
 	"10.0.0.1 port 0000000000000000080", "10.0.0.1 proto icmp", "10.0.0.1 proto",
@@ -217,7 +229,7 @@ static void test_rejects_blanks(void)
 		char *argv[3] = { (char *)bad[i][0], (char *)bad[i][1], (char *)bad[i][2] };
 		int argc = bad[i][1] ? 3 : 1;
 
-		CHECK_MSG(nm_rule_parse(argc, argv, &r, err, sizeof(err)) == -EINVAL,
+		CHECK_MSG(nm_rule_parse(argc, argv, &r, 1, err, sizeof(err)) == -EINVAL,
 			  "accepted: \"%s\" \"%s\" \"%s\"", argv[0], argv[1] ?: "", argv[2] ?: "");
 	}
 }
@@ -227,21 +239,145 @@ static void test_parse_line(void)
 	char line[256], err[300];
 	struct nm_rule r, r2;
 
+	struct nm_rule v[4];
+
 	snprintf(line, sizeof(line), "  # only a comment");
-	CHECK_INT(nm_rule_parse_line(line, &r, err, sizeof(err)), 0);
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), 0);
 	snprintf(line, sizeof(line), " \t ");
-	CHECK_INT(nm_rule_parse_line(line, &r, err, sizeof(err)), 0);
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), 0);
 	snprintf(line, sizeof(line), "\t10.0.0.0/8\tport 22  # ssh");
-	CHECK_INT(nm_rule_parse_line(line, &r, err, sizeof(err)), 1);
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), 1);
 	CHECK_INT(parse("10.0.0.0/8 port 22", &r2, err, sizeof(err)), 0);
 	CHECK(!memcmp(&r, &r2, sizeof(r)));
 	snprintf(line, sizeof(line), "10.0.0.1#no blank before the comment");
-	CHECK_INT(nm_rule_parse_line(line, &r, err, sizeof(err)), 1);
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), 1);
 	snprintf(line, sizeof(line), "a b c d e f g h i j k l m n o p q");
-	CHECK_INT(nm_rule_parse_line(line, &r, err, sizeof(err)), -EINVAL);
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), -EINVAL);
 	/* A CR is no blank: src/rulefile.c strips the one of a CRLF. */
 	snprintf(line, sizeof(line), "10.0.0.1\r");
-	CHECK_INT(nm_rule_parse_line(line, &r, err, sizeof(err)), -EINVAL);
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), -EINVAL);
+	/* A port list: one rule per element. */
+	snprintf(line, sizeof(line), "10.0.0.1 port 22,80,ssh proto tcp # three, ssh folds");
+	CHECK_INT(nm_rule_parse_line(line, v, 4, err, sizeof(err)), 2);
+	CHECK_INT(v[0].port.lo, 22);
+	CHECK_INT(v[1].port.lo, 80);
+	snprintf(line, sizeof(line), "10.0.0.1 port 1,2,3");
+	CHECK_INT(nm_rule_parse_line(line, v, 2, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "port 1,2,3: stands for 3 rules, more than 2");
+}
+
+/* ---- port lists and service names ---- */
+
+/* RULE text -> the canonical rules it stands for, one per line. */
+static const struct {
+	const char *in, *canon;
+} port_lists[] = {
+	{ "10.1.2.3 port 81,83-84,ssh proto tcp",
+	  "10.1.2.3 port 81 proto tcp\n10.1.2.3 port 83-84 proto tcp\n10.1.2.3 port 22 proto tcp" },
+	{ "10.0.0.0/8 port 22,80,443,8000-8999",
+	  "10.0.0.0/8 port 22\n10.0.0.0/8 port 80\n10.0.0.0/8 port 443\n10.0.0.0/8 port 8000-8999" },
+	/* a name applies to the protocols it has an entry for */
+	{ "10.0.0.1 port ssh", "10.0.0.1 port 22 proto tcp" },
+	{ "10.0.0.1 port ntp", "10.0.0.1 port 123 proto udp" },
+	{ "10.0.0.1 port domain", "10.0.0.1 port 53" },
+	{ "10.0.0.1 port domain proto any", "10.0.0.1 port 53" },
+	{ "10.0.0.1 port domain proto udp", "10.0.0.1 port 53 proto udp" },
+	{ "10.0.0.1 port https proto tcp dir bind", "10.0.0.1 port 443 proto tcp dir bind" },
+	{ "any port ssh,domain,ntp dir ingress",
+	  "any port 22 proto tcp dir ingress\nany port 53 dir ingress\nany port 123 proto udp dir ingress" },
+	{ "10.0.0.1 port www", "10.0.0.1 port 80 proto tcp" }, /* an alias */
+	{ "10.0.0.1 port kerberos-adm,x11-1", /* names may hold dashes */
+	  "10.0.0.1 port 749 proto tcp\n10.0.0.1 port 6001 proto tcp" },
+	/* duplicates fold; different rules do not, even when one covers the other */
+	{ "10.0.0.1 port 80,80,0080,80-80", "10.0.0.1 port 80" },
+	{ "10.0.0.1 port 22,ssh proto tcp", "10.0.0.1 port 22 proto tcp" },
+	{ "10.0.0.1 port 22,ssh", "10.0.0.1 port 22\n10.0.0.1 port 22 proto tcp" },
+	{ "10.0.0.1 port 80-90,85", "10.0.0.1 port 80-90\n10.0.0.1 port 85" },
+	{ "10.0.0.1 port 0-65535,1", "10.0.0.1\n10.0.0.1 port 1" },
+	{ "::ffff:10.0.0.0/104 port 1,2", "10.0.0.0/8 port 1\n10.0.0.0/8 port 2" },
+};
+
+static void test_port_lists(void)
+{
+	struct nm_rule v[NM_RULE_SPLIT_MAX], one;
+	char err[300], text[160], all[2048];
+	size_t i;
+	int n, j, len;
+
+	for (i = 0; i < sizeof(port_lists) / sizeof(port_lists[0]); i++) {
+		n = parse_all(port_lists[i].in, v, NM_RULE_SPLIT_MAX, err, sizeof(err));
+		CHECK_MSG(n > 0, "parse(%s): %s", port_lists[i].in, err);
+		for (j = 0, len = 0, all[0] = 0; j < n; j++) {
+			format(&v[j], text, sizeof(text));
+			len += snprintf(all + len, sizeof(all) - len, "%s%s", j ? "\n" : "", text);
+			/* each listed rule reads back as itself, alone */
+			CHECK_MSG(parse(text, &one, err, sizeof(err)) == 0, "reparse(%s): %s", text, err);
+			CHECK_MSG(!memcmp(&one, &v[j], sizeof(one)), "parse(%s) differs", text);
+		}
+		CHECK_STR(all, port_lists[i].canon);
+	}
+}
+
+static void test_port_list_cap(void)
+{
+	struct nm_rule v[NM_RULE_SPLIT_MAX];
+	char text[1024], err[300];
+	int i, len = snprintf(text, sizeof(text), "10.0.0.1 port ");
+
+	for (i = 1; i <= NM_PORT_LIST_MAX; i++)
+		len += snprintf(text + len, sizeof(text) - len, "%s%d", i > 1 ? "," : "", i);
+	CHECK_INT(parse_all(text, v, NM_RULE_SPLIT_MAX, err, sizeof(err)), NM_PORT_LIST_MAX);
+	CHECK_INT(v[NM_PORT_LIST_MAX - 1].port.lo, NM_PORT_LIST_MAX);
+	/* the same element 64 times folds to one rule */
+	len = snprintf(text, sizeof(text), "10.0.0.1 port ssh");
+	for (i = 1; i < NM_PORT_LIST_MAX; i++)
+		len += snprintf(text + len, sizeof(text) - len, ",ssh");
+	CHECK_INT(parse_all(text, v, NM_RULE_SPLIT_MAX, err, sizeof(err)), 1);
+	/* one more element is an error, whatever the elements */
+	snprintf(text + len, sizeof(text) - len, ",22");
+	CHECK_INT(parse_all(text, v, NM_RULE_SPLIT_MAX, err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, ": a list holds at most 64 ports, ranges or names"), "%s", err);
+	CHECK_MSG(strlen(err) < 160, "message not shortened: %s", err);
+}
+
+static const struct {
+	const char *in, *msg;
+} port_rejects[] = {
+	{ "10.0.0.1 port 80,,81", "port 80,,81: empty list element" },
+	{ "10.0.0.1 port ,80", "port ,80: empty list element" },
+	{ "10.0.0.1 port 80,", "port 80,: empty list element" },
+	{ "10.0.0.1 port ,", "port ,: empty list element" },
+	{ "10.0.0.1 port nosuchservice", "port nosuchservice: unknown service name" },
+	{ "10.0.0.1 port 80,nosuch,81", "port 80,nosuch,81: nosuch: unknown service name" },
+	{ "10.0.0.1 port ssh proto udp", "port ssh: service is tcp only, not udp" },
+	{ "10.0.0.1 port ntp proto tcp", "port ntp: service is udp only, not tcp" },
+	{ "10.0.0.1 port 53,ntp proto tcp", "port 53,ntp: ntp: service is udp only, not tcp" },
+	{ "10.0.0.1 port ssh-http", "port ssh-http: unknown service name (ranges take numbers only)" },
+	{ "10.0.0.1 port 22-ssh", "port 22-ssh: ports are 0-65535, ranges N-M" },
+	{ "10.0.0.1 port 80,90-80", "port 80,90-80: 90-80: range start is above its end" },
+	{ "10.0.0.1 port 1,65536", "port 1,65536: 65536: ports are 0-65535" },
+	{ "10.0.0.1 port 1,-2", "port 1,-2: -2: ports are 0-65535" },
+	{ "10.0.0.1 port 1,+2", "port 1,+2: +2: ports are 0-65535" },
+	{ "10.0.0.1 port 1;2", "port 1;2: ports are 0-65535" },
+	{ "10.0.0.1 port SSH", "port SSH: unknown service name" }, /* names are case-sensitive */
+	{ "10.0.0.1 port 80,ssh proto icmp", "proto icmp: expected tcp | udp | any" },
+};
+
+static void test_port_rejects(void)
+{
+	struct nm_rule v[NM_RULE_SPLIT_MAX];
+	char err[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(port_rejects) / sizeof(port_rejects[0]); i++) {
+		err[0] = 0;
+		CHECK_MSG(parse_all(port_rejects[i].in, v, NM_RULE_SPLIT_MAX, err, sizeof(err)) == -EINVAL,
+			  "accepted: \"%s\"", port_rejects[i].in);
+		CHECK_MSG(!strncmp(err, port_rejects[i].msg, strlen(port_rejects[i].msg)),
+			  "\"%s\": \"%s\" does not start with \"%s\"", port_rejects[i].in, err,
+			  port_rejects[i].msg);
+		CHECK_MSG(!strchr(err, '\n'), "message of \"%s\" not one line", port_rejects[i].in);
+	}
 }
 
 /* ---- keywords ---- */
@@ -405,6 +541,16 @@ static void test_rulefile_good(void)
 	CHECK_INT(rs.n, 0);
 	CHECK_INT(READ_STR("\n\r\n# x\r\n", &rs, err), 0);
 	CHECK_INT(rs.n, 0);
+	/* A port list: one rule per element, each listed alone. */
+	CHECK_INT(READ_STR("10.0.0.1\n10.1.2.3 port 81,83-84,ssh proto tcp\n10.0.0.2\n", &rs, err), 0);
+	CHECK_INT(rs.n, 5);
+	if (rs.n == 5) {
+		format(&rs.v[3], a, sizeof(a));
+		CHECK_STR(a, "10.1.2.3 port 22 proto tcp");
+		format(&rs.v[4], a, sizeof(a));
+		CHECK_STR(a, "10.0.0.2");
+	}
+	rs.n = 0;
 	/* Appends: what rs held stays. */
 	CHECK_INT(READ_STR("10.0.0.1\n10.0.0.2\n", &rs, err), 0);
 	CHECK_INT(READ_STR("10.0.0.3\n", &rs, err), 0);
@@ -436,6 +582,8 @@ static void test_rulefile_bad(void)
 		C("10.0.0.1\nnonsense\n", "f:2: nonsense: not an IPv4 or IPv6 address"),
 		C("10.0.0.1 port +80\n", "f:1: port +80"),
 		C("10.0.0.0/+8\n", "f:1: 10.0.0.0/+8: prefix length"),
+		C("10.0.0.1\n10.0.0.2 port 80,\n", "f:2: port 80,: empty list element"),
+		C("10.0.0.1 port 22,nosuch\n", "f:1: port 22,nosuch: nosuch: unknown service name"),
 #undef C
 	};
 	struct nm_rules rs = {};
@@ -683,6 +831,9 @@ int main(void)
 	RUN(test_rejects);
 	RUN(test_rejects_blanks);
 	RUN(test_parse_line);
+	RUN(test_port_lists);
+	RUN(test_port_list_cap);
+	RUN(test_port_rejects);
 	RUN(test_keywords);
 	RUN(test_parse_u64);
 	RUN(test_parse_size);
