@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2154 # bats' run sets status, output, stderr
 # `deny del file { FILE | - }`: many rules go, all or nothing. A missing
 # rule is what `deny del RULE` reports (exit 1), a bad line a usage error
 # (exit 2); either way nothing changes. Prefixes losing some of their port
@@ -44,40 +45,6 @@ gen_rules() {
 	cat "$DEL" "$KEEP" | shuf >"$ALL"
 }
 
-# "SLOTS SUM": how many bucket slots are not 0, and their sum; one batch
-# read of the array (a `bpftool map dump` of its 3.3M slots takes a minute here).
-buckets() {
-	local n
-	n=$(bpftool map show pinned "$NM_PIN_DIR/maps/buckets" -j | jq .max_entries)
-	python3 - "$NM_PIN_DIR/maps/buckets" "$n" <<-'EOF'
-		import array, ctypes, os, sys
-		libc = ctypes.CDLL(None, use_errno=True)
-		NR_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
-		BPF_OBJ_GET, BPF_MAP_LOOKUP_BATCH = 7, 24
-		u32, u64 = ctypes.c_uint32, ctypes.c_uint64
-		class ObjGet(ctypes.Structure):
-		    _fields_ = [("pathname", u64), ("bpf_fd", u32), ("file_flags", u32)]
-		class Batch(ctypes.Structure):
-		    _fields_ = [("in_batch", u64), ("out_batch", u64), ("keys", u64), ("values", u64),
-		                ("count", u32), ("map_fd", u32), ("elem_flags", u64), ("flags", u64)]
-		def bpf(cmd, attr):
-		    r = libc.syscall(NR_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
-		    if r < 0 and ctypes.get_errno() != 2:  # ENOENT: the last batch
-		        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-		    return r
-		path = ctypes.create_string_buffer(sys.argv[1].encode())
-		n = int(sys.argv[2])
-		keys, vals, out = (u32 * n)(), (u32 * n)(), u32(0)
-		attr = Batch(out_batch=ctypes.addressof(out), keys=ctypes.addressof(keys),
-		             values=ctypes.addressof(vals), count=n,
-		             map_fd=bpf(BPF_OBJ_GET, ObjGet(pathname=ctypes.addressof(path))))
-		bpf(BPF_MAP_LOOKUP_BATCH, attr)
-		assert attr.count == n, f"read {attr.count} of {n} slots"
-		a = array.array("I", bytes(vals))
-		print(n - a.count(0), sum(a))
-	EOF
-}
-
 setup_file() {
 	nm_file_setup "${ADDRS[@]}"
 	export DEL="$BATS_FILE_TMPDIR/del" KEEP="$BATS_FILE_TMPDIR/keep" ALL="$BATS_FILE_TMPDIR/all"
@@ -86,7 +53,7 @@ setup_file() {
 	# What `deny list` prints for the kept half alone.
 	nm deny add file "$KEEP" >/dev/null
 	nm deny list | sort >"$KEPT"
-	buckets >"$KEPT.buckets"
+	nm_buckets >"$KEPT.buckets"
 	nm deny flush >/dev/null
 }
 
@@ -146,7 +113,7 @@ del_unchanged() {
 	[ "$(nm deny list | sort)" = "$(cat "$KEPT")" ]
 	counts_are 500
 	[ "$(nm -j status | jq .prefixes)" -eq $((2 + 50 * 5 + 198)) ]
-	[ "$(buckets)" = "$(cat "$KEPT.buckets")" ] # as if only the kept half had been added
+	[ "$(nm_buckets)" = "$(cat "$KEPT.buckets")" ] # as if only the kept half had been added
 	tcp OK 10.1.2.3 80       # host gone
 	tcp EPERM 10.1.3.3 80    # host kept
 	tcp OK 10.2.0.5 80       # /16 gone
@@ -164,7 +131,7 @@ del_unchanged() {
 	assert_output '{"removed":500}'
 	counts_are 0
 	[ "$(nm -j status | jq .prefixes)" -eq 0 ]
-	[ "$(buckets)" = "0 0" ]
+	[ "$(nm_buckets)" = "0 0" ]
 	tcp OK 10.3.0.5 80
 }
 
@@ -199,7 +166,7 @@ del_unchanged() {
 	[[ $stderr == *"<stdin>: 10.77.0.1: no such rule"* ]]
 }
 
-@test "del file: a rule given twice counts once; comments and blank lines are fine" {
+@test "del file: a rule given twice counts once; comments, blank lines and port lists are fine" {
 	printf '# dup\n10.1.2.3\n\n10.1.2.3/32\n10.101.0.7 port 80\n10.101.0.7 port 80 proto any\n' >"$BATS_TEST_TMPDIR/f"
 	run nm deny del file "$BATS_TEST_TMPDIR/f"
 	assert_success
@@ -208,4 +175,7 @@ del_unchanged() {
 	printf '10.101.0.8 port 80\n' | nm deny del file - | grep -qx "removed 1 rule"
 	printf '' | nm deny del file - | grep -qx "removed 0 rules"
 	counts_are 997
+	# A port list on a line stands for one rule per element.
+	printf '10.102.4.0/24 port 1,2,3\n' | nm deny del file - | grep -qx "removed 3 rules"
+	counts_are 994
 }
