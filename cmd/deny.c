@@ -121,11 +121,6 @@ static int deny_add(int argc, char **argv)
 	return err;
 }
 
-static int deny_del_one(void *arg, char *err, size_t len)
-{
-	return nm_store_del(arg, err, len);
-}
-
 struct deny_del_job {
 	struct deny_batch b;
 	const char *name;
@@ -165,7 +160,7 @@ static int deny_del_file(int argc, char **argv)
 	return 0;
 }
 
-/* A RULE standing for several rules (a port list): all go or none. */
+/* A RULE (several rules when it holds a port list): all go or none. */
 static int deny_del_list(void *arg, char *err, size_t len)
 {
 	struct deny_batch *b = arg;
@@ -210,9 +205,7 @@ static int deny_del(int argc, char **argv)
 	if (argc >= 1 && !strcmp(argv[0], "file"))
 		return deny_del_file(argc, argv);
 	err = deny_parse("deny del", argc, argv, &b);
-	if (!err && b.rules.n == 1)
-		err = deny_locked("deny del", deny_del_one, &b.rules.v[0]);
-	else if (!err)
+	if (!err)
 		err = deny_locked("deny del", deny_del_list, &b);
 	if (!err)
 		deny_report_deleted(&b.rules);

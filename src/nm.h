@@ -172,7 +172,6 @@ extern size_t nm_rulefile_chunk; /* largest read(2), for tests: default 64 KiB *
 /* All-or-nothing: validate everything, write, roll back on a kernel error.
  * *added gets the number of rules that were new. */
 int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen);
-int nm_store_del(const struct nm_rule *r, char *err, size_t errlen);
 /* Delete n rules, all or nothing: every rule must exist (else -ENOENT, the
  * first missing one named in err, nothing changed); a rule given twice
  * counts once in *removed. */

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Planning an edit: rules grouped by prefix into what each map will hold,
+ * validated and counted before the first write.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "store_internal.h"
+
+void nm_plan_free(struct nm_plan *p)
+{
+	int i;
+
+	for (i = 0; i < NM_STORES; i++) {
+		free(p->b[i].keys);
+		free(p->b[i].vals);
+		free(p->b[i].olds);
+		free(p->b[i].existed);
+		free(p->b[i].fresh);
+	}
+}
+
+static int nm_plan_alloc(struct nm_plan *p, size_t n)
+{
+	int i;
+
+	n = n ? n : 1;
+	for (i = 0; i < NM_STORES; i++) {
+		struct nm_batch *b = &p->b[i];
+
+		b->keys = nm_calloc_big(n, sizeof(*b->keys));
+		b->vals = nm_calloc_big(n, sizeof(*b->vals));
+		b->olds = nm_calloc_big(n, sizeof(*b->olds));
+		b->existed = nm_calloc_big(n, sizeof(*b->existed));
+		b->fresh = nm_calloc_big(n, sizeof(*b->fresh));
+		if (!b->keys || !b->vals || !b->olds || !b->existed || !b->fresh)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Longest chain of nested prefixes the kernel may walk for one dir. */
+static int nm_chain_ok(const struct nm_meta *m, char *err, size_t errlen)
+{
+	int d, l, used;
+
+	for (d = 0; d < NM_DIR_MAX; d++) {
+		for (used = 0, l = 0; l <= 128; l++)
+			used += m->len_count[d][1][l] > 0;
+		if (used + 1 > NM_MAX_DEPTH)
+			return STORE_ERR(-ENOSPC, "too many distinct IPv6 prefix lengths for dir %s (%d, max %d)",
+					 nm_dir_names[d], used, NM_MAX_DEPTH - 1);
+	}
+	return 0;
+}
+
+/* An index at most half full for n keys; ix->slot is NULL when out of memory. */
+static void nm_key_index_init(struct nm_key_index *ix, size_t n)
+{
+	size_t size = 16;
+
+	while (size < 2 * n)
+		size *= 2;
+	ix->mask = (uint32_t)size - 1;
+	ix->slot = nm_calloc_big(size, sizeof(*ix->slot));
+}
+
+static uint32_t nm_key_hash(const struct nm_rule_key *k)
+{
+	uint64_t w[3];
+
+	memcpy(w, k, sizeof(w));
+	w[0] = w[0] * 0x9e3779b97f4a7c15ull ^ w[1] * 0xc2b2ae3d27d4eb4full ^ w[2] * 0x165667b19e3779f9ull;
+	return (uint32_t)(w[0] ^ w[0] >> 29 ^ w[0] >> 47);
+}
+
+/* The plan entry of this rule key (found through the index), or a new one
+ * at the end of its store's batch, started from the store's current value. */
+static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
+					 struct nm_key_index *ix, const struct nm_rule_key *key,
+					 bool lookup, size_t *entry, int *store)
+{
+	int which;
+	struct nm_rule_key m = nm_map_key(key, &which);
+	uint32_t h = nm_key_hash(&m) & ix->mask, v;
+	struct nm_batch *b;
+
+	for (; (v = ix->slot[h]) != 0; h = (h + 1) & ix->mask) {
+		b = &p->b[v >> 31];
+		*entry = (v & 0x7fffffffu) - 1;
+		if ((int)(v >> 31) == which && !memcmp(&b->keys[*entry], &m, sizeof(m))) {
+			*store = which;
+			return &b->vals[*entry];
+		}
+	}
+	b = &p->b[which];
+	*entry = b->n++;
+	*store = which;
+	ix->slot[h] = (uint32_t)which << 31 | (uint32_t)(*entry + 1);
+	b->keys[*entry] = m;
+	b->existed[*entry] = lookup && nm_lookup_exact(s, key, &b->olds[*entry]);
+	if (b->existed[*entry]) {
+		b->vals[*entry] = b->olds[*entry];
+	} else {
+		memset(&b->vals[*entry], 0, sizeof(b->vals[*entry]));
+		b->vals[*entry].prefixlen = key->prefixlen;
+	}
+	b->fresh[*entry] = !b->existed[*entry];
+	return &b->vals[*entry];
+}
+
+/* Drop entries that were present and gained no rule: nothing to write. */
+static void nm_plan_compact(struct nm_batch *b, const bool *gained)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->existed[i] || gained[i]) {
+			b->keys[n] = b->keys[i];
+			b->vals[n] = b->vals[i];
+			b->olds[n] = b->olds[i];
+			b->existed[n] = b->existed[i];
+			b->fresh[n] = b->fresh[i];
+			n++;
+		}
+	}
+	b->n = n;
+}
+
+int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
+		  struct nm_plan *p, char *err, size_t errlen)
+{
+	/* An empty store needs no lookups: the bulk-load case. */
+	bool lookup = s->meta.prefixes != 0;
+	struct nm_key_index ix = {};
+	bool *gained[NM_STORES] = {};
+	size_t i, entry;
+	int store, ret = 0;
+
+	nm_key_index_init(&ix, n);
+	for (i = 0; i < NM_STORES; i++)
+		gained[i] = nm_calloc_big(n, sizeof(bool));
+	if (!ix.slot || !gained[NM_HOSTS] || !gained[NM_NETS] || nm_plan_alloc(p, n)) {
+		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct nm_rule_key key;
+		struct nm_rule_val *v;
+		char text[160];
+
+		nm_rule_key(&rules[i], &key);
+		v = nm_plan_entry(s, p, &ix, &key, lookup, &entry, &store);
+		if (nm_port_find(v, &rules[i].port) >= 0)
+			continue;
+		if (v->count >= NM_PORT_RULES) {
+			nm_rule_format(&rules[i], text, sizeof(text));
+			ret = STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
+					NM_PORT_RULES);
+			goto out;
+		}
+		v->r[v->count++] = rules[i].port;
+		gained[store][entry] = true;
+		p->added++;
+	}
+	for (i = 0; i < NM_STORES; i++)
+		nm_plan_compact(&p->b[i], gained[i]);
+out:
+	free(ix.slot);
+	free(gained[NM_HOSTS]);
+	free(gained[NM_NETS]);
+	return ret;
+}
+
+int nm_plan_account(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
+{
+	struct nm_meta *m = &s->meta;
+	size_t i;
+	int w;
+
+	for (w = 0; w < NM_STORES; w++) {
+		struct nm_batch *b = &p->b[w];
+		uint64_t have = w == NM_HOSTS ? m->hosts : m->prefixes - m->hosts;
+
+		for (i = 0; i < b->n; i++)
+			p->fresh[w] += b->fresh[i];
+		if (have + p->fresh[w] > s->max[w])
+			return STORE_ERR(-ENOSPC, "rule store full: %s holds %llu + %llu new > %u (load with 'entries N')",
+					 nm_store_names[w], (unsigned long long)have,
+					 (unsigned long long)p->fresh[w], s->max[w]);
+		for (i = 0; w == NM_NETS && i < b->n; i++)
+			if (b->fresh[i])
+				(*nm_len_slot(m, &b->keys[i]))++;
+	}
+	m->hosts += p->fresh[NM_HOSTS];
+	m->prefixes += p->fresh[NM_HOSTS] + p->fresh[NM_NETS];
+	m->rules += p->added;
+	return nm_chain_ok(m, err, errlen);
+}
+
+
+/*
+ * Take each rule out of its prefix's plan entry (started from the store's
+ * value by nm_plan_entry). A rule that is not in the store is an error
+ * naming it; a rule given twice is removed once.
+ */
+int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
+		      struct nm_plan *p, char *err, size_t errlen)
+{
+	struct nm_key_index ix = {};
+	size_t i, entry;
+	int store, k, ret = 0;
+
+	nm_key_index_init(&ix, n);
+	if (!ix.slot || nm_plan_alloc(p, n)) {
+		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct nm_rule_key key;
+		struct nm_rule_val *v;
+		char text[160];
+
+		nm_rule_key(&rules[i], &key);
+		v = nm_plan_entry(s, p, &ix, &key, true, &entry, &store);
+		k = nm_port_find(v, &rules[i].port);
+		if (k < 0 && p->b[store].existed[entry] &&
+		    nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
+			continue; /* a duplicate: gone already */
+		if (k < 0) {
+			nm_rule_format(&rules[i], text, sizeof(text));
+			ret = STORE_ERR(-ENOENT, "%s: no such rule", text);
+			goto out;
+		}
+		memmove(&v->r[k], &v->r[k + 1], (v->count - k - 1) * sizeof(v->r[0]));
+		memset(&v->r[--v->count], 0, sizeof(v->r[0]));
+		p->added++; /* here: rules removed */
+	}
+out:
+	free(ix.slot);
+	return ret;
+}
+
+/* Entries that keep some rules first (one update each), emptied ones last
+ * (one delete each): returns where the emptied ones start. */
+#define NM_SWAP(a, b) do { __typeof__(a) t_ = (a); (a) = (b); (b) = t_; } while (0)
+
+size_t nm_del_partition(struct nm_batch *b)
+{
+	size_t i = 0, j = b->n;
+
+	while (i < j) {
+		if (b->vals[i].count) {
+			i++;
+			continue;
+		}
+		j--;
+		NM_SWAP(b->keys[i], b->keys[j]);
+		NM_SWAP(b->vals[i], b->vals[j]);
+		NM_SWAP(b->olds[i], b->olds[j]);
+	}
+	return i;
+}
+
