@@ -221,7 +221,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[ "$(jq_status .rules)" = 1 ]
 	run nm deny del 10.1.2.3 port 81
 	assert_failure 1
-	assert_output "netmonctl: deny del: 10.1.2.3 port 81: no such rule"
+	assert_output "netmonctl: deny del: 10.1.2.3 port 81: no such rule; nothing changed"
 	nm deny del 10.1.2.3 port 80
 	[ -z "$(nm deny list)" ]
 	[ "$(jq_status .rules)" = 0 ]
