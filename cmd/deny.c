@@ -53,16 +53,41 @@ static int deny_apply(void *arg, char *err, size_t len)
 	return nm_store_add(b->rules.v, b->rules.n, &b->added, err, len);
 }
 
+/* Rules of the batch that no attached layer enforces (their direction). */
+static size_t deny_unenforced(const struct nm_rules *rs, unsigned dirs)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < rs->n; i++)
+		n += !(dirs & (1u << rs->v[i].dir));
+	return n;
+}
+
+/* A rule that is listed is enforced, or said not to be: never silently neither. */
+static void deny_warn_unenforced(size_t n, unsigned dirs)
+{
+	if (!n || nm_opts.json)
+		return;
+	fprintf(stderr, "netmonctl: deny add: warning: %zu rule%s not enforced: %s\n", n,
+		n == 1 ? " is" : "s are",
+		dirs ? "dir ingress and dir bind need the LSM layer ('attach lsm')"
+		     : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
+}
+
 static int deny_report_added(struct deny_batch *b)
 {
 	size_t n = b->rules.n;
+	unsigned dirs = nm_enforced_dirs();
+	size_t unenforced = deny_unenforced(&b->rules, dirs);
 
 	if (nm_opts.json)
-		nm_json_print(json_pack("{s:I, s:I}", "added", (json_int_t)b->added, "present",
-					(json_int_t)(n - b->added)));
+		nm_json_print(json_pack("{s:I, s:I, s:I}", "added", (json_int_t)b->added, "present",
+					(json_int_t)(n - b->added), "unenforced",
+					(json_int_t)unenforced));
 	else
 		printf("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
 		       n > b->added ? " (the rest were present already)" : "");
+	deny_warn_unenforced(unenforced, dirs);
 	return 0;
 }
 
@@ -222,9 +247,18 @@ static int deny_list_text(const struct nm_rule *r, void *arg)
 	return puts(text) < 0 ? -EIO : 0;
 }
 
+struct deny_list_json {
+	json_t *list;
+	unsigned dirs; /* nm_enforced_dirs() */
+};
+
 static int deny_list_json(const struct nm_rule *r, void *arg)
 {
-	return json_array_append_new(arg, nm_rule_json(r)) ? -ENOMEM : 0;
+	struct deny_list_json *j = arg;
+	json_t *o = nm_rule_json(r);
+
+	json_object_set_new(o, "enforced", json_boolean(j->dirs & (1u << r->dir)));
+	return json_array_append_new(j->list, o) ? -ENOMEM : 0;
 }
 
 static int deny_list(int argc, char **argv)
@@ -239,8 +273,10 @@ static int deny_list(int argc, char **argv)
 	if (err)
 		return err;
 	if (nm_opts.json) {
-		list = json_array();
-		err = nm_store_walk(deny_list_json, list);
+		struct deny_list_json j = { .list = json_array(), .dirs = nm_enforced_dirs() };
+
+		list = j.list;
+		err = nm_store_walk(deny_list_json, &j);
 	} else {
 		err = nm_store_walk(deny_list_text, NULL);
 	}

@@ -58,6 +58,31 @@ int nm_links_walk(nm_link_cb cb, void *arg)
 	return ret;
 }
 
+static int nm_layer_seen(const char *name, int fd, void *arg)
+{
+	(void)fd;
+	*(unsigned *)arg |= 1u << nm_link_desc(name)->layer;
+	return 0;
+}
+
+/*
+ * Rule directions the attached layers enforce, as bits 1 << NM_DIR_*: the
+ * cgroup layer sees egress only (connect, sendmsg), the LSM layer, while
+ * switched on, every direction. 0: nothing is attached.
+ */
+unsigned nm_enforced_dirs(void)
+{
+	unsigned layers = 0, dirs = 0;
+	struct nm_config cfg;
+
+	nm_links_walk(nm_layer_seen, &layers);
+	if (layers & (1u << NM_LAYER_CGROUP))
+		dirs |= 1u << NM_DIR_EGRESS;
+	if ((layers & (1u << NM_LAYER_LSM)) && nm_config_read(&cfg) == 0 && cfg.lsm_enabled)
+		dirs |= (1u << NM_DIR_MAX) - 1;
+	return dirs;
+}
+
 /*
  * Detach a pinned link now, not when the kernel gets round to freeing it:
  * the last reference of an unpinned link is dropped from an RCU callback,

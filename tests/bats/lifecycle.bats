@@ -62,6 +62,29 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	assert_output --partial "  connections made before a rule keep working"
 }
 
+@test "a rule no attached layer enforces is said so: a warning at add, enforced:false in deny list -j" {
+	run --separate-stderr nm deny add 10.1.2.3 port 80
+	assert_success
+	[ "$output" = "added 1 rule" ]
+	[[ $stderr == "netmonctl: deny add: warning: 1 rule is not enforced: no layer is attached"* ]]
+	nm attach cgroup "$CG"
+	run --separate-stderr nm deny add 10.1.2.3 port 81
+	assert_success
+	[ -z "$stderr" ]
+	# The cgroup layer sees egress only: bind and ingress need the LSM layer.
+	run --separate-stderr nm deny add 10.1.2.3 port 82,83 dir bind
+	assert_success
+	[[ $stderr == *"2 rules are not enforced: dir ingress and dir bind need the LSM layer"* ]]
+	run nm -j deny add 10.1.2.3 dir ingress
+	assert_success
+	[ "$(jq -r .unenforced <<<"$output")" = 1 ]
+	run nm -j deny list
+	assert_success
+	[ "$(jq -c '[.rules[] | select(.enforced) | .rule] | sort' <<<"$output")" = '["10.1.2.3 port 80","10.1.2.3 port 81"]' ]
+	[ "$(jq '[.rules[] | select(.enforced | not)] | length' <<<"$output")" = 3 ]
+	probe_expect EPERM --cgroup "$CG" --serve connect tcp 10.1.2.3 80
+}
+
 @test "load pins programs and maps; each layer is loaded or says why not" {
 	[ -e "$NM_PIN_DIR/maps/hosts" ]
 	[ -e "$NM_PIN_DIR/maps/nets" ]
