@@ -93,8 +93,11 @@ wait_writers() {
 		wait "$pid" || rc=1
 	done
 	NM_PIDS=()
+	# Nothing on stderr but the warning that no layer enforces the rules
+	# (the flush test attaches nothing).
 	for ((w = 0; w < WRITERS; w++)); do
-		[ ! -s "$BATS_TEST_TMPDIR/writer$w.err" ] || { echo "writer $w: $(cat "$BATS_TEST_TMPDIR/writer$w.err")" >&2; rc=1; }
+		! grep -v 'deny add: warning: .* not enforced: no layer is attached' "$BATS_TEST_TMPDIR/writer$w.err" ||
+			{ echo "writer $w: $(cat "$BATS_TEST_TMPDIR/writer$w.err")" >&2; rc=1; }
 	done
 	return $rc
 }

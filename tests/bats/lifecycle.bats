@@ -224,7 +224,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 		any port 25
 		::ffff:198.51.100.0/120   # v4-mapped: stored as IPv4
 	EOF
-	run nm deny add file "$BATS_TEST_TMPDIR/in"
+	run --separate-stderr nm deny add file "$BATS_TEST_TMPDIR/in"
 	assert_success
 	assert_output "added 6 rules"
 	nm deny list >"$BATS_TEST_TMPDIR/list"

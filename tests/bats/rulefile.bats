@@ -90,7 +90,7 @@ nonblocking_stdin() {
 
 @test "CRLF line endings are accepted" {
 	printf '192.0.2.60 port 80\r\n# note\r\n\r\n192.0.2.61\r\n' >"$BATS_TEST_TMPDIR/f"
-	run nm deny add file "$BATS_TEST_TMPDIR/f"
+	run --separate-stderr nm deny add file "$BATS_TEST_TMPDIR/f"
 	assert_success
 	[ "$output" = "added 2 rules" ]
 	nm deny del 192.0.2.60 port 80
@@ -132,7 +132,7 @@ nonblocking_stdin() {
 
 @test "an unterminated last line is a line" {
 	printf '192.0.2.95\n192.0.2.96 port 9' >"$BATS_TEST_TMPDIR/f"
-	run nm deny add file "$BATS_TEST_TMPDIR/f"
+	run --separate-stderr nm deny add file "$BATS_TEST_TMPDIR/f"
 	assert_success
 	[ "$output" = "added 2 rules" ]
 	nm deny del 192.0.2.95
