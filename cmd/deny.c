@@ -23,6 +23,19 @@ static int deny_help(int argc, char **argv)
 }
 
 /* Runs a store edit under the lock; `what` names the command in errors. */
+/* -d: an earlier edit was killed and this command repaired the counts. */
+static void deny_note_repair(const char *what)
+{
+	const struct nm_repair *r = &nm_store_last_repair;
+
+	if (!r->done || !nm_opts.debug)
+		return;
+	fprintf(stderr, "netmonctl: %s: repaired what an interrupted edit left: "
+		"rules counted %llu, the maps hold %llu; %llu bucket slots corrected\n", what,
+		(unsigned long long)r->rules_before, (unsigned long long)r->rules_after,
+		(unsigned long long)r->slots);
+}
+
 static int deny_locked(const char *what, int (*edit)(void *arg, char *err, size_t len), void *arg)
 {
 	char msg[512] = "";
@@ -36,6 +49,7 @@ static int deny_locked(const char *what, int (*edit)(void *arg, char *err, size_
 		return nm_sys(nm_opts.pin_dir, lock);
 	err = edit(arg, msg, sizeof(msg));
 	close(lock);
+	deny_note_repair(what);
 	if (err)
 		return nm_fail(err == -EINVAL ? NM_EXIT_USAGE : NM_EXIT_RUNTIME, what, "%s", msg);
 	return 0;

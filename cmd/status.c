@@ -208,6 +208,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I}", "layout_version", cfg.layout_version, "loaded_by",
 		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
+	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));
 	json_object_set_new(o, "programs", status_programs(links, cnt, k));
 	json_object_set_new(o, "limits", status_limits(json_object_get(o, "programs"), &cfg));
 	json_object_set_new(o, "links", links);
@@ -253,10 +254,13 @@ static void status_text(json_t *st)
 		printf("loaded: yes (layout %lld, by netmonctl %s)\n",
 		       json_integer_value(json_object_get(st, "layout_version")),
 		       json_string_value(json_object_get(st, "loaded_by")));
-		printf("mode: %s\nrules: %lld (%lld prefixes)\n",
+		printf("mode: %s\nrules: %lld (%lld prefixes)%s\n",
 		       json_string_value(json_object_get(st, "mode")),
 		       json_integer_value(json_object_get(st, "rules")),
-		       json_integer_value(json_object_get(st, "prefixes")));
+		       json_integer_value(json_object_get(st, "prefixes")),
+		       json_is_true(json_object_get(st, "edit_interrupted"))
+			       ? "; an edit was interrupted: counts may be off until the next change repairs them"
+			       : "");
 		status_text_programs(st);
 		printf("limits:\n");
 		json_array_foreach(json_object_get(st, "limits"), i, m)

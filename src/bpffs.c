@@ -248,6 +248,8 @@ bool nm_pin_dir_tidy(void)
 	bool only_mark = true, has_mark = false;
 	int i;
 
+	nm_pin_path(path, sizeof(path), "maps", NM_EDIT_MARK);
+	rmdir(path); /* an interrupted edit's mark: the maps it spoke for are gone */
 	for (i = 0; subdirs[i]; i++) {
 		nm_pin_path(path, sizeof(path), subdirs[i], NULL);
 		rmdir(path); /* ENOTEMPTY: someone else's pins are in there */

@@ -179,6 +179,16 @@ int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, ch
 typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
 int nm_store_walk(nm_rule_cb cb, void *arg);
 int nm_store_flush(uint64_t *removed);
+/* Below maps/ while an edit writes: found by a later command, the edit was
+ * killed, and that command repairs the counts first (store_repair.c). */
+#define NM_EDIT_MARK "edit_in_progress"
+bool nm_store_interrupted(void);
+struct nm_repair {
+	bool done;
+	uint64_t rules_before, rules_after; /* meta's count, and what the maps hold */
+	uint64_t slots;                     /* bucket slots corrected */
+};
+extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
 
 /* ---- loader.c ---- */
 struct nm_load_opts {

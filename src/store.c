@@ -109,17 +109,21 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 	int ret;
 
 	*added = 0;
-	ret = nm_store_open(&s);
+	ret = nm_store_open_edit(&s, err, errlen);
 	if (ret)
-		return snprintf(err, errlen, "cannot open the rule store: %s", strerror(-ret)), ret;
+		return ret;
 	before = s.meta;
 	ret = nm_plan_build(&s, rules, n, &plan, err, errlen);
 	if (!ret)
 		ret = nm_plan_account(&s, &plan, err, errlen);
 	if (!ret)
-		ret = nm_plan_apply(&s, &plan, &before, err, errlen);
+		ret = nm_edit_mark();
 	if (!ret)
+		ret = nm_plan_apply(&s, &plan, &before, err, errlen);
+	if (!ret) {
+		nm_edit_done();
 		*added = plan.added;
+	}
 	nm_plan_free(&plan);
 	nm_store_close(&s);
 	return ret;
@@ -215,10 +219,12 @@ int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, ch
 	int ret;
 
 	*removed = 0;
-	ret = nm_store_open(&s);
+	ret = nm_store_open_edit(&s, err, errlen);
 	if (ret)
-		return snprintf(err, errlen, "cannot open the rule store: %s", strerror(-ret)), ret;
+		return ret;
 	ret = nm_del_plan_build(&s, rules, n, &plan, err, errlen);
+	if (!ret)
+		ret = nm_edit_mark();
 	if (ret)
 		goto out;
 	keep[NM_HOSTS] = nm_del_partition(hosts);
@@ -243,8 +249,10 @@ int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, ch
 			 nm_errno_name(ret));
 	}
 out:
-	if (!ret)
+	if (!ret) {
+		nm_edit_done();
 		*removed = plan.added;
+	}
 	nm_plan_free(&plan);
 	nm_store_close(&s);
 	return ret;
@@ -253,10 +261,12 @@ out:
 int nm_store_flush(uint64_t *removed)
 {
 	struct nm_store s;
-	int w, ret = nm_store_open(&s);
+	char msg[256];
+	int w, ret = nm_store_open_edit(&s, msg, sizeof(msg));
 
 	if (ret)
 		return ret;
+	ret = nm_edit_mark();
 	/* Trie entries go before their bucket counts, as in nm_plan_apply. */
 	for (w = 0; w < NM_STORES && !ret; w++) {
 		struct nm_rule_key *keys = NULL;
@@ -276,6 +286,8 @@ int nm_store_flush(uint64_t *removed)
 		memset(&s.meta, 0, sizeof(s.meta));
 		ret = nm_meta_write(&s.meta);
 	}
+	if (!ret)
+		nm_edit_done();
 	nm_store_close(&s);
 	return ret;
 }

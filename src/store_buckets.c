@@ -152,3 +152,61 @@ out:
 	return err;
 }
 
+
+/* Every slot of the array, by batch where the kernel has it. */
+static int nm_slots_read_all(int fd, uint32_t *cur)
+{
+	uint32_t *keys = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*keys)), out = 0, count = NM_BUCKET_SLOTS_ALL;
+	uint32_t i;
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	if (bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) && errno != ENOENT)
+		count = 0;
+	free(keys);
+	if (count == NM_BUCKET_SLOTS_ALL)
+		return 0;
+	/* No batch lookups for arrays on this kernel: one by one. */
+	for (i = 0; i < NM_BUCKET_SLOTS_ALL && !err; i++)
+		err = bpf_map_lookup_elem(fd, &i, &cur[i]) ? -errno : 0;
+	return err;
+}
+
+/*
+ * Set every slot to what these trie keys make it, from scratch (the repair
+ * after a killed edit). Only slots that differ are written. A lowered slot
+ * still counts every prefix the trie holds, so no live prefix is skipped
+ * while this runs.
+ */
+int nm_buckets_rebuild(struct nm_store *s, const struct nm_rule_key *keys, size_t n, uint64_t *written)
+{
+	struct nm_slot_delta d = {};
+	uint32_t *cur = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*cur));
+	uint32_t *vals = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*vals)), slot, m = 0;
+	int err = -ENOMEM;
+	size_t i;
+
+	d.delta = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*d.delta));
+	d.touched = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*d.touched));
+	if (!cur || !vals || !d.delta || !d.touched)
+		goto out;
+	for (i = 0; i < n; i++)
+		nm_prefix_slots(&d, &keys[i], +1);
+	err = nm_slots_read_all(s->buckets_fd, cur);
+	for (slot = 0; !err && slot < NM_BUCKET_SLOTS_ALL; slot++) {
+		if (cur[slot] == (uint32_t)d.delta[slot])
+			continue;
+		d.touched[m] = slot; /* reused: the slots to write */
+		vals[m++] = (uint32_t)d.delta[slot];
+	}
+	if (!err && m)
+		err = nm_slots_write(s->buckets_fd, d.touched, vals, m);
+	*written = m;
+out:
+	free(d.delta);
+	free(d.touched);
+	free(cur);
+	free(vals);
+	return err;
+}

@@ -120,6 +120,15 @@ int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 		      char *err, size_t errlen);
 size_t nm_del_partition(struct nm_batch *b);
 
+/* store_repair.c: open for an edit, repairing first what a killed edit left */
+int nm_store_open_edit(struct nm_store *s, char *err, size_t errlen);
+int nm_store_repair(struct nm_store *s, struct nm_repair *r);
+int nm_edit_mark(void); /* before an edit's first write */
+void nm_edit_done(void);  /* after its last, or a failure before its first */
+
+/* store_buckets.c: every slot set from these trie keys; *written: slots changed */
+int nm_buckets_rebuild(struct nm_store *s, const struct nm_rule_key *keys, size_t n, uint64_t *written);
+
 /* store_batch.c */
 void nm_batch_undo(int fd, struct nm_batch *b, size_t upto);
 int nm_batch_apply(int fd, struct nm_batch *b, size_t *done);

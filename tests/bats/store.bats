@@ -35,6 +35,7 @@ teardown() {
 }
 
 tcp() { probe_expect "$1" --cgroup "$CG" --serve connect tcp "$2" "$3"; }
+jq_status() { nm -j status | jq -r "$1"; }
 
 rules_are() {
 	local want=$1 got
@@ -109,4 +110,54 @@ v6_empty_val() { printf '%02x 00 00 00' $((32 + $1)); printf ' 00%.0s' $(seq 48)
 		echo "no event says why: $output" >&2
 		return 1
 	}
+}
+
+# 100k distinct rules: hosts, /24s and IPv6 /64s, a few ports each.
+gen_bulk() {
+	python3 - <<-'PY'
+		import random
+		random.seed(7)
+		seen = set()
+		while len(seen) < 100000:
+		    r = random.random()
+		    if r < 0.7:
+		        s = "10.%d.%d.%d port %d" % (random.randrange(256), random.randrange(256), random.randrange(256), random.randrange(1, 1000))
+		    elif r < 0.85:
+		        s = "172.%d.%d.0/24 port %d" % (random.randrange(16, 32), random.randrange(256), random.randrange(1, 6))
+		    else:
+		        s = "2001:db8:%x:%x::/64 port %d" % (random.randrange(65536), random.randrange(65536), random.randrange(1, 6))
+		    seen.add(s)
+		print("\n".join(sorted(seen)))
+	PY
+}
+
+@test "a bulk add killed at any moment: the next command repairs counts and buckets" {
+	local f="$BATS_TEST_TMPDIR/bulk" saved="$BATS_TEST_TMPDIR/saved" pid sig delay
+	local landed=0 i buckets
+	gen_bulk >"$f"
+	for i in 1 2 3 4 5 6; do
+		sig=$(echo KILL INT TERM | cut -d' ' -f$(((i - 1) % 3 + 1)))
+		delay=$(printf '0.%02d' $((RANDOM % 40 + 5)))
+		"$NETMONCTL" --pin-dir "$NM_PIN_DIR" deny add file "$f" >/dev/null 2>&1 &
+		pid=$!
+		sleep "$delay"
+		kill -s "$sig" "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		[ "$(jq_status .edit_interrupted)" = true ] && landed=$((landed + 1))
+		# The next change repairs first: counts equal what is listed.
+		nm deny add 192.0.2.1 port 1 >/dev/null
+		nm deny del 192.0.2.1 port 1 >/dev/null
+		[ "$(jq_status .edit_interrupted)" = false ]
+		nm deny list >"$saved"
+		[ "$(jq_status .rules)" = "$(wc -l <"$saved")" ] ||
+			{ echo "kill -$sig after ${delay}s: status $(jq_status .rules), list $(wc -l <"$saved")" >&2; return 1; }
+		# The buckets are what adding exactly the listed rules makes them.
+		buckets=$(nm_buckets)
+		nm deny flush >/dev/null
+		nm deny add file "$saved" >/dev/null
+		[ "$(nm_buckets)" = "$buckets" ] ||
+			{ echo "kill -$sig after ${delay}s: buckets $buckets, re-added $(nm_buckets)" >&2; return 1; }
+		nm deny flush >/dev/null
+	done
+	[ "$landed" -gt 0 ] || { echo "no signal landed while the add was writing" >&2; return 1; }
 }
