@@ -70,27 +70,46 @@ static void nm_prefix_slots(struct nm_slot_delta *d, const struct nm_rule_key *k
  * touched slot (~1.5 us each), else lookups. */
 #define NM_SLOTS_BATCH_MIN (NM_BUCKET_SLOTS_ALL / 16)
 
+/* The whole array in one batch: 0; 1 when the kernel could not (no batch
+ * lookups for arrays: the caller reads one by one); -ENOMEM. */
+static int nm_slots_batch_read(int fd, uint32_t *cur)
+{
+	uint32_t *keys = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*keys)), out = 0, count = NM_BUCKET_SLOTS_ALL;
+	bool ok;
+
+	if (!keys)
+		return -ENOMEM;
+	ok = bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) == 0 || errno == ENOENT;
+	free(keys);
+	return ok && count == NM_BUCKET_SLOTS_ALL ? 0 : 1;
+}
+
 static int nm_slots_read(int fd, const struct nm_slot_delta *d, uint32_t *cur)
 {
 	size_t i;
+	int err;
 
 	if (d->n > NM_SLOTS_BATCH_MIN) {
-		uint32_t *keys = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*keys)), out = 0, count = NM_BUCKET_SLOTS_ALL;
-		int err = 0;
-
-		if (!keys)
-			return -ENOMEM;
-		if (bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) && errno != ENOENT)
-			err = -errno;
-		free(keys);
-		if (!err && count == NM_BUCKET_SLOTS_ALL)
-			return 0;
-		/* No batch lookups for arrays on this kernel: fall through. */
+		err = nm_slots_batch_read(fd, cur);
+		if (err <= 0)
+			return err;
 	}
 	for (i = 0; i < d->n; i++)
 		if (bpf_map_lookup_elem(fd, &d->touched[i], &cur[d->touched[i]]))
 			return -errno;
 	return 0;
+}
+
+/* Every slot of the array (a repair): by batch where the kernel has it. */
+static int nm_slots_read_all(int fd, uint32_t *cur)
+{
+	uint32_t i;
+	int err = nm_slots_batch_read(fd, cur);
+
+	for (i = 0; err > 0 && i < NM_BUCKET_SLOTS_ALL; i++)
+		if (bpf_map_lookup_elem(fd, &i, &cur[i]))
+			return -errno;
+	return err < 0 ? err : 0;
 }
 
 static int nm_slots_write(int fd, const uint32_t *keys, const uint32_t *vals, uint32_t n)
@@ -152,26 +171,6 @@ out:
 	return err;
 }
 
-
-/* Every slot of the array, by batch where the kernel has it. */
-static int nm_slots_read_all(int fd, uint32_t *cur)
-{
-	uint32_t *keys = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*keys)), out = 0, count = NM_BUCKET_SLOTS_ALL;
-	uint32_t i;
-	int err = 0;
-
-	if (!keys)
-		return -ENOMEM;
-	if (bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) && errno != ENOENT)
-		count = 0;
-	free(keys);
-	if (count == NM_BUCKET_SLOTS_ALL)
-		return 0;
-	/* No batch lookups for arrays on this kernel: one by one. */
-	for (i = 0; i < NM_BUCKET_SLOTS_ALL && !err; i++)
-		err = bpf_map_lookup_elem(fd, &i, &cur[i]) ? -errno : 0;
-	return err;
-}
 
 /*
  * Set every slot to what these trie keys make it, from scratch (the repair
