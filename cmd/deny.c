@@ -160,13 +160,14 @@ static int deny_add(int argc, char **argv)
 	return err;
 }
 
+/* Dels, all or nothing. A missing rule is a runtime error (1), as it
+ * always was for `deny del RULE`. */
 struct deny_del_job {
 	struct deny_batch b;
-	const char *name;
+	const char *file; /* named first in a message; NULL for a RULE */
 };
 
-/* A missing rule is what `deny del RULE` reports too: a runtime error (1). */
-static int deny_del_batch(void *arg, char *err, size_t len)
+static int deny_del_apply(void *arg, char *err, size_t len)
 {
 	struct deny_del_job *j = arg;
 	char msg[400];
@@ -174,7 +175,7 @@ static int deny_del_batch(void *arg, char *err, size_t len)
 
 	ret = nm_store_del_many(j->b.rules.v, j->b.rules.n, &j->b.added, msg, sizeof(msg));
 	if (ret)
-		snprintf(err, len, "%s: %s%s", j->name, msg, ret == -ENOENT ? "; nothing changed" : "");
+		snprintf(err, len, "%s%s%s", j->file ? j->file : "", j->file ? ": " : "", msg);
 	return ret;
 }
 
@@ -185,10 +186,10 @@ static int deny_del_file(int argc, char **argv)
 
 	if (argc != 2)
 		return nm_usage("deny del file", "expected one FILE or -");
-	j.name = strcmp(argv[1], "-") ? argv[1] : "<stdin>";
+	j.file = strcmp(argv[1], "-") ? argv[1] : "<stdin>";
 	err = deny_read_file("deny del file", argv[1], &j.b);
 	if (!err)
-		err = deny_locked("deny del file", deny_del_batch, &j);
+		err = deny_locked("deny del file", deny_del_apply, &j);
 	nm_rules_free(&j.b.rules);
 	if (err)
 		return err;
@@ -197,19 +198,6 @@ static int deny_del_file(int argc, char **argv)
 	else
 		printf("removed %zu rule%s\n", j.b.added, j.b.added == 1 ? "" : "s");
 	return 0;
-}
-
-/* A RULE (several rules when it holds a port list): all go or none. */
-static int deny_del_list(void *arg, char *err, size_t len)
-{
-	struct deny_batch *b = arg;
-	char msg[400];
-	int ret;
-
-	ret = nm_store_del_many(b->rules.v, b->rules.n, &b->added, msg, sizeof(msg));
-	if (ret)
-		snprintf(err, len, "%s%s", msg, ret == -ENOENT ? "; nothing changed" : "");
-	return ret;
 }
 
 /* -j: {"deleted": RULE}, or an array of them when RULE stood for several. */
@@ -238,17 +226,17 @@ static void deny_report_deleted(const struct nm_rules *rs)
 
 static int deny_del(int argc, char **argv)
 {
-	struct deny_batch b = {};
+	struct deny_del_job j = {};
 	int err;
 
 	if (argc >= 1 && !strcmp(argv[0], "file"))
 		return deny_del_file(argc, argv);
-	err = deny_parse("deny del", argc, argv, &b);
+	err = deny_parse("deny del", argc, argv, &j.b);
 	if (!err)
-		err = deny_locked("deny del", deny_del_list, &b);
+		err = deny_locked("deny del", deny_del_apply, &j);
 	if (!err)
-		deny_report_deleted(&b.rules);
-	nm_rules_free(&b.rules);
+		deny_report_deleted(&j.b.rules);
+	nm_rules_free(&j.b.rules);
 	return err;
 }
 

@@ -32,28 +32,6 @@ _Static_assert(sizeof(ev_hook_kw) / sizeof(ev_hook_kw[0]) ==
 		       NM_HOOK_MAX + sizeof(ev_hook_op_mask) / sizeof(ev_hook_op_mask[0]) + 1,
 	       "one word per program, then one per operation");
 
-static int ev_parse_port(const char *s, struct nm_ev_port_range *p)
-{
-	char buf[16], *dash;
-	uint64_t lo, hi;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (dash)
-		*dash++ = 0;
-	if (nm_parse_u64(buf, 65535, &lo) || (dash && nm_parse_u64(dash, 65535, &hi)))
-		return -EINVAL;
-	if (!dash)
-		hi = lo;
-	if (lo > hi)
-		return -EINVAL;
-	p->lo = lo;
-	p->hi = hi;
-	return 0;
-}
-
 static int ev_filter_hook(struct nm_ev_filter *f, const char *v, struct nm_ev_err *e)
 {
 	int i;
@@ -140,12 +118,15 @@ int nm_ev_filter_add(struct nm_ev_filter *f, int kind, const char *v, struct nm_
 		return ev_filter_cgroup(f, v, e);
 	case NM_EV_F_ADDR: /* ADDR[/LEN] */
 		return ev_filter_addr(f, v, e);
-	default: /* NM_EV_F_PORT: N[-M] */
-		if (ev_parse_port(v, &f->port[f->nport]))
+	default: { /* NM_EV_F_PORT: N[-M] */
+		struct nm_ev_port_range *p = &f->port[f->nport];
+
+		if (nm_parse_port_range(v, strlen(v), &p->lo, &p->hi))
 			return nm_ev_errf(e, NM_EXIT_USAGE,
 					  "port %s: expected a port 0-65535 or a range N-M", v);
 		f->nport++;
 		return 0;
+	}
 	}
 }
 

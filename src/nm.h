@@ -52,6 +52,7 @@ int nm_keyword(const char *arg, const char *const *kw);
 int nm_parse_u64(const char *s, uint64_t max, uint64_t *out);
 int nm_parse_size(const char *s, uint64_t *out); /* N, NK, NM, NG */
 /* Seconds as SEC[.FRACTION] (at most 9 fraction digits), at most max: nanoseconds. */
+int nm_parse_port_range(const char *s, size_t len, uint16_t *lo, uint16_t *hi); /* N or N-M */
 int nm_parse_seconds(const char *s, uint64_t max, uint64_t *ns);
 /* Big arrays of bulk edits: calloc that asks for transparent huge pages. */
 #define NM_HUGE_MIN (2u << 20)

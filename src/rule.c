@@ -134,26 +134,19 @@ static void port_list_add(struct port_list *pl, uint16_t lo, uint16_t hi, uint8_
 	pl->n++;
 }
 
-/* N or N-M: digits only (nm_parse_u64). */
+/* N or N-M: digits only (nm_parse_port_range). */
 static int port_number(struct port_list *pl, char *err, size_t errlen)
 {
-	char buf[16], wb[72];
-	char *dash;
-	uint64_t lo, hi;
+	char wb[72];
+	uint16_t lo, hi;
+	int ret = nm_parse_port_range(pl->elem, pl->elen, &lo, &hi);
 
-	if (pl->elen >= sizeof(buf))
+	if (ret == -E2BIG)
 		return PORT_ERR(pl, "not a port or range");
-	memcpy(buf, pl->elem, pl->elen);
-	buf[pl->elen] = 0;
-	dash = strchr(buf, '-');
-	if (dash)
-		*dash++ = 0;
-	if (nm_parse_u64(buf, 65535, &lo) || (dash && nm_parse_u64(dash, 65535, &hi)))
-		return PORT_ERR(pl, "ports are 0-65535, ranges N-M");
-	if (!dash)
-		hi = lo;
-	if (lo > hi)
+	if (ret == -ERANGE)
 		return PORT_ERR(pl, "range start is above its end");
+	if (ret)
+		return PORT_ERR(pl, "ports are 0-65535, ranges N-M");
 	port_list_add(pl, lo, hi, pl->protos);
 	return 0;
 }

@@ -234,7 +234,7 @@ int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 			continue; /* a duplicate: gone already */
 		if (k < 0) {
 			nm_rule_format(&rules[i], text, sizeof(text));
-			ret = STORE_ERR(-ENOENT, "%s: no such rule", text);
+			ret = STORE_ERR(-ENOENT, "%s: no such rule; nothing changed", text);
 			goto out;
 		}
 		memmove(&v->r[k], &v->r[k + 1], (v->count - k - 1) * sizeof(v->r[0]));

@@ -169,6 +169,31 @@ int nm_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* N or N-M, len bytes of s: digits only, 0-65535. 0; -E2BIG too long to be
+ * one; -EINVAL not that form; -ERANGE N above M. */
+int nm_parse_port_range(const char *s, size_t len, uint16_t *lo, uint16_t *hi)
+{
+	char buf[16], *dash;
+	uint64_t l, h;
+
+	if (len >= sizeof(buf))
+		return -E2BIG;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash++ = 0;
+	if (nm_parse_u64(buf, 65535, &l) || (dash && nm_parse_u64(dash, 65535, &h)))
+		return -EINVAL;
+	if (!dash)
+		h = l;
+	if (l > h)
+		return -ERANGE;
+	*lo = l;
+	*hi = h;
+	return 0;
+}
+
 /* SEC[.FRACTION]: digits, then optionally '.' and 1-9 digits (no blank, sign,
  * exponent, hex, inf or nan, all of which strtod takes). */
 int nm_parse_seconds(const char *s, uint64_t max, uint64_t *ns)
