@@ -131,24 +131,46 @@ gen_bulk() {
 	PY
 }
 
+# Is pid still running (not exited, not a zombie waiting to be reaped)?
+running() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# Milliseconds since the epoch.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Start `deny add file $1` in the background (pid in BG_PID) and return
+# once it has marked the store, that is, once it is writing.
+start_add_writing() {
+	local mark="$NM_PIN_DIR/maps/edit_in_progress"
+
+	# A background job of a non-interactive shell starts with SIGINT
+	# ignored: put the default back, or an INT here would never land.
+	env --default-signal=INT "$NETMONCTL" --pin-dir "$NM_PIN_DIR" deny add file "$1" >/dev/null 2>&1 &
+	BG_PID=$!
+	while running "$BG_PID" && [ ! -e "$mark" ]; do :; done
+}
+
 @test "a bulk add killed at any moment: the next command repairs counts and buckets" {
-	local f="$BATS_TEST_TMPDIR/bulk" saved="$BATS_TEST_TMPDIR/saved" pid sig delay
-	local landed=0 i buckets t0 full_ms
+	local f="$BATS_TEST_TMPDIR/bulk" saved="$BATS_TEST_TMPDIR/saved" sig delay
+	local landed=0 i buckets t0 write_ms
 	gen_bulk >"$f"
-	# Kill moments spread over a whole add as long as it takes here (an
-	# ASan build or a busy machine is several times slower).
-	t0=$(date +%s%N)
-	nm deny add file "$f" >/dev/null
-	full_ms=$((($(date +%s%N) - t0) / 1000000))
+	# How long the writing part of an add takes here (an ASan build or a
+	# busy machine is several times slower): kills are spread over it.
+	start_add_writing "$f"
+	t0=$(now_ms)
+	wait "$BG_PID"
+	write_ms=$(($(now_ms) - t0))
 	nm deny flush >/dev/null
 	for i in 1 2 3 4 5 6; do
 		sig=$(echo KILL INT TERM | cut -d' ' -f$(((i - 1) % 3 + 1)))
-		delay=$(awk -v ms="$full_ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", ms * (0.15 + 0.8 * r / 32768) / 1000 }')
-		"$NETMONCTL" --pin-dir "$NM_PIN_DIR" deny add file "$f" >/dev/null 2>&1 &
-		pid=$!
+		delay=$(awk -v ms="$write_ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", ms * 0.8 * r / 32768 / 1000 }')
+		start_add_writing "$f"
 		sleep "$delay"
-		kill -s "$sig" "$pid" 2>/dev/null || true
-		wait "$pid" || true
+		kill -s "$sig" "$BG_PID" 2>/dev/null || true
+		wait "$BG_PID" || true
 		[ "$(jq_status .edit_interrupted)" = true ] && landed=$((landed + 1))
 		# The next change repairs first: counts equal what is listed.
 		nm deny add 192.0.2.1 port 1 >/dev/null
@@ -165,5 +187,7 @@ gen_bulk() {
 			{ echo "kill -$sig after ${delay}s: buckets $buckets, re-added $(nm_buckets)" >&2; return 1; }
 		nm deny flush >/dev/null
 	done
-	[ "$landed" -gt 0 ] || { echo "no signal landed while the add was writing" >&2; return 1; }
+	# Each kill came while the add was writing; most land before it ends.
+	echo "$landed of 6 kills landed while the add was writing (write ${write_ms} ms)" >&3
+	[ "$landed" -ge 4 ] || { echo "only $landed of 6 kills landed while the add was writing" >&2; return 1; }
 }
