@@ -60,7 +60,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, NM_GENS);
 	__type(key, __u32);
 	__type(value, struct nm_meta);
 } meta SEC(".maps");
@@ -212,8 +212,10 @@ static __always_inline int nm_nets_may_match(const struct nm_rule_key *k)
 	return n && *n;
 }
 
-/* The first port rule of one prefix that matches, as a hit; or 0. */
-static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 port, __u8 pbit)
+/* The first port rule of one prefix in generation gen that matches, as a
+ * hit; or 0. */
+static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 port, __u8 pbit,
+					 __u32 gen)
 {
 	int i;
 
@@ -223,7 +225,7 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
 
 		if (i >= val->count)
 			break;
-		if ((r->protos & pbit) && port >= r->lo && port <= r->hi)
+		if ((r->protos & pbit) && port >= r->lo && port <= r->hi && nm_port_rule_in_gen(r, gen))
 			return nm_hit(val->prefixlen, r->lo, r->hi, r->protos);
 	}
 	return 0;
@@ -247,13 +249,15 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
  * program on 6.18, 775k of the 1M limit for lsm_sendmsg on 6.1, and
  * 4.5 minutes of loading under qemu TCG. Its arguments are scalars because
  * 5.10 passes nothing else to a global function: hdr is the key's first
- * 8 bytes (prefixlen, dir, family, pad), a0/a1 its address, port_pbit the
- * port | the protocol bit << 16. Returns a packed hit (nm_hit) or 0.
+ * 8 bytes (prefixlen, dir, family, pad), a0/a1 its address, query the
+ * port | the protocol bit << 16 | the generation << 24 (nm_query_word).
+ * Returns a packed hit (nm_hit) or 0.
  */
-__noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 port_pbit)
+__noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 {
-	__u16 port = (__u16)port_pbit;
-	__u8 pbit = (__u8)(port_pbit >> 16);
+	__u16 port = (__u16)query;
+	__u8 pbit = (__u8)(query >> 16);
+	__u32 gen = query >> 24;
 	struct nm_rule_key key;
 	struct nm_rule_val *val;
 	__u64 hit;
@@ -264,7 +268,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 port_pbit)
 	__builtin_memcpy(key.addr + 8, &a1, 8);
 	val = bpf_map_lookup_elem(&hosts, &key);
 	if (val) {
-		hit = nm_port_hit(val, port, pbit);
+		hit = nm_port_hit(val, port, pbit, gen);
 		if (hit)
 			return hit;
 	}
@@ -274,7 +278,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 port_pbit)
 		val = bpf_map_lookup_elem(&nets, &key);
 		if (!val)
 			return 0;
-		hit = nm_port_hit(val, port, pbit);
+		hit = nm_port_hit(val, port, pbit, gen);
 		if (hit)
 			return hit;
 		if (val->prefixlen <= NM_KEY_ANY_BITS)
@@ -284,12 +288,12 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 port_pbit)
 	return nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_WALK_LIMIT, 0, 0);
 }
 
-static __always_inline __u64 nm_check(const struct nm_rule_key *k, __u16 port, __u8 pbit)
+static __always_inline __u64 nm_check(const struct nm_rule_key *k, __u16 port, __u8 pbit, __u32 gen)
 {
 	__u64 w[3];
 
 	__builtin_memcpy(w, k, sizeof(w));
-	return nm_lookup(w[0], w[1], w[2], port | (__u32)pbit << 16);
+	return nm_lookup(w[0], w[1], w[2], port | (__u32)pbit << 16 | (gen & 1) << 24);
 }
 
 static __always_inline int nm_addr_zero(const __u8 *addr)
@@ -343,28 +347,28 @@ static __always_inline int nm_any_targets(const struct nm_query *q, struct nm_ru
 	return 2;
 }
 
-/* Is any rule in the store at all? (meta is written before the maps.) */
-static __always_inline int nm_store_empty(void)
+/* Has generation gen any rule at all? (Its meta is written before the
+ * switch to it.) */
+static __always_inline int nm_store_empty(__u32 gen)
 {
-	__u32 zero = 0;
-	struct nm_meta *m = bpf_map_lookup_elem(&meta, &zero);
+	struct nm_meta *m = bpf_map_lookup_elem(&meta, &gen);
 
 	return m && m->rules == 0;
 }
 
 /* The any-address: where the kernel will really send it (nm_any_targets).
  * On a hit, q->key becomes the address that matched, for the event. */
-static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit)
+static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit, __u32 gen)
 {
 	struct nm_rule_key alt[2];
 	__u64 hit;
 	int n, i;
 
 	if (q->src_unknown)
-		return nm_store_empty() ? 0 : nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_ANY_SOURCE, 0, 0);
+		return nm_store_empty(gen) ? 0 : nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_ANY_SOURCE, 0, 0);
 	n = nm_any_targets(q, alt);
 	for (i = 0; i < 2 && i < n; i++) {
-		hit = nm_check(&alt[i], q->port, pbit);
+		hit = nm_check(&alt[i], q->port, pbit, gen);
 		if (hit) {
 			q->key = alt[i];
 			return hit;
@@ -381,27 +385,29 @@ static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit)
 static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 {
 	__u8 pbit = nm_proto_bit(q->protocol);
+	__u32 zero = 0, gen;
+	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u64 hit;
 
-	if (is_lsm) {
-		/*
-		 * An LSM link lives on until the kernel frees it, which it does
-		 * from a workqueue after the last reference is gone (no
-		 * BPF_LINK_DETACH for tracing links on 6.12 and older), so
-		 * `detach lsm` switches the layer off here first.
-		 */
-		__u32 zero = 0;
-		struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-
-		if (!cfg || !cfg->lsm_enabled)
-			return NM_VERDICT_ALLOW;
-	}
+	if (!cfg)
+		return NM_VERDICT_ALLOW; /* cannot happen: an array entry */
+	/*
+	 * An LSM link lives on until the kernel frees it, which it does from
+	 * a workqueue after the last reference is gone (no BPF_LINK_DETACH for
+	 * tracing links on 6.12 and older), so `detach lsm` switches the layer
+	 * off here first.
+	 */
+	if (is_lsm && !cfg->lsm_enabled)
+		return NM_VERDICT_ALLOW;
+	/* Read once: every lookup of this decision sees the same rule set,
+	 * even when an edit switches generations meanwhile. */
+	gen = *(volatile __u32 *)&cfg->active_gen & 1;
 	nm_count(q->hook, 0);
 	if (!pbit)
 		return NM_VERDICT_ALLOW;
-	hit = nm_check(&q->key, q->port, pbit);
+	hit = nm_check(&q->key, q->port, pbit, gen);
 	if (!hit && nm_addr_zero(q->key.addr))
-		hit = nm_check_any(q, pbit);
+		hit = nm_check_any(q, pbit, gen);
 	return hit ? nm_verdict_hit(q, hit, is_lsm) : NM_VERDICT_ALLOW;
 }
 

@@ -13,7 +13,9 @@
 #include <linux/types.h>
 #endif
 
-#define NM_LAYOUT_VERSION 2 /* 2: IPv6 buckets folded to 20 bits */
+/* 2: IPv6 buckets folded to 20 bits; 3: two generations (config.active_gen,
+ * meta per generation, hide flags in port rules). `load` migrates 2 -> 3. */
+#define NM_LAYOUT_VERSION 3
 
 /* Rule directions: which address of the socket operation a rule is about. */
 enum nm_dir {
@@ -80,7 +82,8 @@ struct nm_rule_key {
 	__u32 prefixlen;
 	__u8 dir;    /* enum nm_dir */
 	__u8 family; /* enum nm_family */
-	__u8 pad[2]; /* always zero */
+	__u8 pad[2]; /* always zero; kept for a scope id (0: global), which the
+			trie then matches like the family (docs/store-v3.md) */
 	__u8 addr[16];
 };
 
@@ -131,8 +134,27 @@ struct nm_port_rule {
 	__u16 lo;
 	__u16 hi;
 	__u8 protos; /* enum nm_proto_bit mask */
-	__u8 pad;
+	__u8 flags;  /* NM_PR_HIDE(g): not a rule of generation g */
 };
+
+/*
+ * Generations: the hooks see the rule set of generation config.active_gen
+ * (0 or 1). A port rule is in both unless a hide flag takes it out of one.
+ * An edit writes its rules hidden from the active generation (adds) or
+ * hides rules from the other one (dels), switches active_gen in one write,
+ * then clears the flags and drops what is hidden from the new active
+ * generation. At rest no rule carries a flag. Whatever instant an edit is
+ * killed at, the active generation is exactly the old set or the new one
+ * (src/store_txn.c). Bits 2-7 are zero, kept for a verdict (allow rules).
+ */
+#define NM_GENS 2
+#define NM_PR_HIDE(gen) ((__u8)(1u << (gen)))
+#define NM_PR_HIDE_ALL (NM_PR_HIDE(0) | NM_PR_HIDE(1))
+
+static inline int nm_port_rule_in_gen(const struct nm_port_rule *r, __u32 gen)
+{
+	return !(r->flags & NM_PR_HIDE(gen & 1));
+}
 
 /*
  * All rules that share one prefix. The prefix length is repeated here
@@ -178,11 +200,16 @@ struct nm_config {
 	__u64 upgraded_ns;  /* CLOCK_REALTIME of the last in-place upgrade */
 	__u32 ctx_helpers;  /* NM_HELPER_* the cgroup hooks were loaded with */
 	__u32 lsm_enabled;  /* LSM hooks decide only while 1: see `detach lsm` */
+	__u32 active_gen;   /* the generation the hooks see; its switch (0 <-> 1,
+			       one byte) is the commit of every edit */
+	__u32 pad;
 };
 
 /*
- * Book-keeping owned by user space (the kernel never reads it): counts that
- * would otherwise need a walk over a million-entry map.
+ * Book-keeping owned by user space: counts that would otherwise need a walk
+ * over a million-entry map. One entry per generation (`meta` has NM_GENS),
+ * written before the switch, so the active one counts exactly what the
+ * hooks see. The kernel reads only `rules` (is the store empty?).
  * len_count[dir][fam][L] counts prefixes of length L (fam 0 = v4, 1 = v6;
  * the `any` rule is counted in rules/prefixes only).
  */
@@ -243,7 +270,7 @@ struct nm_event {
 NM_LAYOUT_CHECK(struct nm_rule_key, 24);
 NM_LAYOUT_CHECK(struct nm_port_rule, 6);
 NM_LAYOUT_CHECK(struct nm_rule_val, 52);
-NM_LAYOUT_CHECK(struct nm_config, 40);
+NM_LAYOUT_CHECK(struct nm_config, 48);
 NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_event, 96);

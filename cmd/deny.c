@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netmonctl deny { add RULE | del RULE | { add | del } file { FILE | - } | list | flush }
- * `deny list` prints exactly what `deny add file` reads.
+ * netmonctl deny { add RULE | del RULE | { add | del | replace } file { FILE | - } | list | flush }
+ * `deny list` prints exactly what `deny add file` and `deny replace file` read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@ static int deny_help(int argc, char **argv)
 	(void)argv;
 	fprintf(stderr,
 		"Usage: netmonctl deny { add | del } RULE\n"
-		"       netmonctl deny { add | del } file { FILE | - }\n"
+		"       netmonctl deny { add | del | replace } file { FILE | - }\n"
 		"       netmonctl deny { list | flush }\n"
 		NM_HELP_RULE);
 	return argc < 0 ? NM_EXIT_USAGE : 0;
@@ -30,8 +30,9 @@ static void deny_note_repair(const char *what)
 
 	if (!r->done || !nm_opts.debug)
 		return;
-	fprintf(stderr, "netmonctl: %s: repaired what an interrupted edit left: "
-		"rules counted %llu, the maps hold %llu; %llu bucket slots corrected\n", what,
+	fprintf(stderr, "netmonctl: %s: repaired what an interrupted edit left: kept generation %u, "
+		"took back %llu rules it had not switched to; rules counted %llu, the maps hold %llu; "
+		"%llu bucket slots corrected\n", what, r->gen, (unsigned long long)r->dropped,
 		(unsigned long long)r->rules_before, (unsigned long long)r->rules_after,
 		(unsigned long long)r->slots);
 }
@@ -200,6 +201,48 @@ static int deny_del_file(int argc, char **argv)
 	return 0;
 }
 
+struct deny_replace_job {
+	struct nm_rules rules;
+	size_t added, removed;
+};
+
+static int deny_replace_apply(void *arg, char *err, size_t len)
+{
+	struct deny_replace_job *j = arg;
+
+	return nm_store_replace(j->rules.v, j->rules.n, &j->added, &j->removed, err, len);
+}
+
+/* The whole rule set becomes the file's, in one switch. */
+static int deny_replace(int argc, char **argv)
+{
+	struct deny_replace_job j = {};
+	struct deny_batch b = {};
+	unsigned dirs;
+	int err;
+
+	if (argc != 2 || strcmp(argv[0], "file"))
+		return nm_usage("deny replace", "expected: file { FILE | - }");
+	err = deny_read_file("deny replace file", argv[1], &b);
+	j.rules = b.rules;
+	if (!err)
+		err = deny_locked("deny replace file", deny_replace_apply, &j);
+	if (!err) {
+		dirs = nm_enforced_dirs();
+		if (nm_opts.json)
+			nm_json_print(json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)j.added,
+						"removed", (json_int_t)j.removed, "rules",
+						(json_int_t)j.rules.n, "unenforced",
+						(json_int_t)deny_unenforced(&j.rules, dirs)));
+		else
+			printf("replaced: added %zu rule%s, removed %zu\n", j.added, j.added == 1 ? "" : "s",
+			       j.removed);
+		deny_warn_unenforced(deny_unenforced(&j.rules, dirs), dirs);
+	}
+	nm_rules_free(&j.rules);
+	return err;
+}
+
 /* -j: {"deleted": RULE}, or an array of them when RULE stood for several. */
 static void deny_report_deleted(const struct nm_rules *rs)
 {
@@ -266,7 +309,7 @@ static int deny_list_json(const struct nm_rule *r, void *arg)
 static int deny_list(int argc, char **argv)
 {
 	json_t *list = NULL;
-	int err;
+	int err, lock;
 
 	(void)argv;
 	if (argc)
@@ -274,6 +317,9 @@ static int deny_list(int argc, char **argv)
 	err = nm_require_loaded("deny list");
 	if (err)
 		return err;
+	lock = nm_lock_shared();
+	if (lock < 0)
+		return nm_sys(nm_opts.pin_dir, lock);
 	if (nm_opts.json) {
 		struct deny_list_json j = { .list = json_array(), .dirs = nm_enforced_dirs() };
 
@@ -282,6 +328,7 @@ static int deny_list(int argc, char **argv)
 	} else {
 		err = nm_store_walk(deny_list_text, NULL);
 	}
+	close(lock);
 	if (err) {
 		json_decref(list);
 		return nm_sys("deny list", err);
@@ -293,11 +340,7 @@ static int deny_list(int argc, char **argv)
 
 static int deny_flush_all(void *arg, char *err, size_t len)
 {
-	int ret = nm_store_flush(arg);
-
-	if (ret)
-		snprintf(err, len, "%s", strerror(-ret));
-	return ret;
+	return nm_store_flush(arg, err, len);
 }
 
 static int deny_flush(int argc, char **argv)
@@ -321,8 +364,9 @@ static int deny_flush(int argc, char **argv)
 int do_deny(int argc, char **argv)
 {
 	static const struct nm_cmd cmds[] = {
-		{ "add", deny_add }, { "del", deny_del },     { "list", deny_list },
-		{ "flush", deny_flush }, { "help", deny_help }, { NULL, NULL },
+		{ "add", deny_add },	 { "del", deny_del },	{ "replace", deny_replace },
+		{ "list", deny_list },	 { "flush", deny_flush }, { "help", deny_help },
+		{ NULL, NULL },
 	};
 
 	if (argc < 1)

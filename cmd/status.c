@@ -188,7 +188,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 
 	err = nm_config_read(&cfg);
 	if (!err)
-		err = nm_meta_read(&meta);
+		err = nm_meta_read(&meta, NULL);
 	if (!err)
 		err = nm_counters_read(cnt);
 	if (err) {
@@ -208,6 +208,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I}", "layout_version", cfg.layout_version, "loaded_by",
 		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
+	json_object_set_new(o, "generation", json_integer(cfg.active_gen));
 	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));
 	json_object_set_new(o, "programs", status_programs(links, cnt, k));
 	json_object_set_new(o, "limits", status_limits(json_object_get(o, "programs"), &cfg));

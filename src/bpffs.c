@@ -287,17 +287,19 @@ bool nm_is_loaded(void)
 
 /*
  * Serialises every command that changes state (load, unload, attach,
- * detach, mode, pin, deny edits); readers never take it. A lock taken on a
- * pin dir that `unload` removed meanwhile is no lock: -ENOENT then.
+ * detach, mode, pin, deny edits). `deny list` takes it shared, so its walk
+ * over the maps never meets an edit's switch halfway; `status` takes none.
+ * A lock taken on a pin dir that `unload` removed meanwhile is no lock:
+ * -ENOENT then.
  */
-int nm_lock(void)
+static int nm_lock_op(int op)
 {
 	int fd = open(nm_opts.pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat held, now;
 
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX)) {
+	if (flock(fd, op)) {
 		int err = -errno;
 
 		close(fd);
@@ -309,6 +311,16 @@ int nm_lock(void)
 		return -ENOENT;
 	}
 	return fd;
+}
+
+int nm_lock(void)
+{
+	return nm_lock_op(LOCK_EX);
+}
+
+int nm_lock_shared(void)
+{
+	return nm_lock_op(LOCK_SH);
 }
 
 int nm_unpin(const char *path)

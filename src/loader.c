@@ -8,6 +8,7 @@
  * without enforcement.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,20 +56,28 @@ static uint64_t nm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* Upgrade: make every map of the new object the pinned one. */
-static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *o)
+/* The maps layout 3 changed: a migration from layout 2 starts them fresh. */
+static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map)
+{
+	return map == skel->maps.config || map == skel->maps.meta;
+}
+
+/* Upgrade: make every map of the new object the pinned one (all but the
+ * ones a migration makes anew). *migrate: the pins are of layout 2. */
+static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *o, bool *migrate)
 {
 	struct bpf_map *map;
-	struct nm_config cfg;
-	int err = nm_config_read(&cfg);
+	uint32_t layout;
+	int err = nm_pinned_layout(&layout);
 
 	if (err)
 		return nm_sys("load: pinned config", err);
-	if (cfg.layout_version != NM_LAYOUT_VERSION)
+	if (layout != NM_LAYOUT_VERSION && layout != NM_LAYOUT_MIGRATES_FROM)
 		return nm_fail(NM_EXIT_RUNTIME, "load",
 			       "pinned state has layout %u, this netmonctl writes layout %u: "
 			       "'netmonctl unload' first (rules are lost), or use the matching netmonctl",
-			       cfg.layout_version, NM_LAYOUT_VERSION);
+			       layout, NM_LAYOUT_VERSION);
+	*migrate = layout == NM_LAYOUT_MIGRATES_FROM;
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 		struct bpf_map_info info = {};
@@ -77,6 +86,8 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 
 		if (strchr(name, '.'))
 			continue; /* rodata belongs to the programs, not to the state */
+		if (*migrate && nm_map_migrates(skel, map))
+			continue;
 		fd = nm_open_map(name);
 		if (fd < 0)
 			return nm_sys(name, fd);
@@ -97,6 +108,56 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+/* Entry 0 of a pinned array, whatever its value size (up to sizeof(buf)). */
+static int nm_read_pinned_raw(const char *name, void *out, size_t size)
+{
+	uint8_t buf[4096] = {};
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info), zero = 0;
+	int fd = nm_open_map(name), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		err = -errno;
+	else if (info.value_size > sizeof(buf))
+		err = -EPROTO;
+	else if (bpf_map_lookup_elem(fd, &zero, buf))
+		err = -errno;
+	close(fd);
+	memcpy(out, buf, size);
+	return err;
+}
+
+/*
+ * Layout 2 -> 3, into the new object's fresh config and meta: layout 2's
+ * config is the first 40 bytes of layout 3's (active_gen 0), and its one
+ * meta entry counts generation 0 and 1 alike, since no rule of layout 2
+ * has a hide flag. The rules maps are reused as they are: enforcement
+ * never lapses, the old programs keep their maps until their links move.
+ */
+static int nm_migrate_state(struct netmonctl_bpf *skel)
+{
+	struct nm_config cfg = {};
+	struct nm_meta meta = {};
+	uint32_t key;
+	int err = nm_read_pinned_raw(NM_MAP_CONFIG, &cfg, offsetof(struct nm_config, active_gen));
+
+	if (!err)
+		err = nm_read_pinned_raw(NM_MAP_META, &meta, sizeof(meta));
+	if (err)
+		return nm_sys("load: reading layout 2 state", err);
+	cfg.layout_version = NM_LAYOUT_VERSION;
+	cfg.active_gen = 0;
+	key = 0;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
+		return nm_sys("load: config", errno);
+	for (key = 0; key < NM_GENS; key++)
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.meta), &key, &meta, BPF_ANY))
+			return nm_sys("load: meta", errno);
 	return 0;
 }
 
@@ -135,7 +196,9 @@ static int nm_init_state(const struct nm_caps *caps)
 	int err = nm_config_write(&cfg);
 
 	if (!err)
-		err = nm_meta_write(&meta);
+		err = nm_meta_write_gen(0, &meta);
+	if (!err)
+		err = nm_meta_write_gen(1, &meta);
 	return err ? nm_sys("load: initial state", err) : 0;
 }
 
@@ -155,6 +218,20 @@ static int nm_pin_replace(int fd, const char *sub, const char *name)
 
 		unlink(tmp);
 		return err;
+	}
+	return 0;
+}
+
+static int nm_pin_migrated(struct netmonctl_bpf *skel)
+{
+	struct bpf_map *maps[] = { skel->maps.meta, skel->maps.config }; /* config last: it says the layout */
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		err = nm_pin_replace(bpf_map__fd(maps[i]), "maps", bpf_map__name(maps[i]));
+		if (err)
+			return nm_sys(bpf_map__name(maps[i]), err);
 	}
 	return 0;
 }
@@ -306,17 +383,25 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 {
 	struct nm_relink r = { .skel = skel };
 	struct nm_config cfg;
-	int err = nm_reuse_maps(skel, o);
+	bool migrate = false;
+	int err = nm_reuse_maps(skel, o, &migrate);
 
 	if (err)
 		return err;
 	err = netmonctl_bpf__load(skel) ? -errno : 0;
+	if (!err && migrate)
+		err = nm_migrate_state(skel);
 	if (err)
 		return err;
 	nm_links_walk(nm_relink_one, &r);
 	if (r.err)
 		return r.err;
-	err = nm_pin_progs(skel, progs, &nm_pinned_progs);
+	/* The pins of config and meta move last: until then the pinned state
+	 * says layout 2, so a migration cut short is simply done again. */
+	if (migrate)
+		err = nm_pin_migrated(skel);
+	if (!err)
+		err = nm_pin_progs(skel, progs, &nm_pinned_progs);
 	if (err)
 		return err;
 	if (nm_config_read(&cfg) == 0) {
@@ -327,6 +412,8 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 		nm_config_write(&cfg);
 	}
 	json_object_set_new(report, "links_updated", json_integer(r.updated));
+	if (migrate)
+		json_object_set_new(report, "migrated_from_layout", json_integer(NM_LAYOUT_MIGRATES_FROM));
 	return 0;
 }
 

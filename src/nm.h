@@ -81,6 +81,7 @@ bool nm_on_bpffs(const char *path);
 bool nm_bpffs_present(void); /* the pin dir's nearest existing ancestor is on bpffs */
 bool nm_is_loaded(void);
 int nm_lock(void); /* exclusive lock on the pin dir; fd or -errno */
+int nm_lock_shared(void); /* the same, shared: readers that walk the maps */
 int nm_unpin(const char *path);
 
 /* ---- cgroup.c ---- */
@@ -107,8 +108,12 @@ int nm_map_check(int fd, const char *name, uint32_t key_size, uint32_t value_siz
 int nm_unpin_objects(void); /* unlink the prog and map pins netmonctl names */
 int nm_config_read(struct nm_config *cfg);
 int nm_config_write(const struct nm_config *cfg);
-int nm_meta_read(struct nm_meta *m);
-int nm_meta_write(const struct nm_meta *m);
+int nm_meta_read(struct nm_meta *m, uint32_t *gen); /* the active generation's */
+int nm_meta_read_gen(uint32_t gen, struct nm_meta *m);
+int nm_meta_write_gen(uint32_t gen, const struct nm_meta *m);
+/* The layout that wrote the pinned state (config's first field). */
+int nm_pinned_layout(uint32_t *version);
+#define NM_LAYOUT_MIGRATES_FROM 2 /* `load` upgrades pins of this layout in place */
 int nm_counters_read(struct nm_counters out[NM_HOOK_MAX]);
 const char *nm_layer_name(enum nm_layer l);
 
@@ -169,24 +174,31 @@ void nm_rules_free(struct nm_rules *rs);
 int nm_rulefile_read(int fd, const char *name, struct nm_rules *rs, char *err, size_t errlen);
 extern size_t nm_rulefile_chunk; /* largest read(2), for tests: default 64 KiB */
 
-/* ---- store.c: the rule store in the pinned maps ---- */
-/* All-or-nothing: validate everything, write, roll back on a kernel error.
- * *added gets the number of rules that were new. */
+/* ---- store.c: the rule store in the pinned maps ----
+ * Every edit is all or nothing as the hooks see it, however the command
+ * ends: error, signal or SIGKILL (store_txn.c). The caller holds nm_lock(). */
+/* *added gets the number of rules that were new. */
 int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen);
-/* Delete n rules, all or nothing: every rule must exist (else -ENOENT, the
- * first missing one named in err, nothing changed); a rule given twice
- * counts once in *removed. */
+/* Delete n rules: every rule must exist (else -ENOENT, the first missing
+ * one named in err, nothing changed); a rule given twice counts once. */
 int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, char *err, size_t errlen);
+/* Make the rule set exactly these rules, in one switch: a rule in both the
+ * old and the new set is never lifted. *added, *removed: rules that came, went. */
+int nm_store_replace(const struct nm_rule *rules, size_t n, size_t *added, size_t *removed, char *err,
+		     size_t errlen);
+int nm_store_flush(uint64_t *removed, char *err, size_t errlen);
+/* The active generation's rules; the caller holds nm_lock_shared() or nm_lock(). */
 typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
 int nm_store_walk(nm_rule_cb cb, void *arg);
-int nm_store_flush(uint64_t *removed);
 /* Below maps/ while an edit writes: found by a later command, the edit was
  * killed, and that command repairs the counts first (store_repair.c). */
 #define NM_EDIT_MARK "edit_in_progress"
 bool nm_store_interrupted(void);
 struct nm_repair {
 	bool done;
+	uint32_t gen;                       /* the active generation, which it kept */
 	uint64_t rules_before, rules_after; /* meta's count, and what the maps hold */
+	uint64_t dropped;                   /* rules of the killed edit taken back */
 	uint64_t slots;                     /* bucket slots corrected */
 };
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */

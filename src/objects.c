@@ -61,37 +61,65 @@ int nm_open_prog(const char *name)
 	return nm_open_pin("progs", name);
 }
 
+/* The layout of the pinned state: the first field of `config`, whatever
+ * that struct's size was in the layout that wrote it. */
+int nm_pinned_layout(uint32_t *version)
+{
+	uint8_t buf[4096];
+	uint32_t zero = 0;
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	int fd = nm_open_map(NM_MAP_CONFIG), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		err = -errno;
+	else if (info.key_size != sizeof(zero) || info.value_size < sizeof(*version) ||
+		 info.value_size > sizeof(buf))
+		err = -EPROTO;
+	else if (bpf_map_lookup_elem(fd, &zero, buf))
+		err = -errno;
+	else
+		memcpy(version, buf, sizeof(*version));
+	close(fd);
+	return err;
+}
+
 /* A pinned map of another layout is refused rather than misread. */
 int nm_map_check(int fd, const char *name, uint32_t key_size, uint32_t value_size)
 {
 	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info);
+	uint32_t len = sizeof(info), layout = 0;
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
-	if (info.key_size != key_size || info.value_size != value_size) {
+	if (info.key_size == key_size && info.value_size == value_size)
+		return 0;
+	if (nm_pinned_layout(&layout) == 0 && layout == NM_LAYOUT_MIGRATES_FROM)
+		nm_fail(NM_EXIT_RUNTIME, name,
+			"the pinned state has layout %u: 'netmonctl load' migrates it to layout %d "
+			"and keeps every rule enforced", layout, NM_LAYOUT_VERSION);
+	else
 		nm_fail(NM_EXIT_RUNTIME, name,
 			"pinned map has key/value size %u/%u, this netmonctl expects %u/%u "
 			"(layout %d): 'netmonctl unload' first, or use the netmonctl that loaded it",
 			info.key_size, info.value_size, key_size, value_size, NM_LAYOUT_VERSION);
-		return -EPROTO;
-	}
-	return 0;
+	return -EPROTO;
 }
 
-static int nm_array_rw(const char *name, void *val, size_t size, bool write)
+static int nm_array_rw(const char *name, uint32_t key, void *val, size_t size, bool write)
 {
-	uint32_t zero = 0;
 	int fd = nm_open_map(name), err;
 
 	if (fd < 0)
 		return fd;
-	err = nm_map_check(fd, name, sizeof(zero), size);
+	err = nm_map_check(fd, name, sizeof(key), size);
 	if (!err) {
 		if (write)
-			err = bpf_map_update_elem(fd, &zero, val, BPF_ANY) ? -errno : 0;
+			err = bpf_map_update_elem(fd, &key, val, BPF_ANY) ? -errno : 0;
 		else
-			err = bpf_map_lookup_elem(fd, &zero, val) ? -errno : 0;
+			err = bpf_map_lookup_elem(fd, &key, val) ? -errno : 0;
 	}
 	close(fd);
 	return err;
@@ -99,22 +127,46 @@ static int nm_array_rw(const char *name, void *val, size_t size, bool write)
 
 int nm_config_read(struct nm_config *cfg)
 {
-	return nm_array_rw(NM_MAP_CONFIG, cfg, sizeof(*cfg), false);
+	return nm_array_rw(NM_MAP_CONFIG, 0, cfg, sizeof(*cfg), false);
 }
 
 int nm_config_write(const struct nm_config *cfg)
 {
-	return nm_array_rw(NM_MAP_CONFIG, (void *)cfg, sizeof(*cfg), true);
+	return nm_array_rw(NM_MAP_CONFIG, 0, (void *)cfg, sizeof(*cfg), true);
 }
 
-int nm_meta_read(struct nm_meta *m)
+int nm_meta_read_gen(uint32_t gen, struct nm_meta *m)
 {
-	return nm_array_rw(NM_MAP_META, m, sizeof(*m), false);
+	return nm_array_rw(NM_MAP_META, gen & 1, m, sizeof(*m), false);
 }
 
-int nm_meta_write(const struct nm_meta *m)
+int nm_meta_write_gen(uint32_t gen, const struct nm_meta *m)
 {
-	return nm_array_rw(NM_MAP_META, (void *)m, sizeof(*m), true);
+	return nm_array_rw(NM_MAP_META, gen & 1, (void *)m, sizeof(*m), true);
+}
+
+/*
+ * The counts of what the hooks see. No lock: the active generation's meta
+ * is written before the switch to it, and an edit that starts after the
+ * switch writes the other one; a reread of active_gen catches an edit that
+ * switched meanwhile.
+ */
+int nm_meta_read(struct nm_meta *m, uint32_t *gen_out)
+{
+	struct nm_config a, b;
+	int tries, err = nm_config_read(&a);
+
+	for (tries = 0; !err && tries < 8; tries++) {
+		err = nm_meta_read_gen(a.active_gen, m);
+		if (!err)
+			err = nm_config_read(&b);
+		if (err || a.active_gen == b.active_gen)
+			break;
+		a = b;
+	}
+	if (!err && gen_out)
+		*gen_out = a.active_gen & 1;
+	return err;
 }
 
 /* Sum the per-CPU counters of every hook. */

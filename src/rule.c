@@ -130,7 +130,7 @@ static void port_list_add(struct port_list *pl, uint16_t lo, uint16_t hi, uint8_
 	pl->v[pl->n].lo = lo;
 	pl->v[pl->n].hi = hi;
 	pl->v[pl->n].protos = protos;
-	pl->v[pl->n].pad = 0;
+	pl->v[pl->n].flags = 0;
 	pl->n++;
 }
 

@@ -13,18 +13,6 @@
 #include <bpf/bpf.h>
 #include "store_internal.h"
 
-void nm_batch_undo(int fd, struct nm_batch *b, size_t upto)
-{
-	size_t i;
-
-	for (i = 0; i < upto; i++) {
-		if (b->existed[i])
-			bpf_map_update_elem(fd, &b->keys[i], &b->olds[i], BPF_ANY);
-		else
-			bpf_map_delete_elem(fd, &b->keys[i]);
-	}
-}
-
 /* Write entries [from, from + n); returns how many were written (errno set when short). */
 static size_t nm_write_batch(int fd, struct nm_batch *b, size_t from, size_t n)
 {

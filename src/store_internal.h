@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The rule store's parts, shared by store.c (the commands: add, del,
- * walk, flush), store_plan.c (what an edit will write), store_batch.c
- * (writing and deleting entries in kernel batches) and store_buckets.c
- * (which bucket slots a trie prefix counts in). See store.c for the
- * layout and for the order of writes that keeps the hooks and a kill safe.
+ * replace, flush, walk), store_plan.c (what an edit will write),
+ * store_txn.c (an edit as one transaction: the order of writes that keeps
+ * the hooks and a kill safe), store_repair.c (what a killed edit left),
+ * store_batch.c (writing and deleting entries in kernel batches) and
+ * store_buckets.c (which bucket slots a trie prefix counts in).
  */
 #ifndef NM_STORE_INTERNAL_H
 #define NM_STORE_INTERNAL_H
@@ -23,7 +24,8 @@ struct nm_store {
 	int fd[NM_STORES];
 	uint32_t max[NM_STORES];
 	int buckets_fd;
-	struct nm_meta meta;
+	uint32_t gen;        /* the active generation */
+	struct nm_meta meta; /* its counts */
 };
 
 
@@ -87,10 +89,11 @@ struct nm_batch {
 	bool *fresh; /* !existed: a new prefix */
 };
 
+/* vals: what each entry holds once the edit is done (count 0: deleted). */
 struct nm_plan {
 	struct nm_batch b[NM_STORES];
 	size_t added;   /* port rules that are new (a del: that go) */
-	uint64_t fresh[NM_STORES];
+	size_t removed; /* a replace: port rules that go */
 };
 
 /*
@@ -115,10 +118,14 @@ int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const boo
 void nm_plan_free(struct nm_plan *p);
 int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n, struct nm_plan *p,
 		  char *err, size_t errlen);
-int nm_plan_account(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen);
+int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n, struct nm_plan *p,
+			  char *err, size_t errlen);
 int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n, struct nm_plan *p,
 		      char *err, size_t errlen);
 size_t nm_del_partition(struct nm_batch *b);
+
+/* store_txn.c: apply a plan as one transaction (see there) */
+int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen);
 
 /* store_repair.c: open for an edit, repairing first what a killed edit left */
 int nm_store_open_edit(struct nm_store *s, char *err, size_t errlen);
@@ -130,7 +137,6 @@ void nm_edit_done(void);  /* after its last, or a failure before its first */
 int nm_buckets_rebuild(struct nm_store *s, const struct nm_rule_key *keys, size_t n, uint64_t *written);
 
 /* store_batch.c */
-void nm_batch_undo(int fd, struct nm_batch *b, size_t upto);
 int nm_batch_apply(int fd, struct nm_batch *b, size_t *done);
 struct nm_apply_job {
 	int fd;

@@ -44,21 +44,6 @@ static int nm_plan_alloc(struct nm_plan *p, size_t n)
 	return 0;
 }
 
-/* Longest chain of nested prefixes the kernel may walk for one dir. */
-static int nm_chain_ok(const struct nm_meta *m, char *err, size_t errlen)
-{
-	int d, l, used;
-
-	for (d = 0; d < NM_DIR_MAX; d++) {
-		for (used = 0, l = 0; l <= 128; l++)
-			used += m->len_count[d][1][l] > 0;
-		if (used + 1 > NM_MAX_DEPTH)
-			return STORE_ERR(-ENOSPC, "too many distinct IPv6 prefix lengths for dir %s (%d, max %d)",
-					 nm_dir_names[d], used, NM_MAX_DEPTH - 1);
-	}
-	return 0;
-}
-
 /* An index at most half full for n keys; ix->slot is NULL when out of memory. */
 static void nm_key_index_init(struct nm_key_index *ix, size_t n)
 {
@@ -79,30 +64,44 @@ static uint32_t nm_key_hash(const struct nm_rule_key *k)
 	return (uint32_t)(w[0] ^ w[0] >> 29 ^ w[0] >> 47);
 }
 
-/* The plan entry of this rule key (found through the index), or a new one
- * at the end of its store's batch, started from the store's current value. */
+/* The plan entry of map key m in store which, found through the index; or
+ * a new one at the end of that store's batch (*made: true). */
+static size_t nm_plan_slot(struct nm_plan *p, struct nm_key_index *ix, const struct nm_rule_key *m,
+			   int which, bool *made)
+{
+	uint32_t h = nm_key_hash(m) & ix->mask, v;
+	struct nm_batch *b;
+	size_t entry;
+
+	*made = false;
+	for (; (v = ix->slot[h]) != 0; h = (h + 1) & ix->mask) {
+		entry = (v & 0x7fffffffu) - 1;
+		if ((int)(v >> 31) == which && !memcmp(&p->b[which].keys[entry], m, sizeof(*m)))
+			return entry;
+	}
+	b = &p->b[which];
+	entry = b->n++;
+	ix->slot[h] = (uint32_t)which << 31 | (uint32_t)(entry + 1);
+	b->keys[entry] = *m;
+	*made = true;
+	return entry;
+}
+
+/* The plan entry of this rule key, or a new one started from the store's
+ * current value (an empty one when lookup is false or there is none). */
 static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
 					 struct nm_key_index *ix, const struct nm_rule_key *key,
 					 bool lookup, size_t *entry, int *store)
 {
 	int which;
 	struct nm_rule_key m = nm_map_key(key, &which);
-	uint32_t h = nm_key_hash(&m) & ix->mask, v;
-	struct nm_batch *b;
+	struct nm_batch *b = &p->b[which];
+	bool made;
 
-	for (; (v = ix->slot[h]) != 0; h = (h + 1) & ix->mask) {
-		b = &p->b[v >> 31];
-		*entry = (v & 0x7fffffffu) - 1;
-		if ((int)(v >> 31) == which && !memcmp(&b->keys[*entry], &m, sizeof(m))) {
-			*store = which;
-			return &b->vals[*entry];
-		}
-	}
-	b = &p->b[which];
-	*entry = b->n++;
 	*store = which;
-	ix->slot[h] = (uint32_t)which << 31 | (uint32_t)(*entry + 1);
-	b->keys[*entry] = m;
+	*entry = nm_plan_slot(p, ix, &m, which, &made);
+	if (!made)
+		return &b->vals[*entry];
 	b->existed[*entry] = lookup && nm_lookup_exact(s, key, &b->olds[*entry]);
 	if (b->existed[*entry]) {
 		b->vals[*entry] = b->olds[*entry];
@@ -114,20 +113,23 @@ static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
 	return &b->vals[*entry];
 }
 
+static void nm_batch_move(struct nm_batch *b, size_t to, size_t from)
+{
+	b->keys[to] = b->keys[from];
+	b->vals[to] = b->vals[from];
+	b->olds[to] = b->olds[from];
+	b->existed[to] = b->existed[from];
+	b->fresh[to] = b->fresh[from];
+}
+
 /* Drop entries that were present and gained no rule: nothing to write. */
 static void nm_plan_compact(struct nm_batch *b, const bool *gained)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < b->n; i++) {
-		if (!b->existed[i] || gained[i]) {
-			b->keys[n] = b->keys[i];
-			b->vals[n] = b->vals[i];
-			b->olds[n] = b->olds[i];
-			b->existed[n] = b->existed[i];
-			b->fresh[n] = b->fresh[i];
-			n++;
-		}
+		if (!b->existed[i] || gained[i])
+			nm_batch_move(b, n++, i);
 	}
 	b->n = n;
 }
@@ -177,33 +179,6 @@ out:
 	return ret;
 }
 
-int nm_plan_account(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
-{
-	struct nm_meta *m = &s->meta;
-	size_t i;
-	int w;
-
-	for (w = 0; w < NM_STORES; w++) {
-		struct nm_batch *b = &p->b[w];
-		uint64_t have = w == NM_HOSTS ? m->hosts : m->prefixes - m->hosts;
-
-		for (i = 0; i < b->n; i++)
-			p->fresh[w] += b->fresh[i];
-		if (have + p->fresh[w] > s->max[w])
-			return STORE_ERR(-ENOSPC, "rule store full: %s holds %llu + %llu new > %u (load with 'entries N')",
-					 nm_store_names[w], (unsigned long long)have,
-					 (unsigned long long)p->fresh[w], s->max[w]);
-		for (i = 0; w == NM_NETS && i < b->n; i++)
-			if (b->fresh[i])
-				(*nm_len_slot(m, &b->keys[i]))++;
-	}
-	m->hosts += p->fresh[NM_HOSTS];
-	m->prefixes += p->fresh[NM_HOSTS] + p->fresh[NM_NETS];
-	m->rules += p->added;
-	return nm_chain_ok(m, err, errlen);
-}
-
-
 /*
  * Take each rule out of its prefix's plan entry (started from the store's
  * value by nm_plan_entry). A rule that is not in the store is an error
@@ -243,6 +218,110 @@ int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 	}
 out:
 	free(ix.slot);
+	return ret;
+}
+
+/* The same port rules, in any order? */
+static bool nm_same_rules(const struct nm_rule_val *a, const struct nm_rule_val *b)
+{
+	int i;
+
+	if (a->count != b->count)
+		return false;
+	for (i = 0; i < a->count; i++)
+		if (nm_port_find(b, &a->r[i]) < 0)
+			return false;
+	return true;
+}
+
+/* Every entry of the store into the plan, as present with nothing kept
+ * (vals empty): the replace then puts back what the new set has. */
+static int nm_plan_take_store(struct nm_store *s, struct nm_plan *p, struct nm_key_index *ix,
+			      struct nm_rule_key *keys[NM_STORES], const size_t n[NM_STORES])
+{
+	size_t i, e;
+	bool made;
+	int w;
+
+	for (w = 0; w < NM_STORES; w++) {
+		struct nm_batch *b = &p->b[w];
+
+		for (i = 0; i < n[w]; i++) {
+			struct nm_rule_val old;
+
+			if (bpf_map_lookup_elem(s->fd[w], &keys[w][i], &old))
+				continue; /* no edit runs meanwhile: cannot happen */
+			e = nm_plan_slot(p, ix, &keys[w][i], w, &made);
+			b->existed[e] = true;
+			b->olds[e] = old;
+			memset(&b->vals[e], 0, sizeof(b->vals[e]));
+			b->vals[e].prefixlen = old.prefixlen;
+			p->removed += old.count;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Replace: the store's entries, each emptied, then the new rules put in;
+ * entries whose rules end up as they were drop out of the plan. Counts the
+ * rules that come (added) and go (removed).
+ */
+int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
+			  struct nm_plan *p, char *err, size_t errlen)
+{
+	struct nm_rule_key *keys[NM_STORES] = {};
+	size_t have[NM_STORES] = {}, i, entry, out;
+	struct nm_key_index ix = {};
+	int w, store, ret = 0;
+
+	for (w = 0; w < NM_STORES && !ret; w++)
+		ret = nm_collect_keys(s->fd[w], &keys[w], &have[w]);
+	if (ret) {
+		ret = STORE_ERR(ret, "reading the rule store: %s", strerror(-ret));
+		goto out;
+	}
+	nm_key_index_init(&ix, n + have[NM_HOSTS] + have[NM_NETS]);
+	if (!ix.slot || nm_plan_alloc(p, n + have[NM_HOSTS] + have[NM_NETS])) {
+		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+		goto out;
+	}
+	nm_plan_take_store(s, p, &ix, keys, have);
+	for (i = 0; i < n; i++) {
+		struct nm_rule_key key;
+		struct nm_rule_val *v;
+		char text[160];
+
+		nm_rule_key(&rules[i], &key);
+		v = nm_plan_entry(s, p, &ix, &key, false, &entry, &store);
+		if (nm_port_find(v, &rules[i].port) >= 0)
+			continue;
+		if (v->count >= NM_PORT_RULES) {
+			nm_rule_format(&rules[i], text, sizeof(text));
+			ret = STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
+					NM_PORT_RULES);
+			goto out;
+		}
+		v->r[v->count++] = rules[i].port;
+		if (p->b[store].existed[entry] && nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
+			p->removed--; /* stays */
+		else
+			p->added++;
+	}
+	for (w = 0; w < NM_STORES; w++) {
+		struct nm_batch *b = &p->b[w];
+
+		for (i = out = 0; i < b->n; i++) {
+			if (b->existed[i] && nm_same_rules(&b->vals[i], &b->olds[i]))
+				continue;
+			nm_batch_move(b, out++, i);
+		}
+		b->n = out;
+	}
+out:
+	free(ix.slot);
+	free(keys[NM_HOSTS]);
+	free(keys[NM_NETS]);
 	return ret;
 }
 

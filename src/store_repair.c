@@ -2,13 +2,14 @@
 /*
  * What a killed edit leaves behind, and its repair. An edit that writes
  * marks the store first (a directory below maps/, so the mark lives on
- * bpffs with the maps it speaks for) and clears the mark when it is done.
- * The next edit that finds the mark recounts everything user space keeps
- * about the maps (`meta`: rules, prefixes, the prefix lengths in use) and
- * sets every bucket slot from the trie's keys before its own work, so
- * `status` counts what `deny list` lists and the gate counts what the trie
- * holds. What the killed edit had written stays written: layout 2 has no
- * way to take it back as one step (docs/store-v3.md).
+ * bpffs with the maps it speaks for) and clears the mark when it is done
+ * (store_txn.c). The next edit that finds the mark makes the store what
+ * the active generation says, before its own work: a rule hidden from the
+ * active generation goes (the killed edit had not switched to it, or had
+ * and it was a del), every other rule is kept in both generations; then
+ * meta of both generations is counted from the maps again and every
+ * bucket slot set from the trie's keys. The hooks see no change meanwhile:
+ * only rules they do not see go. Killed itself, the repair is repeated.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,24 +50,57 @@ void nm_edit_done(void)
 	rmdir(path);
 }
 
-/* Count one map's entries into m; keys are the map's own (hosts: full
- * query length, so only trie keys say which prefix length they are). */
-static int nm_recount(int fd, int which, struct nm_meta *m, struct nm_rule_key **keys, size_t *n)
+/* The entry as the active generation has it, flags cleared; true when that
+ * differs from what the map holds. */
+static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, struct nm_rule_val *out)
 {
-	struct nm_rule_val val;
-	size_t i;
+	int i;
+
+	*out = *v;
+	out->count = 0;
+	memset(out->r, 0, sizeof(out->r));
+	for (i = 0; i < v->count && i < NM_PORT_RULES; i++) {
+		if (!nm_port_rule_in_gen(&v->r[i], gen))
+			continue;
+		out->r[out->count] = v->r[i];
+		out->r[out->count++].flags = 0;
+	}
+	return memcmp(out, v, sizeof(*v)) != 0;
+}
+
+/*
+ * One map: every entry settled to the active generation, and counted into
+ * m. Keys are the map's own (hosts: full query length, so only trie keys
+ * say which prefix length they are); the trie keys that remain go back in
+ * *keys for the buckets.
+ */
+static int nm_repair_map(int fd, int which, uint32_t gen, struct nm_meta *m, struct nm_rule_key **keys,
+			 size_t *n, struct nm_repair *r)
+{
+	struct nm_rule_val val, fin;
+	size_t i, kept = 0;
 	int ret = nm_collect_keys(fd, keys, n);
 
 	for (i = 0; !ret && i < *n; i++) {
 		if (bpf_map_lookup_elem(fd, &(*keys)[i], &val))
 			continue;
-		m->rules += val.count;
+		if (nm_entry_settled(&val, gen, &fin)) {
+			r->dropped += val.count - fin.count;
+			ret = fin.count ? bpf_map_update_elem(fd, &(*keys)[i], &fin, BPF_ANY)
+					: bpf_map_delete_elem(fd, &(*keys)[i]);
+			ret = ret ? -errno : 0;
+		}
+		if (ret || !fin.count)
+			continue;
+		m->rules += fin.count;
 		m->prefixes++;
 		if (which == NM_HOSTS)
 			m->hosts++;
 		else
 			(*nm_len_slot(m, &(*keys)[i]))++;
+		(*keys)[kept++] = (*keys)[i];
 	}
+	*n = kept;
 	return ret;
 }
 
@@ -77,16 +111,19 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 	struct nm_meta m = {};
 	int w, ret = 0;
 
+	r->gen = s->gen;
 	for (w = 0; w < NM_STORES && !ret; w++)
-		ret = nm_recount(s->fd[w], w, &m, &keys[w], &n[w]);
+		ret = nm_repair_map(s->fd[w], w, s->gen, &m, &keys[w], &n[w], r);
 	if (!ret)
 		ret = nm_buckets_rebuild(s, keys[NM_NETS], n[NM_NETS], &r->slots);
 	if (!ret) {
 		r->rules_before = s->meta.rules;
 		r->rules_after = m.rules;
 		s->meta = m;
-		ret = nm_meta_write(&m);
+		ret = nm_meta_write_gen(s->gen, &m);
 	}
+	if (!ret)
+		ret = nm_meta_write_gen(s->gen ^ 1, &m);
 	for (w = 0; w < NM_STORES; w++)
 		free(keys[w]);
 	return ret;

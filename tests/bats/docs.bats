@@ -66,11 +66,13 @@ help_text() { "$NETMONCTL" help 2>&1; }
 	[ "${lines[3]}" = "enforce audit" ]
 }
 
-@test "deny del file is in help, deny help, the man page, the README and the completion" {
-	help_text | grep -q 'deny { add | del } file { FILE | - }'
-	"$NETMONCTL" deny help 2>&1 | grep -q 'deny { add | del } file { FILE | - }'
+@test "deny del file and deny replace file are in help, deny help, the man page, the README and the completion" {
+	help_text | grep -q 'deny { add | del | replace } file { FILE | - }'
+	"$NETMONCTL" deny help 2>&1 | grep -q 'deny { add | del | replace } file { FILE | - }'
 	grep -q '^\.B deny del file ' "$ROOT/man/netmonctl.8"
+	grep -q '^\.B deny replace file ' "$ROOT/man/netmonctl.8"
 	grep -q '^netmonctl deny del file ' "$ROOT/README.md"
+	grep -q '^netmonctl deny replace file ' "$ROOT/README.md"
 	run bash -c '
 		source /usr/share/bash-completion/bash_completion
 		source "$1/completions/netmonctl"
@@ -80,6 +82,15 @@ help_text() { "$NETMONCTL" help 2>&1; }
 		echo "${COMPREPLY[*]}"' _ "$ROOT"
 	assert_success
 	assert_output "file any"
+	run bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source "$1/completions/netmonctl"
+		COMP_LINE="netmonctl deny replace " COMP_POINT=${#COMP_LINE}
+		COMP_WORDS=(netmonctl deny replace "") COMP_CWORD=3
+		_netmonctl
+		echo "${COMPREPLY[*]}"' _ "$ROOT"
+	assert_success
+	assert_output "file"
 }
 
 @test "port lists and service names: one grammar in help, deny help, the man page and the README" {

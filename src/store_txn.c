@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One edit of the rule store, as one transaction the hooks see whole.
+ *
+ * The store holds two generations of the rule set in the same entries
+ * (bpf/netmonctl.h: a port rule hidden from a generation is not in it) and
+ * config.active_gen says which one the hooks use. An edit, planned in full
+ * before its first write (store_plan.c), goes:
+ *   1. mark the store (the edit mark, store_repair.c);
+ *   2. write the other generation's meta, count the new prefixes into
+ *      their buckets;
+ *   3. build: write each changed entry with the old rules that stay, the
+ *      old rules that go hidden from the other generation, and the new
+ *      rules hidden from the active one: the active generation is
+ *      unchanged, entry by entry;
+ *   4. switch: active_gen = the other generation, one write (the commit);
+ *   5. settle: write each entry's final rules without flags, delete the
+ *      entries left empty and take them out of their buckets, copy meta to
+ *      the generation now inactive;
+ *   6. clear the mark.
+ * Killed before 4, the hooks still see the old set; after it, the new
+ * one. A rule in both sets is in both generations throughout, so it is
+ * never lifted, not even for an instant. The next edit that finds the
+ * mark cleans up (nm_store_repair): keeps what the active generation has.
+ *
+ * Why flags in the entries, not two copies of the maps flipped as a whole:
+ * a single `deny add` stays a few writes at any store size, and memory does
+ * not double. The cost is that every entry an edit touches is written twice
+ * (steps 3 and 5), and that a prefix must fit its old and its new port
+ * rules at once while the edit runs (NM_PORT_RULES).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "store_internal.h"
+
+/* Longest chain of nested prefixes the kernel may walk for one dir. */
+static int nm_chain_ok(const struct nm_meta *m, char *err, size_t errlen)
+{
+	int d, l, used;
+
+	for (d = 0; d < NM_DIR_MAX; d++) {
+		for (used = 0, l = 0; l <= 128; l++)
+			used += m->len_count[d][1][l] > 0;
+		if (used + 1 > NM_MAX_DEPTH)
+			return STORE_ERR(-ENOSPC, "too many distinct IPv6 prefix lengths for dir %s (%d, max %d)",
+					 nm_dir_names[d], used, NM_MAX_DEPTH - 1);
+	}
+	return 0;
+}
+
+struct nm_txn {
+	struct nm_store *s;
+	struct nm_plan *p;
+	uint32_t gen; /* active before the switch */
+	struct nm_meta after;
+	struct nm_batch build[NM_STORES]; /* p's batches with the values of step 3 */
+};
+
+/* The text of one port rule of a plan entry, for messages. */
+static void nm_entry_text(const struct nm_batch *b, size_t i, const struct nm_port_rule *p, char *buf,
+			  size_t len)
+{
+	struct nm_rule_key key = b->keys[i];
+	struct nm_rule r;
+
+	key.prefixlen = b->vals[i].prefixlen; /* a hosts key carries the full query length */
+	nm_rule_from_key(&key, p, &r);
+	nm_rule_format(&r, buf, len);
+}
+
+/*
+ * What the entry holds while the edit runs: the old rules (hidden from the
+ * other generation if they go), then the new ones (hidden from the active
+ * generation).
+ */
+static int nm_build_value(const struct nm_batch *b, size_t i, uint32_t gen, struct nm_rule_val *out,
+			  char *err, size_t errlen)
+{
+	const struct nm_rule_val *fin = &b->vals[i];
+	int k, c = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->prefixlen = fin->prefixlen;
+	for (k = 0; b->existed[i] && k < b->olds[i].count; k++) {
+		out->r[c] = b->olds[i].r[k];
+		out->r[c].flags = nm_port_find(fin, &out->r[c]) >= 0 ? 0 : NM_PR_HIDE(gen ^ 1);
+		c++;
+	}
+	for (k = 0; k < fin->count; k++) {
+		if (b->existed[i] && nm_port_find(&b->olds[i], &fin->r[k]) >= 0)
+			continue;
+		if (c >= NM_PORT_RULES) {
+			char text[160];
+
+			nm_entry_text(b, i, &fin->r[k], text, sizeof(text));
+			return STORE_ERR(-ENOSPC, "%s: while the switch runs its prefix would hold more than %d "
+					 "port rules (the old and the new ones): apply it in two steps",
+					 text, NM_PORT_RULES);
+		}
+		out->r[c] = fin->r[k];
+		out->r[c].flags = NM_PR_HIDE(gen);
+		c++;
+	}
+	out->count = c;
+	return 0;
+}
+
+/*
+ * The counts after the edit, and the check that the store can hold the
+ * edit while it runs: the new prefixes are there before the emptied ones
+ * go, so capacity and the walk's depth are checked on both together.
+ */
+static int nm_txn_account(struct nm_txn *t, char *err, size_t errlen)
+{
+	struct nm_meta during = t->s->meta;
+	size_t i;
+	int w;
+
+	t->after = t->s->meta;
+	for (w = 0; w < NM_STORES; w++) {
+		const struct nm_batch *b = &t->p->b[w];
+		uint64_t have = w == NM_HOSTS ? during.hosts : during.prefixes - during.hosts, fresh = 0;
+
+		for (i = 0; i < b->n; i++) {
+			bool gone = b->existed[i] && b->vals[i].count == 0;
+			int64_t d = (int64_t)b->vals[i].count - (b->existed[i] ? b->olds[i].count : 0);
+
+			t->after.rules += d;
+			fresh += !b->existed[i];
+			if (!b->existed[i] || gone) {
+				int64_t one = gone ? -1 : 1;
+
+				t->after.prefixes += one;
+				if (w == NM_HOSTS)
+					t->after.hosts += one;
+				*nm_len_slot(&t->after, &b->keys[i]) += (uint32_t)one;
+				if (!gone)
+					(*nm_len_slot(&during, &b->keys[i]))++;
+			}
+		}
+		if (have + fresh > t->s->max[w])
+			return STORE_ERR(-ENOSPC, "rule store full: %s holds %llu + %llu new > %u (load with 'entries N')",
+					 nm_store_names[w], (unsigned long long)have,
+					 (unsigned long long)fresh, t->s->max[w]);
+	}
+	return nm_chain_ok(&during, err, errlen);
+}
+
+static int nm_txn_builds(struct nm_txn *t, char *err, size_t errlen)
+{
+	int w, ret = 0;
+	size_t i;
+
+	for (w = 0; w < NM_STORES && !ret; w++) {
+		struct nm_batch *b = &t->p->b[w];
+
+		t->build[w] = *b;
+		t->build[w].vals = nm_calloc_big(b->n ? b->n : 1, sizeof(*b->vals));
+		if (!t->build[w].vals)
+			return STORE_ERR(-ENOMEM, "out of memory for %zu entries", b->n);
+		for (i = 0; i < b->n && !ret; i++)
+			ret = nm_build_value(b, i, t->gen, &t->build[w].vals[i], err, errlen);
+	}
+	return ret;
+}
+
+/* Back to the state before step 2, after a failure before the switch;
+ * best effort: what it cannot undo, the mark leaves to the repair. */
+static int nm_txn_undo(struct nm_txn *t, const size_t done[NM_STORES], bool bucketed)
+{
+	struct nm_batch *nets = &t->p->b[NM_NETS];
+	int w, ret = 0;
+	size_t i;
+
+	for (w = 0; w < NM_STORES; w++) {
+		struct nm_batch *b = &t->p->b[w];
+
+		for (i = 0; i < done[w]; i++) {
+			int r = b->existed[i] ? bpf_map_update_elem(t->s->fd[w], &b->keys[i], &b->olds[i], BPF_ANY)
+					      : bpf_map_delete_elem(t->s->fd[w], &b->keys[i]);
+			if (r && !ret)
+				ret = -errno;
+		}
+	}
+	if (bucketed && nm_buckets_add(t->s, nets->keys, nets->fresh, nets->n, -1) && !ret)
+		ret = -EIO;
+	return ret;
+}
+
+/* Step 4: the commit. */
+static int nm_txn_switch(struct nm_txn *t)
+{
+	struct nm_config cfg;
+	int ret = nm_config_read(&cfg);
+
+	if (!ret) {
+		cfg.active_gen = t->gen ^ 1;
+		ret = nm_config_write(&cfg);
+	}
+	return ret;
+}
+
+/* Step 5: final values written, emptied entries deleted, then their buckets. */
+static int nm_txn_settle(struct nm_txn *t)
+{
+	struct nm_batch *nets = &t->p->b[NM_NETS];
+	size_t keep[NM_STORES], done;
+	int w, ret = 0;
+
+	for (w = 0; w < NM_STORES && !ret; w++) {
+		struct nm_batch upd;
+
+		keep[w] = nm_del_partition(&t->p->b[w]);
+		upd = t->p->b[w];
+		upd.n = keep[w];
+		ret = nm_batch_apply(t->s->fd[w], &upd, &done);
+		if (!ret)
+			ret = nm_delete_keys(t->s->fd[w], &upd.keys[keep[w]], t->p->b[w].n - keep[w]);
+	}
+	if (!ret)
+		ret = nm_buckets_add(t->s, &nets->keys[keep[NM_NETS]], NULL, nets->n - keep[NM_NETS], -1);
+	if (!ret)
+		ret = nm_meta_write_gen(t->gen, &t->after);
+	return ret;
+}
+
+int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen)
+{
+	struct nm_txn t = { .s = s, .p = p, .gen = s->gen };
+	struct nm_apply_job jh = { .fd = s->fd[NM_HOSTS], .b = &t.build[NM_HOSTS] };
+	struct nm_apply_job jn = { .fd = s->fd[NM_NETS], .b = &t.build[NM_NETS] };
+	struct nm_batch *nets = &p->b[NM_NETS];
+	size_t done[NM_STORES] = {};
+	bool bucketed = false;
+	int ret;
+
+	if (!p->b[NM_HOSTS].n && !p->b[NM_NETS].n)
+		return 0; /* nothing changes: no switch */
+	ret = nm_txn_account(&t, err, errlen);
+	if (!ret)
+		ret = nm_txn_builds(&t, err, errlen);
+	if (!ret)
+		ret = nm_edit_mark();
+	if (ret)
+		goto out;
+	ret = nm_meta_write_gen(t.gen ^ 1, &t.after);
+	if (!ret) {
+		ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
+		bucketed = !ret;
+	}
+	if (!ret) {
+		ret = nm_apply_both(&jh, &jn);
+		done[NM_HOSTS] = jh.done;
+		done[NM_NETS] = jn.done;
+	}
+	if (!ret)
+		ret = nm_txn_switch(&t);
+	if (ret) {
+		snprintf(err, errlen, "update failed: %s (%s); nothing changed", strerror(-ret),
+			 nm_errno_name(ret));
+		if (nm_txn_undo(&t, done, bucketed) == 0)
+			nm_edit_done();
+		goto out;
+	}
+	/* Committed. A failure from here on leaves the mark: the next edit
+	 * finishes the clean-up, and the hooks already see the new set. */
+	if (nm_txn_settle(&t) == 0)
+		nm_edit_done();
+	s->meta = t.after;
+	s->gen ^= 1;
+out:
+	free(t.build[NM_HOSTS].vals);
+	free(t.build[NM_NETS].vals);
+	return ret;
+}
