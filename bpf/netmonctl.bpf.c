@@ -364,8 +364,8 @@ static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit, __u32 g
 	__u64 hit;
 	int n, i;
 
-	if (q->src_unknown)
-		return nm_store_empty(gen) ? 0 : nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_ANY_SOURCE, 0, 0);
+	if (q->src_unknown) /* and the store is not empty: nm_decide */
+		return nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_ANY_SOURCE, 0, 0);
 	n = nm_any_targets(q, alt);
 	for (i = 0; i < 2 && i < n; i++) {
 		hit = nm_check(&alt[i], q->port, pbit, gen);
@@ -403,7 +403,10 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 	 * even when an edit switches generations meanwhile. */
 	gen = *(volatile __u32 *)&cfg->active_gen & 1;
 	nm_count(q->hook, 0);
-	if (!pbit)
+	/* An empty generation has no rules, whatever its entries say: a bulk
+	 * load into an empty store writes them unflagged, and a flush leaves
+	 * them to be deleted after the switch (src/store_txn.c). */
+	if (!pbit || nm_store_empty(gen))
 		return NM_VERDICT_ALLOW;
 	hit = nm_check(&q->key, q->port, pbit, gen);
 	if (!hit && nm_addr_zero(q->key.addr))

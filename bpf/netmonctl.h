@@ -143,9 +143,11 @@ struct nm_port_rule {
  * An edit writes its rules hidden from the active generation (adds) or
  * hides rules from the other one (dels), switches active_gen in one write,
  * then clears the flags and drops what is hidden from the new active
- * generation. At rest no rule carries a flag. Whatever instant an edit is
- * killed at, the active generation is exactly the old set or the new one
- * (src/store_txn.c). Bits 2-7 are zero, kept for a verdict (allow rules).
+ * generation. At rest no rule carries a flag. A generation whose meta
+ * counts no rule is empty whatever the entries say, which spares an edit
+ * the flags when the old or the new set is empty. Whatever instant an edit
+ * is killed at, the active generation is exactly the old set or the new
+ * one (src/store_txn.c). Bits 2-7 are zero, kept for a verdict (allow rules).
  */
 #define NM_GENS 2
 #define NM_PR_HIDE(gen) ((__u8)(1u << (gen)))
@@ -209,7 +211,7 @@ struct nm_config {
  * Book-keeping owned by user space: counts that would otherwise need a walk
  * over a million-entry map. One entry per generation (`meta` has NM_GENS),
  * written before the switch, so the active one counts exactly what the
- * hooks see. The kernel reads only `rules` (is the store empty?).
+ * hooks see. The kernel reads only `rules`: 0 means the generation is empty.
  * len_count[dir][fam][L] counts prefixes of length L (fam 0 = v4, 1 = v6;
  * the `any` rule is counted in rules/prefixes only).
  */

@@ -6,7 +6,9 @@
  * (store_txn.c). The next edit that finds the mark makes the store what
  * the active generation says, before its own work: a rule hidden from the
  * active generation goes (the killed edit had not switched to it, or had
- * and it was a del), every other rule is kept in both generations; then
+ * and it was a del), and every rule goes when the active generation's meta
+ * counts none (a flush had switched, or a bulk load had not), every other
+ * rule is kept in both generations; then
  * meta of both generations is counted from the maps again and every
  * bucket slot set from the trie's keys. The hooks see no change meanwhile:
  * only rules they do not see go. Killed itself, the repair is repeated.
@@ -50,9 +52,9 @@ void nm_edit_done(void)
 	rmdir(path);
 }
 
-/* The entry as the active generation has it, flags cleared; true when that
- * differs from what the map holds. */
-static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, struct nm_rule_val *out)
+/* The entry as the active generation has it (nothing when that generation
+ * is empty), flags cleared; true when that differs from what the map holds. */
+static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, bool empty, struct nm_rule_val *out)
 {
 	int i;
 
@@ -60,7 +62,7 @@ static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, struct n
 	out->count = 0;
 	memset(out->r, 0, sizeof(out->r));
 	for (i = 0; i < v->count && i < NM_PORT_RULES; i++) {
-		if (!nm_port_rule_in_gen(&v->r[i], gen))
+		if (empty || !nm_port_rule_in_gen(&v->r[i], gen))
 			continue;
 		out->r[out->count] = v->r[i];
 		out->r[out->count++].flags = 0;
@@ -74,8 +76,8 @@ static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, struct n
  * say which prefix length they are); the trie keys that remain go back in
  * *keys for the buckets.
  */
-static int nm_repair_map(int fd, int which, uint32_t gen, struct nm_meta *m, struct nm_rule_key **keys,
-			 size_t *n, struct nm_repair *r)
+static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, struct nm_meta *m,
+			 struct nm_rule_key **keys, size_t *n, struct nm_repair *r)
 {
 	struct nm_rule_val val, fin;
 	size_t i, kept = 0;
@@ -84,7 +86,7 @@ static int nm_repair_map(int fd, int which, uint32_t gen, struct nm_meta *m, str
 	for (i = 0; !ret && i < *n; i++) {
 		if (bpf_map_lookup_elem(fd, &(*keys)[i], &val))
 			continue;
-		if (nm_entry_settled(&val, gen, &fin)) {
+		if (nm_entry_settled(&val, gen, empty, &fin)) {
 			r->dropped += val.count - fin.count;
 			ret = fin.count ? bpf_map_update_elem(fd, &(*keys)[i], &fin, BPF_ANY)
 					: bpf_map_delete_elem(fd, &(*keys)[i]);
@@ -113,7 +115,7 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 
 	r->gen = s->gen;
 	for (w = 0; w < NM_STORES && !ret; w++)
-		ret = nm_repair_map(s->fd[w], w, s->gen, &m, &keys[w], &n[w], r);
+		ret = nm_repair_map(s->fd[w], w, s->gen, s->meta.rules == 0, &m, &keys[w], &n[w], r);
 	if (!ret)
 		ret = nm_buckets_rebuild(s, keys[NM_NETS], n[NM_NETS], &r->slots);
 	if (!ret) {

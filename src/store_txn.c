@@ -23,6 +23,11 @@
  * never lifted, not even for an instant. The next edit that finds the
  * mark cleans up (nm_store_repair): keeps what the active generation has.
  *
+ * Two shortcuts, because a generation whose meta counts no rule is empty
+ * for the hooks whatever its entries hold: an edit from an empty set (a
+ * bulk load) writes the final values in step 3 and has nothing to settle,
+ * and an edit to an empty set (a flush) writes nothing before the switch.
+ *
  * Why flags in the entries, not two copies of the maps flipped as a whole:
  * a single `deny add` stays a few writes at any store size, and memory does
  * not double. The cost is that every entry an edit touches is written twice
@@ -55,8 +60,10 @@ struct nm_txn {
 	struct nm_store *s;
 	struct nm_plan *p;
 	uint32_t gen; /* active before the switch */
+	bool from_empty, to_empty;
 	struct nm_meta after;
 	struct nm_batch build[NM_STORES]; /* p's batches with the values of step 3 */
+	struct nm_rule_val *owned[NM_STORES]; /* build values made here, to free */
 };
 
 /* The text of one port rule of a plan entry, for messages. */
@@ -154,11 +161,18 @@ static int nm_txn_builds(struct nm_txn *t, char *err, size_t errlen)
 	int w, ret = 0;
 	size_t i;
 
+	t->from_empty = t->s->meta.rules == 0;
+	t->to_empty = t->after.rules == 0;
 	for (w = 0; w < NM_STORES && !ret; w++) {
 		struct nm_batch *b = &t->p->b[w];
 
 		t->build[w] = *b;
-		t->build[w].vals = nm_calloc_big(b->n ? b->n : 1, sizeof(*b->vals));
+		if (t->from_empty || t->to_empty) {
+			/* the final values, or nothing */
+			t->build[w].n = t->to_empty ? 0 : b->n;
+			continue;
+		}
+		t->build[w].vals = t->owned[w] = nm_calloc_big(b->n ? b->n : 1, sizeof(*b->vals));
 		if (!t->build[w].vals)
 			return STORE_ERR(-ENOMEM, "out of memory for %zu entries", b->n);
 		for (i = 0; i < b->n && !ret; i++)
@@ -215,7 +229,7 @@ static int nm_txn_settle(struct nm_txn *t)
 
 		keep[w] = nm_del_partition(&t->p->b[w]);
 		upd = t->p->b[w];
-		upd.n = keep[w];
+		upd.n = t->from_empty ? 0 : keep[w]; /* written in step 3 already */
 		ret = nm_batch_apply(t->s->fd[w], &upd, &done);
 		if (!ret)
 			ret = nm_delete_keys(t->s->fd[w], &upd.keys[keep[w]], t->p->b[w].n - keep[w]);
@@ -272,7 +286,7 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 	s->meta = t.after;
 	s->gen ^= 1;
 out:
-	free(t.build[NM_HOSTS].vals);
-	free(t.build[NM_NETS].vals);
+	free(t.owned[NM_HOSTS]);
+	free(t.owned[NM_NETS]);
 	return ret;
 }
