@@ -357,7 +357,7 @@ static int deny_flush(int argc, char **argv)
 	if (nm_opts.json)
 		nm_json_print(json_pack("{s:I}", "removed", (json_int_t)removed));
 	else
-		printf("removed %llu rules\n", (unsigned long long)removed);
+		printf("removed %llu rule%s\n", (unsigned long long)removed, removed == 1 ? "" : "s");
 	return 0;
 }
 

@@ -134,7 +134,9 @@ int nm_store_walk(nm_rule_cb cb, void *arg)
 	uint32_t gen;
 	int w, fd, ret = nm_meta_read(&meta, &gen), i;
 
-	for (w = 0; w < NM_STORES && !ret; w++) {
+	/* An empty generation is empty whatever its entries say: a flush
+	 * killed after its switch leaves them to the next command. */
+	for (w = 0; w < NM_STORES && !ret && meta.rules; w++) {
 		void *prev = NULL;
 
 		fd = nm_open_map(nm_store_names[w]);

@@ -94,6 +94,7 @@ struct nm_plan {
 	struct nm_batch b[NM_STORES];
 	size_t added;   /* port rules that are new (a del: that go) */
 	size_t removed; /* a replace: port rules that go */
+	bool flush;     /* every entry goes: olds were not read (nothing needs them) */
 };
 
 /*

@@ -247,8 +247,13 @@ static int nm_plan_take_store(struct nm_store *s, struct nm_plan *p, struct nm_k
 		struct nm_batch *b = &p->b[w];
 
 		for (i = 0; i < n[w]; i++) {
-			struct nm_rule_val old;
+			struct nm_rule_val old = {};
 
+			if (p->flush) {
+				e = nm_plan_slot(p, ix, &keys[w][i], w, &made);
+				b->existed[e] = true;
+				continue;
+			}
 			if (bpf_map_lookup_elem(s->fd[w], &keys[w][i], &old))
 				continue; /* no edit runs meanwhile: cannot happen */
 			e = nm_plan_slot(p, ix, &keys[w][i], w, &made);
@@ -286,6 +291,10 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
 		goto out;
 	}
+	/* A flush reads no values: a million lookups it has no use for. */
+	p->flush = n == 0;
+	if (p->flush)
+		p->removed = s->meta.rules;
 	nm_plan_take_store(s, p, &ix, keys, have);
 	for (i = 0; i < n; i++) {
 		struct nm_rule_key key;
@@ -308,7 +317,7 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 		else
 			p->added++;
 	}
-	for (w = 0; w < NM_STORES; w++) {
+	for (w = 0; w < NM_STORES && !p->flush; w++) {
 		struct nm_batch *b = &p->b[w];
 
 		for (i = out = 0; i < b->n; i++) {

@@ -126,6 +126,10 @@ static int nm_txn_account(struct nm_txn *t, char *err, size_t errlen)
 	size_t i;
 	int w;
 
+	if (t->p->flush) {
+		memset(&t->after, 0, sizeof(t->after));
+		return 0;
+	}
 	t->after = t->s->meta;
 	for (w = 0; w < NM_STORES; w++) {
 		const struct nm_batch *b = &t->p->b[w];
