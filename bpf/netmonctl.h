@@ -209,7 +209,7 @@ struct nm_config {
 
 /*
  * Book-keeping owned by user space: counts that would otherwise need a walk
- * over a million-entry map. One entry per generation (`meta` has NM_GENS),
+ * over a million-entry map. One entry per generation (`gen_meta` has NM_GENS),
  * written before the switch, so the active one counts exactly what the
  * hooks see. The kernel reads only `rules`: 0 means the generation is empty.
  * len_count[dir][fam][L] counts prefixes of length L (fam 0 = v4, 1 = v6;
@@ -258,7 +258,10 @@ struct nm_event {
 #define NM_MAP_NETS "nets"
 #define NM_MAP_BUCKETS "buckets"
 #define NM_MAP_CONFIG "config"
-#define NM_MAP_META "meta"
+/* Not "meta" (layout 2's name): a layout-2 netmonctl finds no meta in a
+ * layout-3 pin dir and refuses, rather than edit rules it cannot see. */
+#define NM_MAP_META "gen_meta"
+#define NM_MAP_META_LAYOUT2 "meta"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_EVENTS "events"
 

@@ -323,6 +323,11 @@ int nm_lock_shared(void)
 	return nm_lock_op(LOCK_SH);
 }
 
+int nm_lock_try_shared(void)
+{
+	return nm_lock_op(LOCK_SH | LOCK_NB);
+}
+
 int nm_unpin(const char *path)
 {
 	if (unlink(path) && errno != ENOENT)

@@ -59,7 +59,7 @@ static uint64_t nm_now_ns(void)
 /* The maps layout 3 changed: a migration from layout 2 starts them fresh. */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map)
 {
-	return map == skel->maps.config || map == skel->maps.meta;
+	return map == skel->maps.config || map == skel->maps.gen_meta;
 }
 
 /* Upgrade: make every map of the new object the pinned one (all but the
@@ -134,9 +134,11 @@ static int nm_read_pinned_raw(const char *name, void *out, size_t size)
 
 /*
  * Layout 2 -> 3, into the new object's fresh config and meta: layout 2's
- * config is the first 40 bytes of layout 3's (active_gen 0), and its one
- * meta entry counts generation 0 and 1 alike, since no rule of layout 2
- * has a hide flag. The rules maps are reused as they are: enforcement
+ * config is the first 40 bytes of layout 3's (active_gen 0), and meta is
+ * counted from the maps, the same for generation 0 and 1, since no rule of
+ * layout 2 has a hide flag. Counted, not copied: a killed layout-2 edit
+ * left meta over-counting, and layout 3's hooks trust a count of 0 (an
+ * empty generation). The rules maps are reused as they are: enforcement
  * never lapses, the old programs keep their maps until their links move.
  */
 static int nm_migrate_state(struct netmonctl_bpf *skel)
@@ -147,7 +149,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel)
 	int err = nm_read_pinned_raw(NM_MAP_CONFIG, &cfg, offsetof(struct nm_config, active_gen));
 
 	if (!err)
-		err = nm_read_pinned_raw(NM_MAP_META, &meta, sizeof(meta));
+		err = nm_store_recount(&meta);
 	if (err)
 		return nm_sys("load: reading layout 2 state", err);
 	cfg.layout_version = NM_LAYOUT_VERSION;
@@ -156,7 +158,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel)
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
 		return nm_sys("load: config", errno);
 	for (key = 0; key < NM_GENS; key++)
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.meta), &key, &meta, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.gen_meta), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
 	return 0;
 }
@@ -222,18 +224,21 @@ static int nm_pin_replace(int fd, const char *sub, const char *name)
 	return 0;
 }
 
+/* gen_meta pinned, layout 2's meta gone, and config last: it says the
+ * layout, so a migration cut short before it is done again from the start. */
 static int nm_pin_migrated(struct netmonctl_bpf *skel)
 {
-	struct bpf_map *maps[] = { skel->maps.meta, skel->maps.config }; /* config last: it says the layout */
-	size_t i;
-	int err;
+	char path[NM_PATH_MAX];
+	int err = nm_pin_replace(bpf_map__fd(skel->maps.gen_meta), "maps", NM_MAP_META);
 
-	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		err = nm_pin_replace(bpf_map__fd(maps[i]), "maps", bpf_map__name(maps[i]));
-		if (err)
-			return nm_sys(bpf_map__name(maps[i]), err);
-	}
-	return 0;
+	if (err)
+		return nm_sys(NM_MAP_META, err);
+	nm_pin_path(path, sizeof(path), "maps", NM_MAP_META_LAYOUT2);
+	err = nm_unpin(path);
+	if (err)
+		return nm_sys(path, err);
+	err = nm_pin_replace(bpf_map__fd(skel->maps.config), "maps", NM_MAP_CONFIG);
+	return err ? nm_sys(NM_MAP_CONFIG, err) : 0;
 }
 
 struct nm_relink {

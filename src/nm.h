@@ -82,6 +82,7 @@ bool nm_bpffs_present(void); /* the pin dir's nearest existing ancestor is on bp
 bool nm_is_loaded(void);
 int nm_lock(void); /* exclusive lock on the pin dir; fd or -errno */
 int nm_lock_shared(void); /* the same, shared: readers that walk the maps */
+int nm_lock_try_shared(void); /* shared, or -EWOULDBLOCK while a command holds it */
 int nm_unpin(const char *path);
 
 /* ---- cgroup.c ---- */
@@ -202,6 +203,7 @@ struct nm_repair {
 	uint64_t slots;                     /* bucket slots corrected */
 };
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
+int nm_store_recount(struct nm_meta *m); /* meta counted from the pinned maps */
 
 /* ---- loader.c ---- */
 struct nm_load_opts {

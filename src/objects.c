@@ -225,6 +225,10 @@ int nm_unpin_objects(void)
 		e = nm_unpin(path);
 		err = err ?: e;
 	}
+	/* layout 2's meta: state of an older netmonctl, not migrated */
+	nm_pin_path(path, sizeof(path), "maps", NM_MAP_META_LAYOUT2);
+	e = nm_unpin(path);
+	err = err ?: e;
 	/* config last: it is what says "loaded", so a failed unload can be run again */
 	nm_pin_path(path, sizeof(path), "maps", NM_MAP_CONFIG);
 	return err ?: nm_unpin(path);

@@ -113,6 +113,28 @@ static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
 	return &b->vals[*entry];
 }
 
+/* Put one rule into its prefix's plan entry: 1 when it was not there yet,
+ * 0 when it was, -ENOSPC when the prefix is full. */
+static int nm_plan_put(struct nm_store *s, struct nm_plan *p, struct nm_key_index *ix,
+		       const struct nm_rule *rule, bool lookup, size_t *entry, int *store, char *err,
+		       size_t errlen)
+{
+	struct nm_rule_key key;
+	struct nm_rule_val *v;
+	char text[160];
+
+	nm_rule_key(rule, &key);
+	v = nm_plan_entry(s, p, ix, &key, lookup, entry, store);
+	if (nm_port_find(v, &rule->port) >= 0)
+		return 0;
+	if (v->count >= NM_PORT_RULES) {
+		nm_rule_format(rule, text, sizeof(text));
+		return STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text, NM_PORT_RULES);
+	}
+	v->r[v->count++] = rule->port;
+	return 1;
+}
+
 static void nm_batch_move(struct nm_batch *b, size_t to, size_t from)
 {
 	b->keys[to] = b->keys[from];
@@ -151,25 +173,16 @@ int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		struct nm_rule_key key;
-		struct nm_rule_val *v;
-		char text[160];
-
-		nm_rule_key(&rules[i], &key);
-		v = nm_plan_entry(s, p, &ix, &key, lookup, &entry, &store);
-		if (nm_port_find(v, &rules[i].port) >= 0)
-			continue;
-		if (v->count >= NM_PORT_RULES) {
-			nm_rule_format(&rules[i], text, sizeof(text));
-			ret = STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
-					NM_PORT_RULES);
-			goto out;
+	for (i = 0; i < n && !ret; i++) {
+		ret = nm_plan_put(s, p, &ix, &rules[i], lookup, &entry, &store, err, errlen);
+		if (ret == 1) {
+			gained[store][entry] = true;
+			p->added++;
 		}
-		v->r[v->count++] = rules[i].port;
-		gained[store][entry] = true;
-		p->added++;
+		ret = ret < 0 ? ret : 0;
 	}
+	if (ret)
+		goto out;
 	for (i = 0; i < NM_STORES; i++)
 		nm_plan_compact(&p->b[i], gained[i]);
 out:
@@ -296,27 +309,17 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 	if (p->flush)
 		p->removed = s->meta.rules;
 	nm_plan_take_store(s, p, &ix, keys, have);
-	for (i = 0; i < n; i++) {
-		struct nm_rule_key key;
-		struct nm_rule_val *v;
-		char text[160];
-
-		nm_rule_key(&rules[i], &key);
-		v = nm_plan_entry(s, p, &ix, &key, false, &entry, &store);
-		if (nm_port_find(v, &rules[i].port) >= 0)
-			continue;
-		if (v->count >= NM_PORT_RULES) {
-			nm_rule_format(&rules[i], text, sizeof(text));
-			ret = STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text,
-					NM_PORT_RULES);
-			goto out;
-		}
-		v->r[v->count++] = rules[i].port;
-		if (p->b[store].existed[entry] && nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
+	for (i = 0; i < n && !ret; i++) {
+		ret = nm_plan_put(s, p, &ix, &rules[i], false, &entry, &store, err, errlen);
+		if (ret == 1 && p->b[store].existed[entry] &&
+		    nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
 			p->removed--; /* stays */
-		else
+		else if (ret == 1)
 			p->added++;
+		ret = ret < 0 ? ret : 0;
 	}
+	if (ret)
+		goto out;
 	for (w = 0; w < NM_STORES && !p->flush; w++) {
 		struct nm_batch *b = &p->b[w];
 

@@ -28,12 +28,28 @@ static void nm_edit_mark_path(char *buf, size_t len)
 	nm_pin_path(buf, len, "maps", NM_EDIT_MARK);
 }
 
-bool nm_store_interrupted(void)
+static bool nm_edit_marked(void)
 {
 	char path[NM_PATH_MAX];
 
 	nm_edit_mark_path(path, sizeof(path));
 	return access(path, F_OK) == 0;
+}
+
+/* For readers: the mark is there and no command holds the lock, so the
+ * edit that made it is gone (a running edit has its mark too). */
+bool nm_store_interrupted(void)
+{
+	int lock;
+
+	if (!nm_edit_marked())
+		return false;
+	lock = nm_lock_try_shared();
+	if (lock == -EWOULDBLOCK)
+		return false;
+	if (lock >= 0)
+		close(lock);
+	return true;
 }
 
 int nm_edit_mark(void)
@@ -131,6 +147,28 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 	return ret;
 }
 
+/* Count the pinned maps' rules (a store of layout 2 has no flags: nothing
+ * is written), for `load` migrating a store that meta may miscount. */
+int nm_store_recount(struct nm_meta *m)
+{
+	struct nm_repair r = {};
+	int w, ret = 0;
+
+	memset(m, 0, sizeof(*m));
+	for (w = 0; w < NM_STORES && !ret; w++) {
+		struct nm_rule_key *keys = NULL;
+		size_t n = 0;
+		int fd = nm_open_map(nm_store_names[w]);
+
+		if (fd < 0)
+			return fd;
+		ret = nm_repair_map(fd, w, 0, false, m, &keys, &n, &r);
+		free(keys);
+		close(fd);
+	}
+	return ret;
+}
+
 int nm_store_open_edit(struct nm_store *s, char *err, size_t errlen)
 {
 	struct nm_repair r = {};
@@ -138,7 +176,7 @@ int nm_store_open_edit(struct nm_store *s, char *err, size_t errlen)
 
 	if (ret)
 		return STORE_ERR(ret, "cannot open the rule store: %s", strerror(-ret));
-	if (!nm_store_interrupted())
+	if (!nm_edit_marked()) /* the caller holds the lock: a mark is a killed edit's */
 		return 0;
 	ret = nm_store_repair(s, &r);
 	if (ret) {

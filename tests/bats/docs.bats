@@ -37,6 +37,19 @@ help_text() { "$NETMONCTL" help 2>&1; }
 	done
 }
 
+# completes LINE: what bash completion offers with the cursor at the end of LINE.
+completes() {
+	bash -c '
+		source /usr/share/bash-completion/bash_completion
+		source "$1/completions/netmonctl"
+		COMP_LINE=$2 COMP_POINT=${#2}
+		read -ra COMP_WORDS <<<"$2"
+		[[ $2 == *" " ]] && COMP_WORDS+=("")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_netmonctl
+		echo "${COMPREPLY[*]}"' _ "$ROOT" "$1"
+}
+
 @test "the man page renders without warnings" {
 	run bash -c "LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l '$ROOT/man/netmonctl.8' 2>&1 >/dev/null"
 	assert_output ""
@@ -73,22 +86,10 @@ help_text() { "$NETMONCTL" help 2>&1; }
 	grep -q '^\.B deny replace file ' "$ROOT/man/netmonctl.8"
 	grep -q '^netmonctl deny del file ' "$ROOT/README.md"
 	grep -q '^netmonctl deny replace file ' "$ROOT/README.md"
-	run bash -c '
-		source /usr/share/bash-completion/bash_completion
-		source "$1/completions/netmonctl"
-		COMP_LINE="netmonctl deny del " COMP_POINT=${#COMP_LINE}
-		COMP_WORDS=(netmonctl deny del "") COMP_CWORD=3
-		_netmonctl
-		echo "${COMPREPLY[*]}"' _ "$ROOT"
+	run completes "netmonctl deny del "
 	assert_success
 	assert_output "file any"
-	run bash -c '
-		source /usr/share/bash-completion/bash_completion
-		source "$1/completions/netmonctl"
-		COMP_LINE="netmonctl deny replace " COMP_POINT=${#COMP_LINE}
-		COMP_WORDS=(netmonctl deny replace "") COMP_CWORD=3
-		_netmonctl
-		echo "${COMPREPLY[*]}"' _ "$ROOT"
+	run completes "netmonctl deny replace "
 	assert_success
 	assert_output "file"
 }

@@ -285,6 +285,54 @@ probe_expect_sync() {
 	fi
 }
 
+# ---- killing an edit while it writes ----
+
+# Is pid still running (not exited, not a zombie waiting to be reaped)?
+nm_running() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# nm_start_writing ARGS...: start `netmonctl ARGS` in the background (pid in
+# NM_BG_PID) and return once it has marked the store, that is, once it writes.
+nm_start_writing() {
+	local mark="$NM_PIN_DIR/maps/edit_in_progress"
+	# A background job of a non-interactive shell starts with SIGINT
+	# ignored: put the default back, or an INT would never land.
+	env --default-signal=INT "$NETMONCTL" --pin-dir "$NM_PIN_DIR" "$@" >/dev/null 2>&1 &
+	NM_BG_PID=$!
+	NM_PIDS+=("$NM_BG_PID")
+	while nm_running "$NM_BG_PID" && [ ! -e "$mark" ]; do :; done
+}
+
+# nm_write_window_ms ARGS...: milliseconds from the edit's mark to its end
+# (an ASan build or a busy machine is several times slower than usual).
+nm_write_window_ms() {
+	local t0
+	nm_start_writing "$@"
+	t0=$(date +%s%N)
+	wait "$NM_BG_PID"
+	unset 'NM_PIDS[-1]'
+	echo $((($(date +%s%N) - t0) / 1000000))
+}
+
+# nm_kill_writing ROUND WINDOW_MS ARGS...: start `netmonctl ARGS`, and once
+# it writes, send KILL, INT or TERM (by ROUND) within the window; sets
+# NM_KILLED ("kill -SIG after Ns", for messages).
+nm_kill_writing() {
+	local round=$1 window=$2 sig delay
+	shift 2
+	sig=$(echo KILL INT TERM | cut -d' ' -f$(((round - 1) % 3 + 1)))
+	delay=$(awk -v ms="$window" -v r="$RANDOM" 'BEGIN { printf "%.3f", ms * r / 32768 / 1000 }')
+	nm_start_writing "$@"
+	sleep "$delay"
+	kill -s "$sig" "$NM_BG_PID" 2>/dev/null || true
+	wait "$NM_BG_PID" || true
+	unset 'NM_PIDS[-1]' # reaped: its pid is no longer ours to kill
+	NM_KILLED="kill -$sig after ${delay}s"
+}
+
 # ---- per file: pin dir, loaded programs, test network ----
 
 # nm_file_setup ADDR...: check the environment, load into a private pin dir.

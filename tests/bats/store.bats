@@ -122,63 +122,17 @@ v6_empty_val() { printf '%02x 00 00 00' $((32 + $1)); printf ' 00%.0s' $(seq 48)
 
 # 100k distinct rules: hosts, /24s and IPv6 /64s, a few ports each.
 gen_bulk() {
-	python3 - <<-'PY'
-		import random
-		random.seed(7)
-		seen = set()
-		while len(seen) < 100000:
-		    r = random.random()
-		    if r < 0.7:
-		        s = "10.%d.%d.%d port %d" % (random.randrange(256), random.randrange(256), random.randrange(256), random.randrange(1, 1000))
-		    elif r < 0.85:
-		        s = "172.%d.%d.0/24 port %d" % (random.randrange(16, 32), random.randrange(256), random.randrange(1, 6))
-		    else:
-		        s = "2001:db8:%x:%x::/64 port %d" % (random.randrange(65536), random.randrange(65536), random.randrange(1, 6))
-		    seen.add(s)
-		print("\n".join(sorted(seen)))
-	PY
-}
-
-# Is pid still running (not exited, not a zombie waiting to be reaped)?
-running() {
-	local st
-	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-
-# Milliseconds since the epoch.
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# Start `deny add file $1` in the background (pid in BG_PID) and return
-# once it has marked the store, that is, once it is writing.
-start_add_writing() {
-	local mark="$NM_PIN_DIR/maps/edit_in_progress"
-
-	# A background job of a non-interactive shell starts with SIGINT
-	# ignored: put the default back, or an INT here would never land.
-	env --default-signal=INT "$NETMONCTL" --pin-dir "$NM_PIN_DIR" deny add file "$1" >/dev/null 2>&1 &
-	BG_PID=$!
-	while running "$BG_PID" && [ ! -e "$mark" ]; do :; done
+	python3 "$NM_SRC_ROOT/tests/ruleset.py" bulk 100000 7
 }
 
 @test "a bulk add killed at any moment: the next command repairs counts and buckets" {
-	local f="$BATS_TEST_TMPDIR/bulk" saved="$BATS_TEST_TMPDIR/saved" sig delay
-	local landed=0 i buckets t0 write_ms
+	local f="$BATS_TEST_TMPDIR/bulk" saved="$BATS_TEST_TMPDIR/saved"
+	local landed=0 i buckets window
 	gen_bulk >"$f"
-	# How long the writing part of an add takes here (an ASan build or a
-	# busy machine is several times slower): kills are spread over it.
-	start_add_writing "$f"
-	t0=$(now_ms)
-	wait "$BG_PID"
-	write_ms=$(($(now_ms) - t0))
+	window=$(nm_write_window_ms deny add file "$f")
 	nm deny flush >/dev/null
 	for i in 1 2 3 4 5 6; do
-		sig=$(echo KILL INT TERM | cut -d' ' -f$(((i - 1) % 3 + 1)))
-		delay=$(awk -v ms="$write_ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", ms * 0.8 * r / 32768 / 1000 }')
-		start_add_writing "$f"
-		sleep "$delay"
-		kill -s "$sig" "$BG_PID" 2>/dev/null || true
-		wait "$BG_PID" || true
+		nm_kill_writing "$i" $((window * 8 / 10)) deny add file "$f"
 		[ "$(jq_status .edit_interrupted)" = true ] && landed=$((landed + 1))
 		# The next change repairs first: counts equal what is listed.
 		nm deny add 192.0.2.1 port 1 >/dev/null
@@ -186,16 +140,16 @@ start_add_writing() {
 		[ "$(jq_status .edit_interrupted)" = false ]
 		nm deny list >"$saved"
 		[ "$(jq_status .rules)" = "$(wc -l <"$saved")" ] ||
-			{ echo "kill -$sig after ${delay}s: status $(jq_status .rules), list $(wc -l <"$saved")" >&2; return 1; }
+			{ echo "$NM_KILLED: status $(jq_status .rules), list $(wc -l <"$saved")" >&2; return 1; }
 		# The buckets are what adding exactly the listed rules makes them.
 		buckets=$(nm_buckets)
 		nm deny flush >/dev/null
 		nm deny add file "$saved" >/dev/null
 		[ "$(nm_buckets)" = "$buckets" ] ||
-			{ echo "kill -$sig after ${delay}s: buckets $buckets, re-added $(nm_buckets)" >&2; return 1; }
+			{ echo "$NM_KILLED: buckets $buckets, re-added $(nm_buckets)" >&2; return 1; }
 		nm deny flush >/dev/null
 	done
 	# Each kill came while the add was writing; most land before it ends.
-	echo "$landed of 6 kills landed while the add was writing (write ${write_ms} ms)" >&3
+	echo "$landed of 6 kills landed while the add was writing (write ${window} ms)" >&3
 	[ "$landed" -ge 4 ] || { echo "only $landed of 6 kills landed while the add was writing" >&2; return 1; }
 }

@@ -30,41 +30,10 @@ teardown() {
 	return $rc
 }
 
-# Two sets of 300k rules (hosts, /24s, IPv6 /64s) sharing half their rules,
-# and probe samples "ADDR PORT" of IPv4 host rules: a_only (50), b_only
-# (50), both (10); s0: the rules of `both`.
+# Two sets of 300k rules sharing half (A, B) and probe samples of them
+# (a_only, b_only, both; s0: the rules of both): tests/ruleset.py.
 gen_sets() {
-	python3 - "$1" <<-'PY'
-		import random, sys
-		d = sys.argv[1]
-		random.seed(11)
-		def gen(n, avoid):
-		    out = set()
-		    while len(out) < n:
-		        r = random.random()
-		        if r < 0.7:
-		            s = "10.%d.%d.%d port %d" % (random.randrange(256), random.randrange(256), random.randrange(256), random.randrange(1, 1000))
-		        elif r < 0.85:
-		            s = "172.%d.%d.0/24 port %d" % (random.randrange(16, 32), random.randrange(256), random.randrange(1, 6))
-		        else:
-		            s = "2001:db8:%x:%x::/64 port %d" % (random.randrange(65536), random.randrange(65536), random.randrange(1, 6))
-		        if s not in avoid:
-		            out.add(s)
-		    return out
-		a = gen(300000, set())
-		both = set(random.sample(sorted(a), 150000))
-		b = both | gen(150000, a)
-		hosts = lambda s: sorted(r for r in s if r.startswith("10."))
-		def probes(rules, k):
-		    return ["%s %s" % (r.split()[0], r.split()[2]) for r in random.sample(hosts(rules), k)]
-		both_s = random.sample(hosts(both), 10)
-		files = {"A": sorted(a), "B": sorted(b), "s0": both_s,
-		         "a_only": probes(a - b, 50), "b_only": probes(b - a, 50),
-		         "both": ["%s %s" % (r.split()[0], r.split()[2]) for r in both_s]}
-		for name, lines in files.items():
-		    with open("%s/%s" % (d, name), "w") as f:
-		        f.write("\n".join(lines) + "\n")
-	PY
+	python3 "$NM_SRC_ROOT/tests/ruleset.py" sets 300000 11 "$1"
 }
 
 # denied FILE: how many of the file's "ADDR PORT" probes are denied.
@@ -78,34 +47,6 @@ denied() {
 }
 
 jq_status() { nm -j status | jq -r "$1"; }
-
-# Is pid still running (not exited, not a zombie waiting to be reaped)?
-running() {
-	local st
-	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "$st" != Z ]
-}
-
-# start_writing ARGS...: start `netmonctl ARGS` in the background (pid in
-# BG_PID) and return once it has marked the store, that is, once it writes.
-start_writing() {
-	local mark="$NM_PIN_DIR/maps/edit_in_progress"
-	# A background job of a non-interactive shell starts with SIGINT
-	# ignored: put the default back, or an INT would never land.
-	env --default-signal=INT "$NETMONCTL" --pin-dir "$NM_PIN_DIR" "$@" >/dev/null 2>&1 &
-	BG_PID=$!
-	NM_PIDS+=("$BG_PID")
-	while running "$BG_PID" && [ ! -e "$mark" ]; do :; done
-}
-
-# Milliseconds from the edit's mark to its end, the window kills fall in.
-write_window_ms() {
-	local t0
-	start_writing "$@"
-	t0=$(date +%s%N)
-	wait "$BG_PID"
-	echo $((($(date +%s%N) - t0) / 1000000))
-}
 
 # The state after a kill: status counts what deny list lists, and it is
 # exactly the old set (N_OLD rules, the OLD_ONLY probes denied, NEW_ONLY
@@ -150,23 +91,18 @@ check_next_command() {
 # times, SETUP makes the old set, `netmonctl ARGS` starts, and KILL, INT or
 # TERM lands at a random moment while it writes.
 kill_rounds() {
-	local setup=$1 n_old=$2 n_new=$3 old_only=$4 new_only=$5 both=$6 window i sig delay state
+	local setup=$1 n_old=$2 n_new=$3 old_only=$4 new_only=$5 both=$6 window i state
 	local rounds=${NM_KILL_ROUNDS:-20} olds=0 news=0
 	shift 6
 	"$setup"
-	window=$(write_window_ms "$@")
+	window=$(nm_write_window_ms "$@")
 	for ((i = 1; i <= rounds; i++)); do
 		"$setup"
-		sig=$(echo KILL INT TERM | cut -d' ' -f$(((i - 1) % 3 + 1)))
-		delay=$(awk -v ms="$window" -v r="$RANDOM" 'BEGIN { printf "%.3f", ms * r / 32768 / 1000 }')
-		start_writing "$@"
-		sleep "$delay"
-		kill -s "$sig" "$BG_PID" 2>/dev/null || true
-		wait "$BG_PID" || true
+		nm_kill_writing "$i" "$window" "$@"
 		INTERRUPTED=$(jq_status .edit_interrupted)
-		state=$(check_old_or_new "$n_old" "$n_new" "$old_only" "$new_only" "$both" "kill -$sig after ${delay}s")
+		state=$(check_old_or_new "$n_old" "$n_new" "$old_only" "$new_only" "$both" "$NM_KILLED")
 		[ "$state" = old ] && olds=$((olds + 1)) || news=$((news + 1))
-		check_next_command "$(test "$state" = old && echo "$n_old" || echo "$n_new")" "kill -$sig after ${delay}s"
+		check_next_command "$(test "$state" = old && echo "$n_old" || echo "$n_new")" "$NM_KILLED"
 	done
 	echo "$*: $rounds kills in a ${window} ms window: $olds left the old set, $news the new one" >&3
 }
@@ -227,7 +163,7 @@ empty() { : >"$BATS_TEST_TMPDIR/none"; echo "$BATS_TEST_TMPDIR/none"; }
 	local writer=$!
 	NM_PIDS+=("$writer")
 	local bursts=0
-	while running "$writer"; do
+	while nm_running "$writer"; do
 		out=$(nm_in_net "$NMPROBE" --cgroup "$CG" --count 2000 connect udp "$a" "$p" 2>&1) || true
 		[[ $out == *"count=2000 "*"failures=2000"* ]] ||
 			{ echo "a connect to $a port $p got through: $out" >&2; return 1; }

@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# `load` of this netmonctl over pins of layout 2 (written by the netmonctl
+# of the last layout-2 commit, built by scripts/build-layout2.sh) migrates
+# them in place: every rule, the mode and the links stay, and enforcement
+# never lapses while it runs.
+load helpers
+
+setup_file() {
+	nm_require_env
+	OLD=$("$NM_SRC_ROOT/scripts/build-layout2.sh")
+	export OLD
+	export NM_PIN_DIR="/sys/fs/bpf/nmtest-$NM_TAG"
+	nm_net_create
+	python3 "$NM_SRC_ROOT/tests/ruleset.py" bulk 300000 5 >"$BATS_FILE_TMPDIR/bulk"
+}
+
+teardown_file() {
+	nm_net_destroy
+}
+
+setup() {
+	nm_cgroup_create CG
+	old load >/dev/null
+	old attach cgroup "$CG" >/dev/null
+}
+
+# Whichever netmonctl the state is of takes it all down.
+teardown() {
+	local rc=0
+	nm_kill_started
+	nm unload >/dev/null 2>&1 || old unload >/dev/null || rc=1
+	[ ! -e "$NM_PIN_DIR" ] || { echo "$NM_PIN_DIR is still there" >&2; rc=1; }
+	nm_cgroups_destroy || rc=1
+	return $rc
+}
+
+old() { "$OLD" --pin-dir "$NM_PIN_DIR" "$@"; }
+jq_status() { nm -j status | jq -r "$1"; }
+udp() { nm_in_net "$NMPROBE" --cgroup "$CG" connect udp "$1" "$2" 2>&1 || true; }
+
+@test "the binary that makes layout 2 pins is the last layout-2 commit's" {
+	run old -j status
+	assert_success
+	[ "$(jq -r .layout_version <<<"$output")" = 2 ]
+	# This netmonctl on unmigrated pins: one line saying what to do.
+	run nm deny list
+	assert_failure 1
+	assert_output --partial "'netmonctl load' migrates it to layout 3"
+}
+
+@test "load migrates layout 2 in place: rules, mode and links stay; edits work afterwards" {
+	printf '10.9.0.1 port 80\n10.9.0.0/16 port 22 proto tcp\n2001:db8::/32 port 53\n10.9.0.2\n' |
+		old deny add file - >/dev/null
+	old mode audit >/dev/null
+	old deny list | sort >"$BATS_TEST_TMPDIR/before"
+	run nm -j load
+	assert_success
+	[ "$(jq -r .action <<<"$output")" = upgraded ]
+	[ "$(jq -r .migrated_from_layout <<<"$output")" = 2 ]
+	[ "$(jq -r .links_updated <<<"$output")" -ge 4 ]
+	[ "$(jq_status .layout_version)" = 3 ]
+	[ "$(jq_status .rules)" = 4 ]
+	[ "$(jq_status .mode)" = audit ]
+	[ "$(jq_status .edit_interrupted)" = false ]
+	diff <(nm deny list | sort) "$BATS_TEST_TMPDIR/before"
+	nm mode enforce >/dev/null
+	[ "$(udp 10.9.0.1 80)" = EPERM ]
+	[ "$(udp 10.9.0.2 5)" = EPERM ]
+	[ "$(udp 10.9.3.3 22)" != EPERM ] # tcp only
+	nm deny del 10.9.0.2 >/dev/null
+	[ "$(udp 10.9.0.2 5)" != EPERM ]
+	printf '10.9.0.7 port 7\n' | nm deny replace file - >/dev/null
+	[ "$(udp 10.9.0.1 80)" != EPERM ]
+	[ "$(udp 10.9.0.7 7)" = EPERM ]
+	# The layout-2 binary refuses what it cannot read, changing nothing.
+	run old deny add 10.9.0.8
+	assert_failure
+	[ "$(jq_status .rules)" = 1 ]
+	# Loading again is a plain upgrade.
+	run nm -j load
+	assert_success
+	[ "$(jq -r '.migrated_from_layout // "none"' <<<"$output")" = none ]
+}
+
+@test "connects at full speed through the migration of 300k rules: none gets through" {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	local a p out bursts=0 loader
+	read -r a _ p <"$BATS_FILE_TMPDIR/bulk"
+	[ "$(udp "$a" "$p")" = EPERM ]
+	nm load >/dev/null &
+	loader=$!
+	NM_PIDS+=("$loader")
+	# Bursts from before the load starts until after it has ended.
+	while [ "$bursts" -lt 3 ] || kill -0 "$loader" 2>/dev/null; do
+		out=$(nm_in_net "$NMPROBE" --cgroup "$CG" --count 2000 connect udp "$a" "$p" 2>&1) || true
+		[[ $out == *"count=2000 "*"failures=2000"* ]] ||
+			{ echo "a connect to $a port $p got through: $out" >&2; return 1; }
+		bursts=$((bursts + 1))
+		[ "$bursts" -lt 1000 ] || break
+	done
+	wait "$loader"
+	echo "$bursts bursts of 2000 connects, 0 allowed" >&3
+	[ "$(jq_status .layout_version)" = 3 ]
+	[ "$(jq_status .rules)" = 300000 ]
+	[ "$(nm deny list | wc -l)" = 300000 ]
+}
+
+@test "a layout-2 store left by a killed edit: the migration counts what the maps hold" {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	old deny flush >/dev/null &
+	local pid=$!
+	NM_PIDS+=("$pid")
+	# Killed as soon as it has marked the store: it has 300k entries to go.
+	while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] || { echo "the flush ended before the kill" >&2; return 1; }
+	nm load >/dev/null
+	local listed
+	listed=$(nm deny list | wc -l)
+	[ "$(jq_status .rules)" = "$listed" ]
+	# The next edit repairs the rest (buckets), and counts stay right.
+	nm deny add 192.0.2.1 >/dev/null
+	[ "$(jq_status .edit_interrupted)" = false ]
+	[ "$(jq_status .rules)" = $((listed + 1)) ]
+}
