@@ -106,6 +106,80 @@ int nm_collect_keys(int fd, struct nm_rule_key **out, size_t *count)
 	return 0;
 }
 
+/* Grow both arrays to hold at least want entries. */
+static int nm_entries_grow(struct nm_rule_key **keys, struct nm_rule_val **vals, size_t *cap, size_t want)
+{
+	struct nm_rule_key *k;
+	struct nm_rule_val *v;
+	size_t c = *cap ? *cap : 8192;
+
+	while (c < want)
+		c *= 2;
+	if (c == *cap)
+		return 0;
+	k = realloc(*keys, c * sizeof(*k));
+	if (k)
+		*keys = k;
+	v = k ? realloc(*vals, c * sizeof(*v)) : NULL;
+	if (v)
+		*vals = v;
+	if (!k || !v)
+		return -ENOMEM;
+	*cap = c;
+	return 0;
+}
+
+/* Every entry of a map in chunks of kernel batch lookups (hash maps from
+ * 5.6; other maps where the kernel has the generic ones): 0, 1 when this
+ * map or kernel has none (nothing read), or -errno. */
+static int nm_read_batched(int fd, struct nm_rule_key **keys, struct nm_rule_val **vals, size_t *n,
+			   size_t *cap)
+{
+	const uint32_t chunk = 8192;
+	/* The kernel's batch position: a u32 bucket for a hash, a whole key
+	 * for the generic batch ops (the trie on newer kernels). */
+	struct nm_rule_key token = {};
+	bool first = true;
+
+	for (;;) {
+		uint32_t count = chunk;
+		int ret = nm_entries_grow(keys, vals, cap, *n + chunk);
+
+		if (ret)
+			return ret;
+		ret = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, *keys + *n, *vals + *n, &count,
+					   NULL);
+		if (ret && errno != ENOENT)
+			return first && (errno == EINVAL || errno == ENOTSUP || errno == 524) ? 1 : -errno;
+		*n += count;
+		first = false;
+		if (ret) /* ENOENT: that was the last chunk */
+			return 0;
+	}
+}
+
+int nm_read_entries(int fd, struct nm_rule_key **keys, struct nm_rule_val **vals, size_t *count)
+{
+	size_t n = 0, cap = 0, i, kept = 0;
+	int ret = nm_read_batched(fd, keys, vals, &n, &cap);
+
+	if (ret <= 0) {
+		*count = n;
+		return ret;
+	}
+	/* The trie: every key, then each value (an entry may have gone since). */
+	free(*keys);
+	*keys = NULL;
+	ret = nm_collect_keys(fd, keys, &n);
+	if (!ret)
+		ret = nm_entries_grow(keys, vals, &cap, n);
+	for (i = 0; !ret && i < n; i++)
+		if (bpf_map_lookup_elem(fd, &(*keys)[i], &(*vals)[kept]) == 0)
+			(*keys)[kept++] = (*keys)[i];
+	*count = kept;
+	return ret;
+}
+
 int nm_delete_keys(int fd, struct nm_rule_key *keys, size_t n)
 {
 	size_t i;

@@ -147,6 +147,8 @@ struct nm_apply_job {
 };
 int nm_apply_both(struct nm_apply_job *hosts, struct nm_apply_job *nets);
 int nm_collect_keys(int fd, struct nm_rule_key **out, size_t *count);
+/* Every entry, keys and values: by kernel batches where the map has them. */
+int nm_read_entries(int fd, struct nm_rule_key **keys, struct nm_rule_val **vals, size_t *count);
 int nm_delete_keys(int fd, struct nm_rule_key *keys, size_t n);
 
 #endif

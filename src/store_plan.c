@@ -249,8 +249,8 @@ static bool nm_same_rules(const struct nm_rule_val *a, const struct nm_rule_val 
 
 /* Every entry of the store into the plan, as present with nothing kept
  * (vals empty): the replace then puts back what the new set has. */
-static int nm_plan_take_store(struct nm_store *s, struct nm_plan *p, struct nm_key_index *ix,
-			      struct nm_rule_key *keys[NM_STORES], const size_t n[NM_STORES])
+static void nm_plan_take_store(struct nm_plan *p, struct nm_key_index *ix, struct nm_rule_key *keys[NM_STORES],
+			       struct nm_rule_val *vals[NM_STORES], const size_t n[NM_STORES])
 {
 	size_t i, e;
 	bool made;
@@ -260,24 +260,16 @@ static int nm_plan_take_store(struct nm_store *s, struct nm_plan *p, struct nm_k
 		struct nm_batch *b = &p->b[w];
 
 		for (i = 0; i < n[w]; i++) {
-			struct nm_rule_val old = {};
-
-			if (p->flush) {
-				e = nm_plan_slot(p, ix, &keys[w][i], w, &made);
-				b->existed[e] = true;
-				continue;
-			}
-			if (bpf_map_lookup_elem(s->fd[w], &keys[w][i], &old))
-				continue; /* no edit runs meanwhile: cannot happen */
 			e = nm_plan_slot(p, ix, &keys[w][i], w, &made);
 			b->existed[e] = true;
-			b->olds[e] = old;
+			if (p->flush)
+				continue;
+			b->olds[e] = vals[w][i];
 			memset(&b->vals[e], 0, sizeof(b->vals[e]));
-			b->vals[e].prefixlen = old.prefixlen;
-			p->removed += old.count;
+			b->vals[e].prefixlen = vals[w][i].prefixlen;
+			p->removed += vals[w][i].count;
 		}
 	}
-	return 0;
 }
 
 /*
@@ -289,12 +281,17 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 			  struct nm_plan *p, char *err, size_t errlen)
 {
 	struct nm_rule_key *keys[NM_STORES] = {};
+	struct nm_rule_val *vals[NM_STORES] = {};
 	size_t have[NM_STORES] = {}, i, entry, out;
 	struct nm_key_index ix = {};
 	int w, store, ret = 0;
 
+	/* A flush reads no values: a million lookups in the trie it has no
+	 * use for. */
+	p->flush = n == 0;
 	for (w = 0; w < NM_STORES && !ret; w++)
-		ret = nm_collect_keys(s->fd[w], &keys[w], &have[w]);
+		ret = p->flush ? nm_collect_keys(s->fd[w], &keys[w], &have[w])
+			       : nm_read_entries(s->fd[w], &keys[w], &vals[w], &have[w]);
 	if (ret) {
 		ret = STORE_ERR(ret, "reading the rule store: %s", strerror(-ret));
 		goto out;
@@ -304,11 +301,9 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 		ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
 		goto out;
 	}
-	/* A flush reads no values: a million lookups it has no use for. */
-	p->flush = n == 0;
 	if (p->flush)
 		p->removed = s->meta.rules;
-	nm_plan_take_store(s, p, &ix, keys, have);
+	nm_plan_take_store(p, &ix, keys, vals, have);
 	for (i = 0; i < n && !ret; i++) {
 		ret = nm_plan_put(s, p, &ix, &rules[i], false, &entry, &store, err, errlen);
 		if (ret == 1 && p->b[store].existed[entry] &&
@@ -334,6 +329,8 @@ out:
 	free(ix.slot);
 	free(keys[NM_HOSTS]);
 	free(keys[NM_NETS]);
+	free(vals[NM_HOSTS]);
+	free(vals[NM_NETS]);
 	return ret;
 }
 

@@ -95,13 +95,12 @@ static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, bool emp
 static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, struct nm_meta *m,
 			 struct nm_rule_key **keys, size_t *n, struct nm_repair *r)
 {
-	struct nm_rule_val val, fin;
+	struct nm_rule_val *vals = NULL, val, fin;
 	size_t i, kept = 0;
-	int ret = nm_collect_keys(fd, keys, n);
+	int ret = nm_read_entries(fd, keys, &vals, n);
 
 	for (i = 0; !ret && i < *n; i++) {
-		if (bpf_map_lookup_elem(fd, &(*keys)[i], &val))
-			continue;
+		val = vals[i];
 		if (nm_entry_settled(&val, gen, empty, &fin)) {
 			r->dropped += val.count - fin.count;
 			ret = fin.count ? bpf_map_update_elem(fd, &(*keys)[i], &fin, BPF_ANY)
@@ -118,6 +117,7 @@ static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, struct nm_
 			(*nm_len_slot(m, &(*keys)[i]))++;
 		(*keys)[kept++] = (*keys)[i];
 	}
+	free(vals);
 	*n = kept;
 	return ret;
 }
