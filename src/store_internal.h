@@ -142,6 +142,7 @@ int nm_batch_apply(int fd, struct nm_batch *b, size_t *done);
 struct nm_apply_job {
 	int fd;
 	struct nm_batch *b;
+	size_t n_delete; /* the last n_delete entries of b are deleted, not written */
 	size_t done;
 	int ret;
 };

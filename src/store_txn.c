@@ -221,23 +221,27 @@ static int nm_txn_switch(struct nm_txn *t)
 	return ret;
 }
 
-/* Step 5: final values written, emptied entries deleted, then their buckets. */
+/* Step 5: final values written, emptied entries deleted (the hash and the
+ * trie from two threads), then their buckets. */
 static int nm_txn_settle(struct nm_txn *t)
 {
-	struct nm_batch *nets = &t->p->b[NM_NETS];
-	size_t keep[NM_STORES], done;
-	int w, ret = 0;
+	struct nm_batch *nets = &t->p->b[NM_NETS], view[NM_STORES];
+	struct nm_apply_job job[NM_STORES];
+	size_t keep[NM_STORES];
+	int w, ret;
 
-	for (w = 0; w < NM_STORES && !ret; w++) {
-		struct nm_batch upd;
-
+	for (w = 0; w < NM_STORES; w++) {
 		keep[w] = nm_del_partition(&t->p->b[w]);
-		upd = t->p->b[w];
-		upd.n = t->from_empty ? 0 : keep[w]; /* written in step 3 already */
-		ret = nm_batch_apply(t->s->fd[w], &upd, &done);
-		if (!ret)
-			ret = nm_delete_keys(t->s->fd[w], &upd.keys[keep[w]], t->p->b[w].n - keep[w]);
+		view[w] = t->p->b[w];
+		if (t->from_empty) { /* the kept ones were written final in step 3 */
+			view[w].keys += keep[w];
+			view[w].vals += keep[w];
+			view[w].n -= keep[w];
+		}
+		job[w] = (struct nm_apply_job){ .fd = t->s->fd[w], .b = &view[w],
+						.n_delete = t->p->b[w].n - keep[w] };
 	}
+	ret = nm_apply_both(&job[NM_HOSTS], &job[NM_NETS]);
 	if (!ret)
 		ret = nm_buckets_add(t->s, &nets->keys[keep[NM_NETS]], NULL, nets->n - keep[NM_NETS], -1);
 	if (!ret)
