@@ -163,6 +163,12 @@ static int nm_migrate_state(struct netmonctl_bpf *skel)
 	return 0;
 }
 
+/*
+ * A first load (no config pinned: nothing is loaded) that finds a map pin
+ * of its own name replaces it: an orphan, such as the gen_meta that a
+ * layout-2 netmonctl's unload of layout-3 pins leaves (it does not know
+ * that name). No program uses a map that only a pin holds.
+ */
 static int nm_pin_maps(struct netmonctl_bpf *skel)
 {
 	char path[NM_PATH_MAX];
@@ -172,7 +178,9 @@ static int nm_pin_maps(struct netmonctl_bpf *skel)
 		if (strchr(bpf_map__name(map), '.'))
 			continue;
 		nm_pin_path(path, sizeof(path), "maps", bpf_map__name(map));
-		if (bpf_map__pin(map, path))
+		if (bpf_map__pin(map, path) == 0)
+			continue;
+		if (errno != EEXIST || nm_unpin(path) || bpf_map__pin(map, path))
 			return nm_sys(path, errno);
 	}
 	return 0;

@@ -124,3 +124,17 @@ udp() { nm_in_net "$NMPROBE" --cgroup "$CG" connect udp "$1" "$2" 2>&1 || true; 
 	[ "$(jq_status .edit_interrupted)" = false ]
 	[ "$(jq_status .rules)" = $((listed + 1)) ]
 }
+
+@test "after a layout-2 netmonctl unloads layout-3 pins, load starts clean" {
+	nm load >/dev/null # migrated
+	old unload >/dev/null 2>&1 || true
+	# It does not know gen_meta, which stays behind alone.
+	[ -e "$NM_PIN_DIR/maps/gen_meta" ]
+	[ ! -e "$NM_PIN_DIR/maps/config" ]
+	run nm load
+	assert_success
+	nm attach cgroup "$CG" >/dev/null # the unload took the link too
+	nm deny add 10.9.0.1 >/dev/null
+	[ "$(jq_status .rules)" = 1 ]
+	[ "$(udp 10.9.0.1 9)" = EPERM ]
+}
