@@ -272,6 +272,44 @@ static void nm_plan_take_store(struct nm_plan *p, struct nm_key_index *ix, struc
 	}
 }
 
+struct nm_read_job {
+	int fd;
+	struct nm_rule_key *keys;
+	struct nm_rule_val *vals;
+	size_t n;
+	int ret;
+};
+
+static void *nm_read_job_run(void *arg)
+{
+	struct nm_read_job *j = arg;
+
+	j->ret = nm_read_entries(j->fd, &j->keys, &j->vals, &j->n);
+	return NULL;
+}
+
+/* Both maps' entries, the trie in a second thread (they have their own locks). */
+static int nm_read_both(const int fd[NM_STORES], struct nm_rule_key *keys[NM_STORES],
+			struct nm_rule_val *vals[NM_STORES], size_t n[NM_STORES])
+{
+	struct nm_read_job j[NM_STORES] = { { .fd = fd[NM_HOSTS] }, { .fd = fd[NM_NETS] } };
+	pthread_t t;
+	bool threaded = pthread_create(&t, NULL, nm_read_job_run, &j[NM_NETS]) == 0;
+	int w;
+
+	nm_read_job_run(&j[NM_HOSTS]);
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		nm_read_job_run(&j[NM_NETS]);
+	for (w = 0; w < NM_STORES; w++) {
+		keys[w] = j[w].keys;
+		vals[w] = j[w].vals;
+		n[w] = j[w].n;
+	}
+	return j[NM_HOSTS].ret ? j[NM_HOSTS].ret : j[NM_NETS].ret;
+}
+
 /*
  * Replace: the store's entries, each emptied, then the new rules put in;
  * entries whose rules end up as they were drop out of the plan. Counts the
@@ -289,9 +327,12 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 	/* A flush reads no values: a million lookups in the trie it has no
 	 * use for. */
 	p->flush = n == 0;
-	for (w = 0; w < NM_STORES && !ret; w++)
-		ret = p->flush ? nm_collect_keys(s->fd[w], &keys[w], &have[w])
-			       : nm_read_entries(s->fd[w], &keys[w], &vals[w], &have[w]);
+	if (p->flush) {
+		for (w = 0; w < NM_STORES && !ret; w++)
+			ret = nm_collect_keys(s->fd[w], &keys[w], &have[w]);
+	} else {
+		ret = nm_read_both(s->fd, keys, vals, have);
+	}
 	if (ret) {
 		ret = STORE_ERR(ret, "reading the rule store: %s", strerror(-ret));
 		goto out;
