@@ -68,16 +68,21 @@ enum nm_verdict {
 
 /*
  * Rule store key. Host rules (/32, /128) live in a hash map (`hosts`), every
- * shorter prefix in an LPM trie (`nets`); both use this key. prefixlen
- * counts bits of everything after it:
+ * shorter prefix in an LPM trie (`nets`); both use this key. In a rule,
+ * prefixlen counts bits of everything after it:
  *   `any`       -> 8          (dir only: both families)
  *   IPv4 a/L    -> 32 + L     (dir, family, pad, addr[0..3])
  *   IPv6 a/L    -> 32 + L
- * IPv4 lives in its own family so a v6 rule never covers v4 traffic; a v6
- * socket talking to ::ffff:a.b.c.d is looked up as IPv4 a.b.c.d.
+ * In a map, nm_map_key() decides: a host rule's key carries
+ * NM_MAX_PREFIXLEN instead, the length of every query a hook makes, so the
+ * hook looks up `hosts` and the trie with one and the same key (the value
+ * repeats the rule's own length). IPv4 lives in its own family so a v6
+ * rule never covers v4 traffic; a v6 socket talking to ::ffff:a.b.c.d is
+ * looked up as IPv4 a.b.c.d.
  */
 #define NM_KEY_HDR_BITS 32
 #define NM_KEY_ANY_BITS 8
+#define NM_MAX_PREFIXLEN (NM_KEY_HDR_BITS + 128) /* every hook query; every hosts key */
 struct nm_rule_key {
 	__u32 prefixlen;
 	__u8 dir;    /* enum nm_dir */
@@ -86,6 +91,28 @@ struct nm_rule_key {
 			trie then matches like the family (docs/store-v3.md) */
 	__u8 addr[16];
 };
+
+/* A host rule: /32 for IPv4, /128 for IPv6 (`any` has no family). */
+static inline int nm_key_is_host(const struct nm_rule_key *k)
+{
+	return k->family != NM_FAM_ANY &&
+	       k->prefixlen == NM_KEY_HDR_BITS + (k->family == NM_FAM_V4 ? 32 : 128);
+}
+
+/*
+ * The key of a rule in its map, the one definition for both sides: a host
+ * rule's hosts key has the query length (what nm_query_init() sets), a
+ * prefix's trie key its own. Returns 1 for `hosts`, 0 for `nets`.
+ */
+static inline int nm_map_key_of(const struct nm_rule_key *rule, struct nm_rule_key *map_key)
+{
+	int host = nm_key_is_host(rule);
+
+	*map_key = *rule;
+	if (host)
+		map_key->prefixlen = NM_MAX_PREFIXLEN;
+	return host;
+}
 
 /*
  * `buckets` (array of __u32) says where the kernel must look in `nets`:
@@ -178,7 +205,6 @@ struct nm_rule_val {
  * that number <= NM_MAX_DEPTH (IPv4 never reaches it: 33 lengths + any).
  */
 #define NM_MAX_DEPTH 40
-#define NM_MAX_PREFIXLEN (NM_KEY_HDR_BITS + 128)
 
 /*
  * nm_event.rule_prefixlen when no rule matched but the hook denied anyway

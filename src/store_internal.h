@@ -29,20 +29,12 @@ struct nm_store {
 };
 
 
-static inline bool nm_is_host(const struct nm_rule_key *k)
-{
-	return k->prefixlen == NM_KEY_HDR_BITS + (k->family == NM_FAM_V4 ? 32 : 128) &&
-	       k->family != NM_FAM_ANY;
-}
-
-/* The hosts map is looked up with the hook's query key: full prefixlen. */
+/* A rule's map key (bpf/netmonctl.h), and which map it goes in. */
 static inline struct nm_rule_key nm_map_key(const struct nm_rule_key *k, int *which)
 {
-	struct nm_rule_key m = *k;
+	struct nm_rule_key m;
 
-	*which = nm_is_host(k) ? NM_HOSTS : NM_NETS;
-	if (*which == NM_HOSTS)
-		m.prefixlen = NM_MAX_PREFIXLEN;
+	*which = nm_map_key_of(k, &m) ? NM_HOSTS : NM_NETS;
 	return m;
 }
 
@@ -50,7 +42,7 @@ static inline uint32_t *nm_len_slot(struct nm_meta *m, const struct nm_rule_key 
 {
 	static uint32_t none;
 
-	if (k->prefixlen <= NM_KEY_ANY_BITS || nm_is_host(k))
+	if (k->prefixlen <= NM_KEY_ANY_BITS || nm_key_is_host(k))
 		return &none; /* only trie prefixes make up the kernel's walk */
 	return &m->len_count[k->dir][k->family == NM_FAM_V6][k->prefixlen - NM_KEY_HDR_BITS];
 }
