@@ -540,6 +540,47 @@ int nm_sendmsg6(struct bpf_sock_addr *ctx)
 	return nm_sock_addr6(ctx, NM_HOOK_SENDMSG6, 1);
 }
 
+/*
+ * bind(2) inside the cgroup: the local address and port asked for, checked
+ * against `dir bind` rules as the LSM bind hook checks them (the
+ * any-address against loopback too, nm_any_targets). Port 0 (any free
+ * port) is checked as 0. A listen or accept has no cgroup hook.
+ */
+SEC("cgroup/bind4")
+int nm_bind4(struct bpf_sock_addr *ctx)
+{
+	struct nm_query q;
+	__u32 ip = ctx->user_ip4;
+	__u32 port = ctx->user_port;
+	__u32 protocol = ctx->protocol;
+
+	nm_query_init(&q, NM_HOOK_BIND4, NM_DIR_BIND);
+	q.key.family = NM_FAM_V4;
+	nm_set_v4(q.key.addr, ip);
+	q.port = bpf_ntohs((__u16)port);
+	q.protocol = nm_protocol(protocol);
+	return nm_cgroup_verdict(&q);
+}
+
+SEC("cgroup/bind6")
+int nm_bind6(struct bpf_sock_addr *ctx)
+{
+	struct nm_query q;
+	__u32 ip[4];
+	__u32 port = ctx->user_port;
+	__u32 protocol = ctx->protocol;
+
+	ip[0] = ctx->user_ip6[0];
+	ip[1] = ctx->user_ip6[1];
+	ip[2] = ctx->user_ip6[2];
+	ip[3] = ctx->user_ip6[3];
+	nm_query_init(&q, NM_HOOK_BIND6, NM_DIR_BIND);
+	nm_set_v6(&q.key, ip);
+	q.port = bpf_ntohs((__u16)port);
+	q.protocol = nm_protocol(protocol);
+	return nm_cgroup_verdict(&q);
+}
+
 /* ---- BPF-LSM layer: return 0 allow, -EPERM deny ---- */
 
 static __always_inline int nm_lsm_verdict(struct nm_query *q)

@@ -51,6 +51,8 @@ enum nm_hook {
 	NM_HOOK_LSM_ACCEPT,
 	NM_HOOK_LSM_SENDMSG,
 	NM_HOOK_LSM_RECVMSG,
+	NM_HOOK_BIND4, /* cgroup layer; after the LSM hooks so no number moved */
+	NM_HOOK_BIND6,
 	NM_HOOK_MAX,
 };
 #define NM_HOOK_FIRST_LSM NM_HOOK_LSM_CONNECT

@@ -85,7 +85,7 @@ static void deny_warn_unenforced(size_t n, unsigned dirs)
 		return;
 	fprintf(stderr, "netmonctl: deny add: warning: %zu rule%s not enforced: %s\n", n,
 		n == 1 ? " is" : "s are",
-		dirs ? "dir ingress and dir bind need the LSM layer ('attach lsm')"
+		dirs ? "dir ingress needs the LSM layer ('attach lsm')"
 		     : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
 }
 

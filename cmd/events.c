@@ -26,8 +26,8 @@ static int events_help(int argc, char **argv)
 		"Usage: netmonctl events [count N] [timeout SEC] [FILTER...]\n"
 		"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"
 		"          cgroup PATH | addr ADDR[/LEN] | port N[-M]\n"
-		"HOOK   := connect4 | connect6 | sendmsg4 | sendmsg6 | lsm_connect | lsm_bind |\n"
-		"          lsm_listen | lsm_accept | lsm_sendmsg | lsm_recvmsg |\n"
+		"HOOK   := connect4 | connect6 | sendmsg4 | sendmsg6 | bind4 | bind6 |\n"
+		"          lsm_connect | lsm_bind | lsm_listen | lsm_accept | lsm_sendmsg | lsm_recvmsg |\n"
 		"          connect | sendmsg | bind | listen | accept | recvmsg\n"
 		"Filters of different kinds must all match; repeats of one kind: any.\n"
 		"-j prints one JSON object per line (NDJSON).\n");

@@ -165,8 +165,8 @@ static json_t *status_limits(json_t *progs, const struct nm_config *cfg)
 		return l;
 	}
 	if (!lsm)
-		json_array_append_new(l, json_string("dir ingress and dir bind rules are not enforced "
-						     "(they need the LSM layer)"));
+		json_array_append_new(l, json_string("dir ingress rules are not enforced (they need the "
+						     "LSM layer), nor dir bind rules at listen and accept"));
 	if (cg && !lsm)
 		json_array_append_new(l, json_string("a socket created outside an attached cgroup and "
 						     "passed in is judged by its creator's cgroup"));

@@ -67,8 +67,8 @@ static int nm_layer_seen(const char *name, int fd, void *arg)
 
 /*
  * Rule directions the attached layers enforce, as bits 1 << NM_DIR_*: the
- * cgroup layer sees egress only (connect, sendmsg), the LSM layer, while
- * switched on, every direction. 0: nothing is attached.
+ * cgroup layer sees egress (connect, sendmsg) and bind, the LSM layer,
+ * while switched on, every direction. 0: nothing is attached.
  */
 unsigned nm_enforced_dirs(void)
 {
@@ -77,7 +77,7 @@ unsigned nm_enforced_dirs(void)
 
 	nm_links_walk(nm_layer_seen, &layers);
 	if (layers & (1u << NM_LAYER_CGROUP))
-		dirs |= 1u << NM_DIR_EGRESS;
+		dirs |= 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND;
 	if ((layers & (1u << NM_LAYER_LSM)) && nm_config_read(&cfg) == 0 && cfg.lsm_enabled)
 		dirs |= (1u << NM_DIR_MAX) - 1;
 	return dirs;

@@ -17,13 +17,13 @@ const char *const nm_ev_filter_kw[NM_EV_F_MAX + 1] = { "hook", "verdict", "pid",
  * connect6 and lsm_connect). */
 static const char *const ev_hook_kw[] = {
 	"connect4", "connect6", "sendmsg4", "sendmsg6", "lsm_connect", "lsm_bind", "lsm_listen",
-	"lsm_accept", "lsm_sendmsg", "lsm_recvmsg", "connect", "sendmsg", "bind", "listen",
-	"accept", "recvmsg", NULL,
+	"lsm_accept", "lsm_sendmsg", "lsm_recvmsg", "bind4", "bind6", "connect", "sendmsg", "bind",
+	"listen", "accept", "recvmsg", NULL,
 };
 static const uint32_t ev_hook_op_mask[] = {
 	(1u << NM_HOOK_CONNECT4) | (1u << NM_HOOK_CONNECT6) | (1u << NM_HOOK_LSM_CONNECT),
 	(1u << NM_HOOK_SENDMSG4) | (1u << NM_HOOK_SENDMSG6) | (1u << NM_HOOK_LSM_SENDMSG),
-	1u << NM_HOOK_LSM_BIND,
+	(1u << NM_HOOK_BIND4) | (1u << NM_HOOK_BIND6) | (1u << NM_HOOK_LSM_BIND),
 	1u << NM_HOOK_LSM_LISTEN,
 	1u << NM_HOOK_LSM_ACCEPT,
 	1u << NM_HOOK_LSM_RECVMSG,
@@ -43,9 +43,9 @@ static int ev_filter_hook(struct nm_ev_filter *f, const char *v, struct nm_ev_er
 	if (i < 0)
 		return nm_ev_errf(e, NM_EXIT_USAGE,
 				  "hook %s: %s; expected a program name (connect4, connect6, "
-				  "sendmsg4, sendmsg6, lsm_connect, lsm_bind, lsm_listen, lsm_accept, "
-				  "lsm_sendmsg, lsm_recvmsg) or an operation (connect, sendmsg, bind, "
-				  "listen, accept, recvmsg)",
+				  "sendmsg4, sendmsg6, bind4, bind6, lsm_connect, lsm_bind, lsm_listen, "
+				  "lsm_accept, lsm_sendmsg, lsm_recvmsg) or an operation (connect, "
+				  "sendmsg, bind, listen, accept, recvmsg)",
 				  v, i == -2 ? "ambiguous" : "unknown");
 	f->hooks |= i < NM_HOOK_MAX ? 1u << i : ev_hook_op_mask[i - NM_HOOK_MAX];
 	return 0;

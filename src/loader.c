@@ -59,7 +59,8 @@ static uint64_t nm_now_ns(void)
 /* The maps layout 3 changed: a migration from layout 2 starts them fresh. */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map)
 {
-	return map == skel->maps.config || map == skel->maps.gen_meta;
+	/* counters: layout 3 has two more hooks (bind4, bind6) */
+	return map == skel->maps.config || map == skel->maps.gen_meta || map == skel->maps.counters;
 }
 
 /* Upgrade: make every map of the new object the pinned one (all but the
@@ -232,15 +233,22 @@ static int nm_pin_replace(int fd, const char *sub, const char *name)
 	return 0;
 }
 
-/* gen_meta pinned, layout 2's meta gone, and config last: it says the
- * layout, so a migration cut short before it is done again from the start. */
+/* The maps made anew pinned (gen_meta, counters), layout 2's meta gone,
+ * and config last: it says the layout, so a migration cut short before it
+ * is done again from the start. */
 static int nm_pin_migrated(struct netmonctl_bpf *skel)
 {
 	char path[NM_PATH_MAX];
-	int err = nm_pin_replace(bpf_map__fd(skel->maps.gen_meta), "maps", NM_MAP_META);
+	struct bpf_map *map;
+	int err;
 
-	if (err)
-		return nm_sys(NM_MAP_META, err);
+	bpf_object__for_each_map(map, skel->obj) {
+		if (!nm_map_migrates(skel, map) || map == skel->maps.config)
+			continue;
+		err = nm_pin_replace(bpf_map__fd(map), "maps", bpf_map__name(map));
+		if (err)
+			return nm_sys(bpf_map__name(map), err);
+	}
 	nm_pin_path(path, sizeof(path), "maps", NM_MAP_META_LAYOUT2);
 	err = nm_unpin(path);
 	if (err)

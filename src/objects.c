@@ -20,6 +20,8 @@ const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
 	{ "lsm_accept", "lsm/socket_accept", NM_HOOK_LSM_ACCEPT, BPF_LSM_MAC, NM_LAYER_LSM },
 	{ "lsm_sendmsg", "lsm/socket_sendmsg", NM_HOOK_LSM_SENDMSG, BPF_LSM_MAC, NM_LAYER_LSM },
 	{ "lsm_recvmsg", "lsm/socket_recvmsg", NM_HOOK_LSM_RECVMSG, BPF_LSM_MAC, NM_LAYER_LSM },
+	{ "bind4", "cgroup/bind4", NM_HOOK_BIND4, BPF_CGROUP_INET4_BIND, NM_LAYER_CGROUP },
+	{ "bind6", "cgroup/bind6", NM_HOOK_BIND6, BPF_CGROUP_INET6_BIND, NM_LAYER_CGROUP },
 };
 
 const char *const nm_map_names[] = { NM_MAP_HOSTS, NM_MAP_NETS, NM_MAP_BUCKETS, NM_MAP_CONFIG,

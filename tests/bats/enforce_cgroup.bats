@@ -247,3 +247,40 @@ udp() { in_cg "$1" sendto udp "$2" "$3"; }
 	tcp OK 10.1.2.3 80
 	udp OK 10.1.2.3 80
 }
+
+# ---- bind (bind4 / bind6): `dir bind` rules without the LSM layer ----
+
+@test "dir bind: a bind inside the cgroup to a denied local address and port is EPERM, elsewhere not" {
+	nm deny add 10.1.2.3 port 8081 dir bind >/dev/null
+	nm deny add 2001:db8::1 port 8081 proto udp dir bind >/dev/null
+	in_cg EPERM bind tcp 10.1.2.3 8081
+	in_cg EPERM bind udp 10.1.2.3 8081
+	in_cg OK bind tcp 10.1.2.3 8082
+	in_cg OK bind tcp 10.1.3.3 8081
+	in_cg EPERM bind udp 2001:db8::1 8081
+	in_cg OK bind tcp 2001:db8::1 8081 # udp only
+	# The listen a bind leads to never happens: the listen op binds first.
+	in_cg EPERM listen tcp 10.1.2.3 8081
+	# Unprivileged inside the cgroup: the same.
+	in_cg EPERM --user 65534 bind tcp 10.1.2.3 8081
+	# Outside the cgroup nothing is checked.
+	probe_expect OK bind tcp 10.1.2.3 8081
+	# A dir bind rule does not cover sends to that address and port (the
+	# sender's implicit bind to a free port is not a bind(2) either).
+	in_cg OK sendto udp 10.1.2.3 8081
+}
+
+@test "dir bind: the wildcard and any" {
+	nm deny add 127.0.0.1 port 8083 dir bind >/dev/null
+	# A wildcard bind also takes loopback traffic: checked against it.
+	in_cg EPERM bind tcp 0.0.0.0 8083
+	in_cg EPERM bind tcp :: 8083
+	in_cg OK bind tcp 0.0.0.0 8084
+	nm deny add any port 8085 dir bind >/dev/null
+	in_cg EPERM bind tcp 10.1.2.3 8085
+	in_cg EPERM bind udp fd00::5 8085
+	in_cg EPERM bind tcp 0.0.0.0 8085
+	run nm -j events count 1 timeout 3 hook bind port 8085
+	assert_success
+	jq -e '.hook == "bind4" and .dir == "bind" and .rule == "any port 8085 dir bind"' <<<"$output"
+}

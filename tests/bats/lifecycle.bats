@@ -54,7 +54,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	run jq_status '.limits[]'
 	assert_success
 	[[ $output != *"no layer is attached"* ]]
-	assert_output --partial "dir ingress and dir bind rules are not enforced"
+	assert_output --partial "dir ingress rules are not enforced"
 	assert_output --partial "judged by its creator's cgroup"
 	assert_output --partial "only TCP and UDP are checked"
 	run nm status
@@ -71,16 +71,19 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	run --separate-stderr nm deny add 10.1.2.3 port 81
 	assert_success
 	[ -z "$stderr" ]
-	# The cgroup layer sees egress only: bind and ingress need the LSM layer.
+	# The cgroup layer sees egress and bind: ingress needs the LSM layer.
 	run --separate-stderr nm deny add 10.1.2.3 port 82,83 dir bind
 	assert_success
-	[[ $stderr == *"2 rules are not enforced: dir ingress and dir bind need the LSM layer"* ]]
+	[ -z "$stderr" ]
+	run --separate-stderr nm deny add 10.1.2.3 port 84,85 dir ingress
+	assert_success
+	[[ $stderr == *"2 rules are not enforced: dir ingress needs the LSM layer"* ]]
 	run nm -j deny add 10.1.2.3 dir ingress
 	assert_success
 	[ "$(jq -r .unenforced <<<"$output")" = 1 ]
 	run nm -j deny list
 	assert_success
-	[ "$(jq -c '[.rules[] | select(.enforced) | .rule] | sort' <<<"$output")" = '["10.1.2.3 port 80","10.1.2.3 port 81"]' ]
+	[ "$(jq -c '[.rules[] | select(.enforced) | .rule] | sort' <<<"$output")" = '["10.1.2.3 port 80","10.1.2.3 port 81","10.1.2.3 port 82 dir bind","10.1.2.3 port 83 dir bind"]' ]
 	[ "$(jq '[.rules[] | select(.enforced | not)] | length' <<<"$output")" = 3 ]
 	probe_expect EPERM --cgroup "$CG" --serve connect tcp 10.1.2.3 80
 }
@@ -91,7 +94,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[ -e "$NM_PIN_DIR/progs/connect4" ]
 	[ "$(jq_status .loaded)" = true ]
 	[ "$(jq_status .layout_version)" = "$(jq_status .tool_layout_version)" ]
-	for p in connect4 connect6 sendmsg4 sendmsg6; do
+	for p in connect4 connect6 sendmsg4 sendmsg6 bind4 bind6; do
 		[ "$(jq_status ".programs[] | select(.name == \"$p\") | .loaded")" = true ]
 	done
 	if nm_lsm_loadable; then
@@ -344,7 +347,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 # ids of the cgroup programs pinned now, sorted
 cgroup_prog_ids() {
 	local p
-	for p in connect4 connect6 sendmsg4 sendmsg6; do
+	for p in connect4 connect6 sendmsg4 sendmsg6 bind4 bind6; do
 		bpftool prog show pinned "$1/progs/$p" -j | jq .id
 	done | sort -n | tr '\n' ' '
 }

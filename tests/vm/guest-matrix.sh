@@ -28,9 +28,9 @@
 # its baseline), 3 when it could not run at all.
 set -u
 
-PROGS=(connect4 connect6 sendmsg4 sendmsg6
+PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6
 	lsm_connect lsm_bind lsm_listen lsm_accept lsm_sendmsg lsm_recvmsg)
-CG_PROGS=(connect4 connect6 sendmsg4 sendmsg6)
+CG_PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6)
 LSM_PROGS=(lsm_connect lsm_bind lsm_listen lsm_accept lsm_sendmsg lsm_recvmsg)
 
 NM=${NM_BIN:-netmonctl}
@@ -240,6 +240,8 @@ cgroup_layer() {
 	enforce connect6 "::1 port 9 proto tcp" --serve connect tcp ::1 9
 	enforce sendmsg4 "127.0.0.2 port 9 proto udp" sendto udp 127.0.0.2 9
 	enforce sendmsg6 "::1 port 9 proto udp" sendto udp ::1 9
+	enforce bind4 "127.0.0.2 port 9 proto tcp dir bind" bind tcp 127.0.0.2 9
+	enforce bind6 "::1 port 9 proto tcp dir bind" bind tcp ::1 9
 	if nm detach cgroup "$CGROUP" >/dev/null 2>&1; then
 		lifted detach_cgroup "127.0.0.2 port 9 proto tcp" --serve connect tcp 127.0.0.2 9
 	else
