@@ -455,14 +455,14 @@ static __always_inline int nm_cgroup_verdict(struct nm_query *q)
 
 /* Context fields are read into locals first, and the family comes from the
  * program type: the verifier only allows the ctx fields of the attach type. */
-static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, int sendmsg)
+static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir, int sendmsg)
 {
 	struct nm_query q;
 	__u32 ip = ctx->user_ip4;
 	__u32 port = ctx->user_port;
 	__u32 protocol = ctx->protocol;
 
-	nm_query_init(&q, hook, NM_DIR_EGRESS);
+	nm_query_init(&q, hook, dir);
 	q.key.family = NM_FAM_V4;
 	nm_set_v4(q.key.addr, ip);
 	q.port = bpf_ntohs((__u16)port);
@@ -470,7 +470,8 @@ static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, i
 	if (sendmsg)
 		nm_set_v4(q.laddr, ctx->msg_src_ip4);
 	if (ip == 0) {
-		/* sendmsg: the source after IP_PKTINFO; connect: the bound one. */
+		/* sendmsg: the source after IP_PKTINFO; connect: the bound one
+		 * (bind: none yet, so loopback stands in). */
 		__u32 src = sendmsg ? ctx->msg_src_ip4 : ctx->sk->src_ip4;
 
 		q.src.family = NM_FAM_V4;
@@ -479,7 +480,7 @@ static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, i
 	return nm_cgroup_verdict(&q);
 }
 
-static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, int sendmsg)
+static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir, int sendmsg)
 {
 	struct nm_query q;
 	__u32 ip[4], src[4];
@@ -490,7 +491,7 @@ static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, i
 	ip[1] = ctx->user_ip6[1];
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
-	nm_query_init(&q, hook, NM_DIR_EGRESS);
+	nm_query_init(&q, hook, dir);
 	nm_set_v6(&q.key, ip);
 	q.port = bpf_ntohs((__u16)port);
 	q.protocol = nm_protocol(protocol);
@@ -519,66 +520,44 @@ static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, i
 SEC("cgroup/connect4")
 int nm_connect4(struct bpf_sock_addr *ctx)
 {
-	return nm_sock_addr4(ctx, NM_HOOK_CONNECT4, 0);
+	return nm_sock_addr4(ctx, NM_HOOK_CONNECT4, NM_DIR_EGRESS, 0);
 }
 
 SEC("cgroup/connect6")
 int nm_connect6(struct bpf_sock_addr *ctx)
 {
-	return nm_sock_addr6(ctx, NM_HOOK_CONNECT6, 0);
+	return nm_sock_addr6(ctx, NM_HOOK_CONNECT6, NM_DIR_EGRESS, 0);
 }
 
 SEC("cgroup/sendmsg4")
 int nm_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return nm_sock_addr4(ctx, NM_HOOK_SENDMSG4, 1);
+	return nm_sock_addr4(ctx, NM_HOOK_SENDMSG4, NM_DIR_EGRESS, 1);
 }
 
 SEC("cgroup/sendmsg6")
 int nm_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return nm_sock_addr6(ctx, NM_HOOK_SENDMSG6, 1);
+	return nm_sock_addr6(ctx, NM_HOOK_SENDMSG6, NM_DIR_EGRESS, 1);
 }
 
 /*
  * bind(2) inside the cgroup: the local address and port asked for, checked
  * against `dir bind` rules as the LSM bind hook checks them (the
- * any-address against loopback too, nm_any_targets). Port 0 (any free
- * port) is checked as 0. A listen or accept has no cgroup hook.
+ * any-address against loopback too, nm_any_targets: an unbound socket has
+ * no source). Port 0 (any free port) is checked as 0. A listen or accept
+ * has no cgroup hook.
  */
 SEC("cgroup/bind4")
 int nm_bind4(struct bpf_sock_addr *ctx)
 {
-	struct nm_query q;
-	__u32 ip = ctx->user_ip4;
-	__u32 port = ctx->user_port;
-	__u32 protocol = ctx->protocol;
-
-	nm_query_init(&q, NM_HOOK_BIND4, NM_DIR_BIND);
-	q.key.family = NM_FAM_V4;
-	nm_set_v4(q.key.addr, ip);
-	q.port = bpf_ntohs((__u16)port);
-	q.protocol = nm_protocol(protocol);
-	return nm_cgroup_verdict(&q);
+	return nm_sock_addr4(ctx, NM_HOOK_BIND4, NM_DIR_BIND, 0);
 }
 
 SEC("cgroup/bind6")
 int nm_bind6(struct bpf_sock_addr *ctx)
 {
-	struct nm_query q;
-	__u32 ip[4];
-	__u32 port = ctx->user_port;
-	__u32 protocol = ctx->protocol;
-
-	ip[0] = ctx->user_ip6[0];
-	ip[1] = ctx->user_ip6[1];
-	ip[2] = ctx->user_ip6[2];
-	ip[3] = ctx->user_ip6[3];
-	nm_query_init(&q, NM_HOOK_BIND6, NM_DIR_BIND);
-	nm_set_v6(&q.key, ip);
-	q.port = bpf_ntohs((__u16)port);
-	q.protocol = nm_protocol(protocol);
-	return nm_cgroup_verdict(&q);
+	return nm_sock_addr6(ctx, NM_HOOK_BIND6, NM_DIR_BIND, 0);
 }
 
 /* ---- BPF-LSM layer: return 0 allow, -EPERM deny ---- */
