@@ -483,12 +483,17 @@ static void test_filter_hook(void)
 	ACCEPT(&f, NM_EV_F_HOOK, "sendmsg");
 	CHECK_INT(f.hooks, (1u << NM_HOOK_SENDMSG4) | (1u << NM_HOOK_SENDMSG6) | (1u << NM_HOOK_LSM_SENDMSG));
 	memset(&f, 0, sizeof(f));
-	ACCEPT(&f, NM_EV_F_HOOK, "bind");
+	ACCEPT(&f, NM_EV_F_HOOK, "bind"); /* exact word, though also a prefix of bind4 */
+	CHECK_INT(f.hooks, (1u << NM_HOOK_BIND4) | (1u << NM_HOOK_BIND6) | (1u << NM_HOOK_LSM_BIND));
+	memset(&f, 0, sizeof(f));
 	ACCEPT(&f, NM_EV_F_HOOK, "listen");
 	ACCEPT(&f, NM_EV_F_HOOK, "accept");
 	ACCEPT(&f, NM_EV_F_HOOK, "recvmsg");
-	CHECK_INT(f.hooks, (1u << NM_HOOK_LSM_BIND) | (1u << NM_HOOK_LSM_LISTEN) |
-				   (1u << NM_HOOK_LSM_ACCEPT) | (1u << NM_HOOK_LSM_RECVMSG));
+	CHECK_INT(f.hooks, (1u << NM_HOOK_LSM_LISTEN) | (1u << NM_HOOK_LSM_ACCEPT) |
+				   (1u << NM_HOOK_LSM_RECVMSG));
+	memset(&f, 0, sizeof(f));
+	ACCEPT(&f, NM_EV_F_HOOK, "bind6");
+	CHECK_INT(f.hooks, 1u << NM_HOOK_BIND6);
 	memset(&f, 0, sizeof(f));
 	ACCEPT(&f, NM_EV_F_HOOK, "lsm_b"); /* a unique prefix */
 	CHECK_INT(f.hooks, 1u << NM_HOOK_LSM_BIND);
