@@ -284,3 +284,14 @@ udp() { in_cg "$1" sendto udp "$2" "$3"; }
 	assert_success
 	jq -e '.hook == "bind4" and .dir == "bind" and .rule == "any port 8085 dir bind"' <<<"$output"
 }
+
+@test "dir bind: a v4-mapped address on an IPv6 socket, and a child cgroup" {
+	local child
+	nm deny add 10.1.2.3 port 8086 dir bind >/dev/null
+	in_cg EPERM bind tcp ::ffff:10.1.2.3 8086
+	in_cg EPERM bind udp ::ffff:10.1.2.3 8086
+	nm_cgroup_create child "$CG"
+	probe_expect EPERM --cgroup "$child" bind tcp 10.1.2.3 8086
+	probe_expect EPERM --cgroup "$child" --user 65534 bind tcp ::ffff:10.1.2.3 8086
+	probe_expect OK --cgroup "$child" bind tcp 10.1.2.3 8087
+}
