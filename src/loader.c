@@ -112,27 +112,6 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 	return 0;
 }
 
-/* Entry 0 of a pinned array, whatever its value size (up to sizeof(buf)). */
-static int nm_read_pinned_raw(const char *name, void *out, size_t size)
-{
-	uint8_t buf[4096] = {};
-	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info), zero = 0;
-	int fd = nm_open_map(name), err = 0;
-
-	if (fd < 0)
-		return fd;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		err = -errno;
-	else if (info.value_size > sizeof(buf))
-		err = -EPROTO;
-	else if (bpf_map_lookup_elem(fd, &zero, buf))
-		err = -errno;
-	close(fd);
-	memcpy(out, buf, size);
-	return err;
-}
-
 /*
  * Layout 2 -> 3, into the new object's fresh config and meta: layout 2's
  * config is the first 40 bytes of layout 3's (active_gen 0), and meta is
@@ -147,7 +126,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel)
 	struct nm_config cfg = {};
 	struct nm_meta meta = {};
 	uint32_t key;
-	int err = nm_read_pinned_raw(NM_MAP_CONFIG, &cfg, offsetof(struct nm_config, active_gen));
+	int err = nm_array_read_raw(NM_MAP_CONFIG, &cfg, offsetof(struct nm_config, active_gen));
 
 	if (!err)
 		err = nm_store_recount(&meta);

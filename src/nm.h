@@ -114,6 +114,8 @@ int nm_meta_read_gen(uint32_t gen, struct nm_meta *m);
 int nm_meta_write_gen(uint32_t gen, const struct nm_meta *m);
 /* The layout that wrote the pinned state (config's first field). */
 int nm_pinned_layout(uint32_t *version);
+/* Entry 0 of a pinned array, its first size bytes, whatever its value size. */
+int nm_array_read_raw(const char *name, void *out, size_t size);
 #define NM_LAYOUT_MIGRATES_FROM 2 /* `load` upgrades pins of this layout in place */
 int nm_counters_read(struct nm_counters out[NM_HOOK_MAX]);
 const char *nm_layer_name(enum nm_layer l);
