@@ -44,6 +44,24 @@ struct {
 	__type(value, struct nm_rule_val);
 } nets SEC(".maps");
 
+/* Port sets of prefixes with many port rules (bpf/netmonctl.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, NM_MAX_SETS);
+	__type(key, __u32);
+	__type(value, struct nm_port_set);
+} port_sets SEC(".maps");
+
+/* Their exact rules: user space only, here so that `load` makes and pins it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, NM_MAX_SET_RULES);
+	__type(key, struct nm_set_rule_key);
+	__type(value, __u32);
+} set_rules SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NM_BUCKET_SLOTS_ALL);
@@ -212,8 +230,23 @@ static __always_inline int nm_nets_may_match(const struct nm_rule_key *k)
 	return n && *n;
 }
 
+/*
+ * Is port in set id for this protocol? Global for the same reason as
+ * nm_lookup: verified once, not at each of the slots that may call it.
+ */
+__noinline int nm_set_hit(__u32 id, __u32 port, __u32 pbit)
+{
+	struct nm_port_set *set = bpf_map_lookup_elem(&port_sets, &id);
+	__u64 word;
+
+	if (!set)
+		return 0; /* user space writes a set before naming it */
+	word = set->bits[nm_port_set_proto(pbit) & 1][(port & 0xffff) / 64];
+	return (word >> (port % 64)) & 1;
+}
+
 /* The first port rule of one prefix in generation gen that matches, as a
- * hit; or 0. */
+ * hit; or 0. A set reports the one port and protocol it matched. */
 static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 port, __u8 pbit,
 					 __u32 gen)
 {
@@ -225,8 +258,12 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
 
 		if (i >= val->count)
 			break;
-		if ((r->protos & pbit) && port >= r->lo && port <= r->hi && nm_port_rule_in_gen(r, gen))
+		if (!nm_port_rule_in_gen(r, gen))
+			continue;
+		if ((r->protos & pbit) && port >= r->lo && port <= r->hi)
 			return nm_hit(val->prefixlen, r->lo, r->hi, r->protos);
+		if (nm_port_rule_is_set(r) && nm_set_hit(nm_port_set_id(r), port, pbit))
+			return nm_hit(val->prefixlen, port, port, pbit);
 	}
 	return 0;
 }

@@ -14,8 +14,9 @@
 #endif
 
 /* 2: IPv6 buckets folded to 20 bits; 3: two generations (config.active_gen,
- * meta per generation, hide flags in port rules). `load` migrates 2 -> 3. */
-#define NM_LAYOUT_VERSION 3
+ * meta per generation, hide flags in port rules); 4: port sets (a prefix
+ * with any number of port rules). `load` migrates 2 and 3 -> 4. */
+#define NM_LAYOUT_VERSION 4
 
 /* Rule directions: which address of the socket operation a rule is about. */
 enum nm_dir {
@@ -37,6 +38,7 @@ enum nm_proto_bit {
 	NM_PROTO_TCP = 1,
 	NM_PROTO_UDP = 2,
 	NM_PROTO_ANY = NM_PROTO_TCP | NM_PROTO_UDP,
+	NM_PROTO_SET = 0x80, /* not a protocol: the slot names a port set */
 };
 
 /* Every program netmonctl loads; also the index of its counters. */
@@ -191,14 +193,70 @@ static inline int nm_port_rule_in_gen(const struct nm_port_rule *r, __u32 gen)
  * All rules that share one prefix. The prefix length is repeated here
  * because an LPM lookup returns only the value, and the kernel side needs
  * it to continue the walk to the next shorter (covering) prefix.
+ *
+ * Up to NM_INLINE_RULES port rules sit in the value itself. A prefix with
+ * more holds one slot naming a port set instead (nm_port_set_ref): the
+ * kernel reads the set's bitmaps, user space its exact rules. A set is
+ * written whole before any value names it and never changed after, so the
+ * generations work on the naming slot like on any rule: an edit writes a
+ * new set and swaps the slot (old one hidden from the other generation,
+ * new one from the active), whatever the prefix held before. At rest a
+ * value holds at most NM_INLINE_RULES rules or one set, so that any edit
+ * fits its old and its new slots at once.
  */
 #define NM_PORT_RULES 8
+#define NM_INLINE_RULES (NM_PORT_RULES - 1)
 struct nm_rule_val {
 	__u16 prefixlen; /* == key.prefixlen */
 	__u8 count;      /* used entries of r[] */
 	__u8 pad;
 	struct nm_port_rule r[NM_PORT_RULES];
 };
+
+/* A slot naming port set id: lo and hi carry the id, protos NM_PROTO_SET,
+ * which no socket's protocol bit matches. */
+static inline int nm_port_rule_is_set(const struct nm_port_rule *r)
+{
+	return r->protos == NM_PROTO_SET;
+}
+
+static inline __u32 nm_port_set_id(const struct nm_port_rule *r)
+{
+	return (__u32)r->lo | (__u32)r->hi << 16;
+}
+
+static inline struct nm_port_rule nm_port_set_ref(__u32 id)
+{
+	struct nm_port_rule r = { (__u16)id, (__u16)(id >> 16), NM_PROTO_SET, 0 };
+
+	return r;
+}
+
+/*
+ * `port_sets`: id -> one bit per port and protocol (TCP, UDP), what the
+ * kernel reads. `set_rules`: (id, rule) -> 0, the exact rules of each set,
+ * which only user space reads (listing, deleting one rule of many).
+ * Sets exist only for prefixes with more than NM_INLINE_RULES port rules.
+ */
+#define NM_PORT_WORDS (65536 / 64)
+struct nm_port_set {
+	__u64 bits[2][NM_PORT_WORDS]; /* [0] TCP, [1] UDP; bit p of port p */
+};
+
+static inline __u32 nm_port_set_proto(__u8 pbit)
+{
+	return pbit == NM_PROTO_UDP;
+}
+
+struct nm_set_rule_key {
+	__u32 id;
+	__u16 lo;
+	__u16 hi;
+	__u8 protos;
+	__u8 pad[3];
+};
+#define NM_MAX_SETS 2048        /* port_sets entries: sets in use, old and new during an edit */
+#define NM_MAX_SET_RULES 262144 /* set_rules entries, likewise */
 
 /*
  * The kernel walks from the most specific matching prefix to each shorter
@@ -291,6 +349,8 @@ struct nm_event {
 #define NM_MAP_META "gen_meta"
 #define NM_MAP_META_LAYOUT2 "meta"
 #define NM_MAP_COUNTERS "counters"
+#define NM_MAP_PORT_SETS "port_sets"
+#define NM_MAP_SET_RULES "set_rules"
 #define NM_MAP_EVENTS "events"
 
 /* Bits of the rodata `nm_ctx_helpers`: helpers a cgroup hook may call. */
@@ -304,6 +364,8 @@ NM_LAYOUT_CHECK(struct nm_rule_key, 24);
 NM_LAYOUT_CHECK(struct nm_port_rule, 6);
 NM_LAYOUT_CHECK(struct nm_rule_val, 52);
 NM_LAYOUT_CHECK(struct nm_config, 48);
+NM_LAYOUT_CHECK(struct nm_port_set, 16384);
+NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
 NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_event, 96);

@@ -56,16 +56,20 @@ static uint64_t nm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* The maps layout 3 changed: a migration from layout 2 starts them fresh. */
-static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map)
+/* The maps a migration from layout `from` starts fresh: config (it says
+ * the layout), the port sets (new in 4), and from 2 the maps layout 3
+ * changed (counters: two more hooks, bind4 and bind6). */
+static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
 {
-	/* counters: layout 3 has two more hooks (bind4, bind6) */
-	return map == skel->maps.config || map == skel->maps.gen_meta || map == skel->maps.counters;
+	if (map == skel->maps.config || map == skel->maps.port_sets || map == skel->maps.set_rules)
+		return true;
+	return from == 2 && (map == skel->maps.gen_meta || map == skel->maps.counters);
 }
 
 /* Upgrade: make every map of the new object the pinned one (all but the
- * ones a migration makes anew). *migrate: the pins are of layout 2. */
-static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *o, bool *migrate)
+ * ones a migration makes anew). *migrate: the older layout of the pins, or
+ * 0 when they are of this one. */
+static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *o, uint32_t *migrate)
 {
 	struct bpf_map *map;
 	uint32_t layout;
@@ -73,12 +77,12 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 
 	if (err)
 		return nm_sys("load: pinned config", err);
-	if (layout != NM_LAYOUT_VERSION && layout != NM_LAYOUT_MIGRATES_FROM)
+	if (layout != NM_LAYOUT_VERSION && (layout < NM_LAYOUT_MIGRATES_FROM || layout > NM_LAYOUT_VERSION))
 		return nm_fail(NM_EXIT_RUNTIME, "load",
 			       "pinned state has layout %u, this netmonctl writes layout %u: "
 			       "'netmonctl unload' first (rules are lost), or use the matching netmonctl",
 			       layout, NM_LAYOUT_VERSION);
-	*migrate = layout == NM_LAYOUT_MIGRATES_FROM;
+	*migrate = layout == NM_LAYOUT_VERSION ? 0 : layout;
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 		struct bpf_map_info info = {};
@@ -87,7 +91,7 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 
 		if (strchr(name, '.'))
 			continue; /* rodata belongs to the programs, not to the state */
-		if (*migrate && nm_map_migrates(skel, map))
+		if (*migrate && nm_map_migrates(skel, map, *migrate))
 			continue;
 		fd = nm_open_map(name);
 		if (fd < 0)
@@ -121,7 +125,7 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
  * empty generation). The rules maps are reused as they are: enforcement
  * never lapses, the old programs keep their maps until their links move.
  */
-static int nm_migrate_state(struct netmonctl_bpf *skel)
+static int nm_migrate_from2(struct netmonctl_bpf *skel)
 {
 	struct nm_config cfg = {};
 	struct nm_meta meta = {};
@@ -140,6 +144,29 @@ static int nm_migrate_state(struct netmonctl_bpf *skel)
 	for (key = 0; key < NM_GENS; key++)
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.gen_meta), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
+	return 0;
+}
+
+/*
+ * Layout 3 -> 4 adds the port sets, which start empty (layout 3 has none),
+ * and keeps everything else: config as it is (active_gen too; a killed
+ * layout-3 edit is repaired by the next edit like one of layout 4, the
+ * generations work the same), gen_meta and the rules maps reused.
+ */
+static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
+{
+	struct nm_config cfg = {};
+	uint32_t key = 0;
+	int err;
+
+	if (from == 2)
+		return nm_migrate_from2(skel);
+	err = nm_array_read_raw(NM_MAP_CONFIG, &cfg, sizeof(cfg));
+	if (err)
+		return nm_sys("load: reading layout 3 state", err);
+	cfg.layout_version = NM_LAYOUT_VERSION;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
+		return nm_sys("load: config", errno);
 	return 0;
 }
 
@@ -215,14 +242,14 @@ static int nm_pin_replace(int fd, const char *sub, const char *name)
 /* The maps made anew pinned (gen_meta, counters), layout 2's meta gone,
  * and config last: it says the layout, so a migration cut short before it
  * is done again from the start. */
-static int nm_pin_migrated(struct netmonctl_bpf *skel)
+static int nm_pin_migrated(struct netmonctl_bpf *skel, uint32_t from)
 {
 	char path[NM_PATH_MAX];
 	struct bpf_map *map;
 	int err;
 
 	bpf_object__for_each_map(map, skel->obj) {
-		if (!nm_map_migrates(skel, map) || map == skel->maps.config)
+		if (!nm_map_migrates(skel, map, from) || map == skel->maps.config)
 			continue;
 		err = nm_pin_replace(bpf_map__fd(map), "maps", bpf_map__name(map));
 		if (err)
@@ -383,14 +410,14 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 {
 	struct nm_relink r = { .skel = skel };
 	struct nm_config cfg;
-	bool migrate = false;
+	uint32_t migrate = 0;
 	int err = nm_reuse_maps(skel, o, &migrate);
 
 	if (err)
 		return err;
 	err = netmonctl_bpf__load(skel) ? -errno : 0;
 	if (!err && migrate)
-		err = nm_migrate_state(skel);
+		err = nm_migrate_state(skel, migrate);
 	if (err)
 		return err;
 	nm_links_walk(nm_relink_one, &r);
@@ -399,7 +426,7 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 	/* The pins of config and meta move last: until then the pinned state
 	 * says layout 2, so a migration cut short is simply done again. */
 	if (migrate)
-		err = nm_pin_migrated(skel);
+		err = nm_pin_migrated(skel, migrate);
 	if (!err)
 		err = nm_pin_progs(skel, progs, &nm_pinned_progs);
 	if (err)
@@ -413,7 +440,7 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 	}
 	json_object_set_new(report, "links_updated", json_integer(r.updated));
 	if (migrate)
-		json_object_set_new(report, "migrated_from_layout", json_integer(NM_LAYOUT_MIGRATES_FROM));
+		json_object_set_new(report, "migrated_from_layout", json_integer(migrate));
 	return 0;
 }
 

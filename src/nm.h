@@ -116,7 +116,7 @@ int nm_meta_write_gen(uint32_t gen, const struct nm_meta *m);
 int nm_pinned_layout(uint32_t *version);
 /* Entry 0 of a pinned array, its first size bytes, whatever its value size. */
 int nm_array_read_raw(const char *name, void *out, size_t size);
-#define NM_LAYOUT_MIGRATES_FROM 2 /* `load` upgrades pins of this layout in place */
+#define NM_LAYOUT_MIGRATES_FROM 2 /* `load` upgrades pins of this layout and newer in place */
 int nm_counters_read(struct nm_counters out[NM_HOOK_MAX]);
 const char *nm_layer_name(enum nm_layer l);
 
@@ -203,6 +203,7 @@ struct nm_repair {
 	uint64_t rules_before, rules_after; /* meta's count, and what the maps hold */
 	uint64_t dropped;                   /* rules of the killed edit taken back */
 	uint64_t slots;                     /* bucket slots corrected */
+	uint64_t sets;                      /* port sets no value named, removed */
 };
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
 int nm_store_recount(struct nm_meta *m); /* meta counted from the pinned maps */

@@ -25,7 +25,8 @@ const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
 };
 
 const char *const nm_map_names[] = { NM_MAP_HOSTS, NM_MAP_NETS, NM_MAP_BUCKETS, NM_MAP_CONFIG,
-				     NM_MAP_META, NM_MAP_COUNTERS, NM_MAP_EVENTS, NULL };
+				     NM_MAP_META, NM_MAP_COUNTERS, NM_MAP_EVENTS, NM_MAP_PORT_SETS,
+				     NM_MAP_SET_RULES, NULL };
 
 const char *nm_layer_name(enum nm_layer l)
 {
@@ -101,7 +102,7 @@ int nm_map_check(int fd, const char *name, uint32_t key_size, uint32_t value_siz
 		return -errno;
 	if (info.key_size == key_size && info.value_size == value_size)
 		return 0;
-	if (nm_pinned_layout(&layout) == 0 && layout == NM_LAYOUT_MIGRATES_FROM)
+	if (nm_pinned_layout(&layout) == 0 && layout >= NM_LAYOUT_MIGRATES_FROM && layout < NM_LAYOUT_VERSION)
 		nm_fail(NM_EXIT_RUNTIME, name,
 			"the pinned state has layout %u: 'netmonctl load' migrates it to layout %d "
 			"and keeps every rule enforced", layout, NM_LAYOUT_VERSION);

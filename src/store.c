@@ -28,13 +28,16 @@ void nm_store_close(struct nm_store *s)
 			close(s->fd[i]);
 	if (s->buckets_fd >= 0)
 		close(s->buckets_fd);
+	nm_sets_close(&s->sets);
 }
 
 int nm_store_open(struct nm_store *s)
 {
-	int i, err = 0;
+	uint32_t layout = NM_LAYOUT_VERSION;
+	int i, err = nm_pinned_layout(&layout) == 0 && layout != NM_LAYOUT_VERSION ? -EPROTO : 0;
 
 	s->fd[NM_HOSTS] = s->fd[NM_NETS] = s->buckets_fd = -1;
+	s->sets = (struct nm_sets){ .fd_bits = -1, .fd_rules = -1 };
 	for (i = 0; i < NM_STORES && !err; i++) {
 		struct bpf_map_info info = {};
 		uint32_t len = sizeof(info);
@@ -53,6 +56,8 @@ int nm_store_open(struct nm_store *s)
 		s->buckets_fd = nm_open_map(NM_MAP_BUCKETS);
 		err = s->buckets_fd < 0 ? s->buckets_fd : 0;
 	}
+	if (!err)
+		err = nm_sets_open(&s->sets);
 	if (!err)
 		err = nm_meta_read(&s->meta, &s->gen);
 	if (err)
@@ -121,18 +126,50 @@ int nm_store_flush(uint64_t *removed, char *err, size_t errlen)
 	return ret;
 }
 
+/* The rules of one entry in generation gen, a set's included. */
+static int nm_walk_entry(struct nm_rule_key *key, const struct nm_rule_val *val, uint32_t gen,
+			 struct nm_sets *S, nm_rule_cb cb, void *arg)
+{
+	const struct nm_set_rule_key *first;
+	struct nm_rule r;
+	size_t k, n;
+	int i, ret = 0;
+
+	for (i = 0; i < val->count && i < NM_PORT_RULES && !ret; i++) {
+		if (!nm_port_rule_in_gen(&val->r[i], gen))
+			continue;
+		if (!nm_port_rule_is_set(&val->r[i])) {
+			nm_rule_from_key(key, &val->r[i], &r);
+			ret = cb(&r, arg);
+			continue;
+		}
+		if (S->fd_bits < 0)
+			ret = nm_sets_open(S);
+		if (!ret)
+			ret = nm_sets_load(S);
+		n = ret ? 0 : nm_sets_find(S, nm_port_set_id(&val->r[i]), &first);
+		for (k = 0; k < n && !ret; k++) {
+			struct nm_port_rule p = { first[k].lo, first[k].hi, first[k].protos, 0 };
+
+			nm_rule_from_key(key, &p, &r);
+			ret = cb(&r, arg);
+		}
+	}
+	return ret;
+}
+
 /*
  * Every rule of the active generation. The caller holds the lock shared:
  * no edit runs meanwhile, so the walk sees one generation throughout.
  */
 int nm_store_walk(nm_rule_cb cb, void *arg)
 {
+	struct nm_sets sets = { .fd_bits = -1, .fd_rules = -1 };
 	struct nm_rule_key key, next;
 	struct nm_rule_val val;
 	struct nm_meta meta;
-	struct nm_rule r;
 	uint32_t gen;
-	int w, fd, ret = nm_meta_read(&meta, &gen), i;
+	int w, fd, ret = nm_meta_read(&meta, &gen);
 
 	/* An empty generation is empty whatever its entries say: a flush
 	 * killed after its switch leaves them to the next command. */
@@ -140,8 +177,10 @@ int nm_store_walk(nm_rule_cb cb, void *arg)
 		void *prev = NULL;
 
 		fd = nm_open_map(nm_store_names[w]);
-		if (fd < 0)
-			return fd;
+		if (fd < 0) {
+			ret = fd;
+			break;
+		}
 		while (!ret && bpf_map_get_next_key(fd, prev, &next) == 0) {
 			key = next;
 			prev = &key;
@@ -149,14 +188,10 @@ int nm_store_walk(nm_rule_cb cb, void *arg)
 				continue; /* deleted meanwhile */
 			next = key;
 			next.prefixlen = val.prefixlen; /* hosts keys carry the full query length */
-			for (i = 0; i < val.count && i < NM_PORT_RULES && !ret; i++) {
-				if (!nm_port_rule_in_gen(&val.r[i], gen))
-					continue;
-				nm_rule_from_key(&next, &val.r[i], &r);
-				ret = cb(&r, arg);
-			}
+			ret = nm_walk_entry(&next, &val, gen, &sets, cb, arg);
 		}
 		close(fd);
 	}
+	nm_sets_close(&sets);
 	return ret;
 }

@@ -18,6 +18,23 @@
 #define STORE_ERR(code, ...) ((void)snprintf(err, errlen, __VA_ARGS__), (code))
 
 enum { NM_HOSTS, NM_NETS, NM_STORES };
+
+/* Port sets (store_sets.c, bpf/netmonctl.h): prefixes with many port rules. */
+struct nm_sets {
+	int fd_bits, fd_rules;        /* port_sets, set_rules */
+	uint32_t max_sets, max_rules; /* their max_entries */
+	bool loaded;                  /* k and the counts below read */
+	struct nm_set_rule_key *k;    /* every exact rule, sorted by (id, rule) */
+	size_t n, cap;
+	size_t n_sets;   /* entries in port_sets */
+	uint32_t top_id; /* highest id in use: new sets count up from it */
+	uint32_t last;
+};
+struct nm_ids {
+	uint32_t *v;
+	size_t n, cap;
+};
+
 extern const char *const nm_store_names[NM_STORES];
 
 struct nm_store {
@@ -26,6 +43,7 @@ struct nm_store {
 	int buckets_fd;
 	uint32_t gen;        /* the active generation */
 	struct nm_meta meta; /* its counts */
+	struct nm_sets sets;
 };
 
 
@@ -71,6 +89,14 @@ static inline bool nm_lookup_exact(struct nm_store *s, const struct nm_rule_key 
 }
 
 
+/* While planning: the rules of a prefix that outgrew its value (on), of
+ * any number (store_plan_sets.c). */
+struct nm_big {
+	struct nm_port_rule *r;
+	size_t n, cap;
+	bool on;
+};
+
 /* What an add writes to one map: parallel arrays, one kernel batch each. */
 struct nm_batch {
 	size_t n;
@@ -79,6 +105,23 @@ struct nm_batch {
 	struct nm_rule_val *olds; /* olds[i] valid where existed[i] */
 	bool *existed;
 	bool *fresh; /* !existed: a new prefix */
+	struct nm_big *big; /* per entry, until nm_plan_finalize */
+};
+
+struct nm_seen_slot {
+	uint64_t a, b; /* entry << 1 | store, the rule */
+	uint8_t state;
+};
+struct nm_seen {
+	struct nm_seen_slot *slot;
+	size_t mask, used;
+};
+
+/* A port set the edit writes before its build. */
+struct nm_plan_set {
+	uint32_t id;
+	struct nm_port_rule *r;
+	size_t n;
 };
 
 /* vals: what each entry holds once the edit is done (count 0: deleted). */
@@ -87,6 +130,11 @@ struct nm_plan {
 	size_t added;   /* port rules that are new (a del: that go) */
 	size_t removed; /* a replace: port rules that go */
 	bool flush;     /* every entry goes: olds were not read (nothing needs them) */
+	struct nm_seen seen;     /* the rules of big entries */
+	struct nm_plan_set *made; /* new port sets */
+	size_t n_made, cap_made;
+	uint64_t set_rules_made;
+	struct nm_ids gone; /* port sets no value names after the edit */
 };
 
 /*
@@ -99,6 +147,30 @@ struct nm_key_index {
 	uint32_t mask;
 };
 
+
+/* store_sets.c: port sets (bpf/netmonctl.h), for prefixes with many port rules */
+int nm_ids_push(struct nm_ids *l, uint32_t id);
+int nm_sets_open(struct nm_sets *S);
+void nm_sets_close(struct nm_sets *S);
+int nm_sets_load(struct nm_sets *S);
+size_t nm_sets_find(const struct nm_sets *S, uint32_t id, const struct nm_set_rule_key **first);
+bool nm_sets_has(const struct nm_sets *S, uint32_t id, const struct nm_port_rule *r);
+int nm_sets_write(struct nm_sets *S, uint32_t id, const struct nm_port_rule *r, size_t n);
+int nm_sets_delete(struct nm_sets *S, uint32_t id);
+int nm_sets_delete_rules(struct nm_sets *S, uint32_t id, const struct nm_port_rule *r, size_t n);
+int nm_sets_keep_only(struct nm_sets *S, const uint32_t *keep, size_t n_keep, uint64_t *gone);
+uint64_t nm_sets_val_rules(const struct nm_sets *S, const struct nm_rule_val *v);
+
+/* The set a value names, or 0 (ids start at 1). */
+static inline uint32_t nm_val_set_id(const struct nm_rule_val *v)
+{
+	int i;
+
+	for (i = 0; i < v->count && i < NM_PORT_RULES; i++)
+		if (nm_port_rule_is_set(&v->r[i]))
+			return nm_port_set_id(&v->r[i]);
+	return 0;
+}
 
 /* store.c */
 int nm_store_open(struct nm_store *s);
@@ -116,6 +188,16 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n, struct nm_plan *p,
 		      char *err, size_t errlen);
 size_t nm_del_partition(struct nm_batch *b);
+
+/* store_plan_sets.c */
+int nm_big_put(struct nm_plan *p, int w, size_t e, const struct nm_port_rule *r);
+int nm_big_start(struct nm_plan *p, int w, size_t e, const struct nm_port_rule *r, size_t n);
+int nm_big_del(struct nm_plan *p, int w, size_t e, const struct nm_port_rule *r);
+int nm_big_from_set(struct nm_store *s, struct nm_plan *p, int w, size_t e, uint32_t id);
+bool nm_plan_old_has(struct nm_store *s, const struct nm_batch *b, size_t e, const struct nm_port_rule *r);
+uint64_t nm_plan_val_rules(struct nm_store *s, const struct nm_plan *p, const struct nm_rule_val *v);
+int nm_plan_finalize(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen);
+void nm_plan_sets_free(struct nm_plan *p);
 
 /* store_txn.c: apply a plan as one transaction (see there) */
 int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen);

@@ -23,6 +23,7 @@ void nm_plan_free(struct nm_plan *p)
 		free(p->b[i].existed);
 		free(p->b[i].fresh);
 	}
+	nm_plan_sets_free(p);
 }
 
 static int nm_plan_alloc(struct nm_plan *p, size_t n)
@@ -38,7 +39,8 @@ static int nm_plan_alloc(struct nm_plan *p, size_t n)
 		b->olds = nm_calloc_big(n, sizeof(*b->olds));
 		b->existed = nm_calloc_big(n, sizeof(*b->existed));
 		b->fresh = nm_calloc_big(n, sizeof(*b->fresh));
-		if (!b->keys || !b->vals || !b->olds || !b->existed || !b->fresh)
+		b->big = nm_calloc_big(n, sizeof(*b->big));
+		if (!b->keys || !b->vals || !b->olds || !b->existed || !b->fresh || !b->big)
 			return -ENOMEM;
 	}
 	return 0;
@@ -110,11 +112,15 @@ static struct nm_rule_val *nm_plan_entry(struct nm_store *s, struct nm_plan *p,
 		b->vals[*entry].prefixlen = key->prefixlen;
 	}
 	b->fresh[*entry] = !b->existed[*entry];
+	/* a value naming a port set: plan on the set's rules */
+	if (b->existed[*entry] && nm_val_set_id(&b->olds[*entry]) &&
+	    nm_big_from_set(s, p, which, *entry, nm_val_set_id(&b->olds[*entry])))
+		return NULL;
 	return &b->vals[*entry];
 }
 
 /* Put one rule into its prefix's plan entry: 1 when it was not there yet,
- * 0 when it was, -ENOSPC when the prefix is full. */
+ * 0 when it was. A prefix that outgrows its slots goes on in a list. */
 static int nm_plan_put(struct nm_store *s, struct nm_plan *p, struct nm_key_index *ix,
 		       const struct nm_rule *rule, bool lookup, size_t *entry, int *store, char *err,
 		       size_t errlen)
@@ -122,16 +128,24 @@ static int nm_plan_put(struct nm_store *s, struct nm_plan *p, struct nm_key_inde
 	struct nm_rule_key key;
 	struct nm_rule_val *v;
 	char text[160];
+	int ret = 1;
 
 	nm_rule_key(rule, &key);
 	v = nm_plan_entry(s, p, ix, &key, lookup, entry, store);
-	if (nm_port_find(v, &rule->port) >= 0)
+	if (!v)
+		ret = -ENOMEM;
+	else if (p->b[*store].big[*entry].on)
+		ret = nm_big_put(p, *store, *entry, &rule->port);
+	else if (nm_port_find(v, &rule->port) >= 0)
 		return 0;
-	if (v->count >= NM_PORT_RULES) {
+	else if (v->count >= NM_PORT_RULES)
+		ret = nm_big_start(p, *store, *entry, v->r, v->count) ?: nm_big_put(p, *store, *entry, &rule->port);
+	else
+		v->r[v->count++] = rule->port;
+	if (ret < 0) {
 		nm_rule_format(rule, text, sizeof(text));
-		return STORE_ERR(-ENOSPC, "%s: a prefix holds at most %d port rules", text, NM_PORT_RULES);
+		return STORE_ERR(ret, "%s: %s", text, strerror(-ret));
 	}
-	v->r[v->count++] = rule->port;
 	return 1;
 }
 
@@ -181,6 +195,8 @@ int nm_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 		}
 		ret = ret < 0 ? ret : 0;
 	}
+	if (!ret)
+		ret = nm_plan_finalize(s, p, err, errlen);
 	if (ret)
 		goto out;
 	for (i = 0; i < NM_STORES; i++)
@@ -216,7 +232,19 @@ int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 
 		nm_rule_key(&rules[i], &key);
 		v = nm_plan_entry(s, p, &ix, &key, true, &entry, &store);
-		k = nm_port_find(v, &rules[i].port);
+		if (!v) {
+			ret = STORE_ERR(-ENOMEM, "out of memory for %zu rules", n);
+			goto out;
+		}
+		if (p->b[store].big[entry].on) {
+			k = nm_big_del(p, store, entry, &rules[i].port);
+			if (k == 1)
+				p->added++;
+			if (k >= 0)
+				continue;
+		} else {
+			k = nm_port_find(v, &rules[i].port);
+		}
 		if (k < 0 && p->b[store].existed[entry] &&
 		    nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
 			continue; /* a duplicate: gone already */
@@ -229,6 +257,7 @@ int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 		memset(&v->r[--v->count], 0, sizeof(v->r[0]));
 		p->added++; /* here: rules removed */
 	}
+	ret = nm_plan_finalize(s, p, err, errlen);
 out:
 	free(ix.slot);
 	return ret;
@@ -249,8 +278,9 @@ static bool nm_same_rules(const struct nm_rule_val *a, const struct nm_rule_val 
 
 /* Every entry of the store into the plan, as present with nothing kept
  * (vals empty): the replace then puts back what the new set has. */
-static void nm_plan_take_store(struct nm_plan *p, struct nm_key_index *ix, struct nm_rule_key *keys[NM_STORES],
-			       struct nm_rule_val *vals[NM_STORES], const size_t n[NM_STORES])
+static void nm_plan_take_store(struct nm_store *s, struct nm_plan *p, struct nm_key_index *ix,
+			       struct nm_rule_key *keys[NM_STORES], struct nm_rule_val *vals[NM_STORES],
+			       const size_t n[NM_STORES])
 {
 	size_t i, e;
 	bool made;
@@ -267,7 +297,7 @@ static void nm_plan_take_store(struct nm_plan *p, struct nm_key_index *ix, struc
 			b->olds[e] = vals[w][i];
 			memset(&b->vals[e], 0, sizeof(b->vals[e]));
 			b->vals[e].prefixlen = vals[w][i].prefixlen;
-			p->removed += vals[w][i].count;
+			p->removed += nm_plan_val_rules(s, p, &vals[w][i]);
 		}
 	}
 }
@@ -344,16 +374,23 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 	}
 	if (p->flush)
 		p->removed = s->meta.rules;
-	nm_plan_take_store(p, &ix, keys, vals, have);
+	if (!p->flush)
+		ret = nm_sets_load(&s->sets); /* the rules of the sets the store names */
+	if (ret) {
+		ret = STORE_ERR(ret, "reading the port sets: %s", strerror(-ret));
+		goto out;
+	}
+	nm_plan_take_store(s, p, &ix, keys, vals, have);
 	for (i = 0; i < n && !ret; i++) {
 		ret = nm_plan_put(s, p, &ix, &rules[i], false, &entry, &store, err, errlen);
-		if (ret == 1 && p->b[store].existed[entry] &&
-		    nm_port_find(&p->b[store].olds[entry], &rules[i].port) >= 0)
+		if (ret == 1 && nm_plan_old_has(s, &p->b[store], entry, &rules[i].port))
 			p->removed--; /* stays */
 		else if (ret == 1)
 			p->added++;
 		ret = ret < 0 ? ret : 0;
 	}
+	if (!ret && !p->flush)
+		ret = nm_plan_finalize(s, p, err, errlen);
 	if (ret)
 		goto out;
 	for (w = 0; w < NM_STORES && !p->flush; w++) {

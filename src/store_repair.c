@@ -92,8 +92,9 @@ static bool nm_entry_settled(const struct nm_rule_val *v, uint32_t gen, bool emp
  * say which prefix length they are); the trie keys that remain go back in
  * *keys for the buckets.
  */
-static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, struct nm_meta *m,
-			 struct nm_rule_key **keys, size_t *n, struct nm_repair *r)
+static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, const struct nm_sets *S,
+			 struct nm_ids *named, struct nm_meta *m, struct nm_rule_key **keys, size_t *n,
+			 struct nm_repair *r)
 {
 	struct nm_rule_val *vals = NULL, val, fin;
 	size_t i, kept = 0;
@@ -102,14 +103,16 @@ static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, struct nm_
 	for (i = 0; !ret && i < *n; i++) {
 		val = vals[i];
 		if (nm_entry_settled(&val, gen, empty, &fin)) {
-			r->dropped += val.count - fin.count;
+			r->dropped += nm_sets_val_rules(S, &val) - nm_sets_val_rules(S, &fin);
 			ret = fin.count ? bpf_map_update_elem(fd, &(*keys)[i], &fin, BPF_ANY)
 					: bpf_map_delete_elem(fd, &(*keys)[i]);
 			ret = ret ? -errno : 0;
 		}
 		if (ret || !fin.count)
 			continue;
-		m->rules += fin.count;
+		if (nm_val_set_id(&fin))
+			ret = nm_ids_push(named, nm_val_set_id(&fin));
+		m->rules += nm_sets_val_rules(S, &fin);
 		m->prefixes++;
 		if (which == NM_HOSTS)
 			m->hosts++;
@@ -126,12 +129,17 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 {
 	struct nm_rule_key *keys[NM_STORES] = {};
 	size_t n[NM_STORES] = {};
+	struct nm_ids named = {};
 	struct nm_meta m = {};
-	int w, ret = 0;
+	int w, ret = nm_sets_load(&s->sets);
 
 	r->gen = s->gen;
 	for (w = 0; w < NM_STORES && !ret; w++)
-		ret = nm_repair_map(s->fd[w], w, s->gen, s->meta.rules == 0, &m, &keys[w], &n[w], r);
+		ret = nm_repair_map(s->fd[w], w, s->gen, s->meta.rules == 0, &s->sets, &named, &m, &keys[w],
+				    &n[w], r);
+	/* then the sets no value names: a killed edit's new or old ones */
+	if (!ret)
+		ret = nm_sets_keep_only(&s->sets, named.v, named.n, &r->sets);
 	if (!ret)
 		ret = nm_buckets_rebuild(s, keys[NM_NETS], n[NM_NETS], &r->slots);
 	if (!ret) {
@@ -144,13 +152,17 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 		ret = nm_meta_write_gen(s->gen ^ 1, &m);
 	for (w = 0; w < NM_STORES; w++)
 		free(keys[w]);
+	free(named.v);
 	return ret;
 }
 
-/* Count the pinned maps' rules (a store of layout 2 has no flags: nothing
- * is written), for `load` migrating a store that meta may miscount. */
+/* Count the pinned maps' rules (a store of layout 2 has no flags and no
+ * port sets: nothing is written), for `load` migrating a store that meta
+ * may miscount. */
 int nm_store_recount(struct nm_meta *m)
 {
+	struct nm_sets none = { .loaded = true };
+	struct nm_ids named = {};
 	struct nm_repair r = {};
 	int w, ret = 0;
 
@@ -162,10 +174,11 @@ int nm_store_recount(struct nm_meta *m)
 
 		if (fd < 0)
 			return fd;
-		ret = nm_repair_map(fd, w, 0, false, m, &keys, &n, &r);
+		ret = nm_repair_map(fd, w, 0, false, &none, &named, m, &keys, &n, &r);
 		free(keys);
 		close(fd);
 	}
+	free(named.v);
 	return ret;
 }
 
@@ -174,6 +187,9 @@ int nm_store_open_edit(struct nm_store *s, char *err, size_t errlen)
 	struct nm_repair r = {};
 	int ret = nm_store_open(s);
 
+	if (ret == -EPROTO)
+		return STORE_ERR(ret, "the pinned state has another layout than %d: 'netmonctl load' "
+				 "migrates an older one and keeps every rule enforced", NM_LAYOUT_VERSION);
 	if (ret)
 		return STORE_ERR(ret, "cannot open the rule store: %s", strerror(-ret));
 	if (!nm_edit_marked()) /* the caller holds the lock: a mark is a killed edit's */

@@ -137,7 +137,8 @@ static int nm_txn_account(struct nm_txn *t, char *err, size_t errlen)
 
 		for (i = 0; i < b->n; i++) {
 			bool gone = b->existed[i] && b->vals[i].count == 0;
-			int64_t d = (int64_t)b->vals[i].count - (b->existed[i] ? b->olds[i].count : 0);
+			int64_t d = (int64_t)nm_plan_val_rules(t->s, t->p, &b->vals[i]) -
+				    (int64_t)(b->existed[i] ? nm_plan_val_rules(t->s, t->p, &b->olds[i]) : 0);
 
 			t->after.rules += d;
 			fresh += !b->existed[i];
@@ -185,13 +186,47 @@ static int nm_txn_builds(struct nm_txn *t, char *err, size_t errlen)
 	return ret;
 }
 
+/* Step 2, the new port sets: no value names them yet. *made: how many. */
+static int nm_txn_write_sets(struct nm_txn *t, size_t *made)
+{
+	int ret = 0;
+
+	for (*made = 0; !ret && *made < t->p->n_made; (*made)++) {
+		const struct nm_plan_set *set = &t->p->made[*made];
+
+		ret = nm_sets_write(&t->s->sets, set->id, set->r, set->n);
+	}
+	return ret;
+}
+
+/* After the switch: the sets no value names any more. A flush read no
+ * values, so it does not know them: every set goes. */
+static int nm_txn_drop_sets(struct nm_txn *t)
+{
+	size_t i;
+	int ret = 0;
+
+	if (t->p->flush)
+		return nm_sets_keep_only(&t->s->sets, NULL, 0, NULL);
+	for (i = 0; !ret && i < t->p->gone.n; i++)
+		ret = nm_sets_delete(&t->s->sets, t->p->gone.v[i]);
+	return ret;
+}
+
 /* Back to the state before step 2, after a failure before the switch;
  * best effort: what it cannot undo, the mark leaves to the repair. */
-static int nm_txn_undo(struct nm_txn *t, const size_t done[NM_STORES], bool bucketed)
+static int nm_txn_undo(struct nm_txn *t, const size_t done[NM_STORES], bool bucketed, size_t sets_made)
 {
 	struct nm_batch *nets = &t->p->b[NM_NETS];
 	int w, ret = 0;
 	size_t i;
+
+	for (i = 0; i < sets_made; i++) {
+		const struct nm_plan_set *set = &t->p->made[i];
+
+		if (nm_sets_delete_rules(&t->s->sets, set->id, set->r, set->n) && !ret)
+			ret = -EIO;
+	}
 
 	for (w = 0; w < NM_STORES; w++) {
 		struct nm_batch *b = &t->p->b[w];
@@ -246,6 +281,8 @@ static int nm_txn_settle(struct nm_txn *t)
 		ret = nm_buckets_add(t->s, &nets->keys[keep[NM_NETS]], NULL, nets->n - keep[NM_NETS], -1);
 	if (!ret)
 		ret = nm_meta_write_gen(t->gen, &t->after);
+	if (!ret)
+		ret = nm_txn_drop_sets(t);
 	return ret;
 }
 
@@ -255,7 +292,7 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 	struct nm_apply_job jh = { .fd = s->fd[NM_HOSTS], .b = &t.build[NM_HOSTS] };
 	struct nm_apply_job jn = { .fd = s->fd[NM_NETS], .b = &t.build[NM_NETS] };
 	struct nm_batch *nets = &p->b[NM_NETS];
-	size_t done[NM_STORES] = {};
+	size_t done[NM_STORES] = {}, sets_made = 0;
 	bool bucketed = false;
 	int ret;
 
@@ -268,7 +305,9 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 		ret = nm_edit_mark();
 	if (ret)
 		goto out;
-	ret = nm_meta_write_gen(t.gen ^ 1, &t.after);
+	ret = nm_txn_write_sets(&t, &sets_made);
+	if (!ret)
+		ret = nm_meta_write_gen(t.gen ^ 1, &t.after);
 	if (!ret) {
 		ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
 		bucketed = !ret;
@@ -283,7 +322,7 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 	if (ret) {
 		snprintf(err, errlen, "update failed: %s (%s); nothing changed", strerror(-ret),
 			 nm_errno_name(ret));
-		if (nm_txn_undo(&t, done, bucketed) == 0)
+		if (nm_txn_undo(&t, done, bucketed, sets_made) == 0)
 			nm_edit_done();
 		goto out;
 	}
