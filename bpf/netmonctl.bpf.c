@@ -81,7 +81,7 @@ struct {
 	__uint(max_entries, NM_GENS);
 	__type(key, __u32);
 	__type(value, struct nm_meta);
-} gen_meta SEC(".maps");
+} rule_counts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -388,7 +388,7 @@ static __always_inline int nm_any_targets(const struct nm_query *q, struct nm_ru
  * switch to it.) */
 static __always_inline int nm_store_empty(__u32 gen)
 {
-	struct nm_meta *m = bpf_map_lookup_elem(&gen_meta, &gen);
+	struct nm_meta *m = bpf_map_lookup_elem(&rule_counts, &gen);
 
 	return m && m->rules == 0;
 }

@@ -295,7 +295,7 @@ struct nm_config {
 
 /*
  * Book-keeping owned by user space: counts that would otherwise need a walk
- * over a million-entry map. One entry per generation (`gen_meta` has NM_GENS),
+ * over a million-entry map. One entry per generation (NM_MAP_META has NM_GENS),
  * written before the switch, so the active one counts exactly what the
  * hooks see. The kernel reads only `rules`: 0 means the generation is empty.
  * len_count[dir][fam][L] counts prefixes of length L (fam 0 = v4, 1 = v6;
@@ -344,10 +344,13 @@ struct nm_event {
 #define NM_MAP_NETS "nets"
 #define NM_MAP_BUCKETS "buckets"
 #define NM_MAP_CONFIG "config"
-/* Not "meta" (layout 2's name): a layout-2 netmonctl finds no meta in a
- * layout-3 pin dir and refuses, rather than edit rules it cannot see. */
-#define NM_MAP_META "gen_meta"
+/* Renamed with each layout that an older netmonctl must not edit (2:
+ * "meta", 3: "gen_meta"): it finds no meta of its name and refuses,
+ * rather than edit rules it cannot read (layout 3 would take a port set's
+ * slot for a rule). `load` moves the pin. */
+#define NM_MAP_META "rule_counts"
 #define NM_MAP_META_LAYOUT2 "meta"
+#define NM_MAP_META_LAYOUT3 "gen_meta"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"

@@ -63,7 +63,12 @@ static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *ma
 {
 	if (map == skel->maps.config || map == skel->maps.port_sets || map == skel->maps.set_rules)
 		return true;
-	return from == 2 && (map == skel->maps.gen_meta || map == skel->maps.counters);
+	return from == 2 && (map == skel->maps.rule_counts || map == skel->maps.counters);
+}
+
+static bool from_layout3_meta(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
+{
+	return from == 3 && map == skel->maps.rule_counts;
 }
 
 /* Upgrade: make every map of the new object the pinned one (all but the
@@ -84,7 +89,8 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 			       layout, NM_LAYOUT_VERSION);
 	*migrate = layout == NM_LAYOUT_VERSION ? 0 : layout;
 	bpf_object__for_each_map(map, skel->obj) {
-		const char *name = bpf_map__name(map);
+		/* layout 3 pinned the counts under its own name */
+		const char *name = from_layout3_meta(skel, map, *migrate) ? NM_MAP_META_LAYOUT3 : bpf_map__name(map);
 		struct bpf_map_info info = {};
 		uint32_t len = sizeof(info);
 		int fd;
@@ -142,7 +148,7 @@ static int nm_migrate_from2(struct netmonctl_bpf *skel)
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
 		return nm_sys("load: config", errno);
 	for (key = 0; key < NM_GENS; key++)
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.gen_meta), &key, &meta, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_counts), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
 	return 0;
 }
@@ -151,7 +157,8 @@ static int nm_migrate_from2(struct netmonctl_bpf *skel)
  * Layout 3 -> 4 adds the port sets, which start empty (layout 3 has none),
  * and keeps everything else: config as it is (active_gen too; a killed
  * layout-3 edit is repaired by the next edit like one of layout 4, the
- * generations work the same), gen_meta and the rules maps reused.
+ * generations work the same), the counts (pinned as gen_meta until
+ * nm_pin_migrated moves them to NM_MAP_META) and the rules maps reused.
  */
 static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 {
@@ -172,7 +179,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 
 /*
  * A first load (no config pinned: nothing is loaded) that finds a map pin
- * of its own name replaces it: an orphan, such as the gen_meta that a
+ * of its own name replaces it: an orphan, such as the rule_counts that a
  * layout-2 netmonctl's unload of layout-3 pins leaves (it does not know
  * that name). No program uses a map that only a pin holds.
  */
@@ -239,26 +246,29 @@ static int nm_pin_replace(int fd, const char *sub, const char *name)
 	return 0;
 }
 
-/* The maps made anew pinned (gen_meta, counters), layout 2's meta gone,
- * and config last: it says the layout, so a migration cut short before it
- * is done again from the start. */
+/* The maps made anew pinned (and layout 3's counts under their new name),
+ * the older layouts' meta pins gone, and config last: it says the layout,
+ * so a migration cut short before it is done again from the start. */
 static int nm_pin_migrated(struct netmonctl_bpf *skel, uint32_t from)
 {
-	char path[NM_PATH_MAX];
+	const char *name;
 	struct bpf_map *map;
 	int err;
 
 	bpf_object__for_each_map(map, skel->obj) {
-		if (!nm_map_migrates(skel, map, from) || map == skel->maps.config)
+		if ((!nm_map_migrates(skel, map, from) && !from_layout3_meta(skel, map, from)) ||
+		    map == skel->maps.config)
 			continue;
-		err = nm_pin_replace(bpf_map__fd(map), "maps", bpf_map__name(map));
+		/* not bpf_map__name(): a reused map takes the kernel's name,
+		 * which for the counts is layout 3's */
+		name = map == skel->maps.rule_counts ? NM_MAP_META : bpf_map__name(map);
+		err = nm_pin_replace(bpf_map__fd(map), "maps", name);
 		if (err)
-			return nm_sys(bpf_map__name(map), err);
+			return nm_sys(name, err);
 	}
-	nm_pin_path(path, sizeof(path), "maps", NM_MAP_META_LAYOUT2);
-	err = nm_unpin(path);
+	err = nm_unpin_old_meta();
 	if (err)
-		return nm_sys(path, err);
+		return nm_sys("maps", err);
 	err = nm_pin_replace(bpf_map__fd(skel->maps.config), "maps", NM_MAP_CONFIG);
 	return err ? nm_sys(NM_MAP_CONFIG, err) : 0;
 }

@@ -116,6 +116,7 @@ int nm_meta_write_gen(uint32_t gen, const struct nm_meta *m);
 int nm_pinned_layout(uint32_t *version);
 /* Entry 0 of a pinned array, its first size bytes, whatever its value size. */
 int nm_array_read_raw(const char *name, void *out, size_t size);
+int nm_unpin_old_meta(void);
 #define NM_LAYOUT_MIGRATES_FROM 2 /* `load` upgrades pins of this layout and newer in place */
 int nm_counters_read(struct nm_counters out[NM_HOOK_MAX]);
 const char *nm_layer_name(enum nm_layer l);

@@ -212,6 +212,23 @@ int nm_counters_read(struct nm_counters out[NM_HOOK_MAX])
 
 /* Unpin what netmonctl pinned, by name (and a `<prog>__new` a stopped load
  * left); other pins in progs/ and maps/ stay. */
+/* The meta pins of layouts 2 and 3: state of an older netmonctl, which a
+ * migration moved or an unload of this one takes too. */
+int nm_unpin_old_meta(void)
+{
+	static const char *const names[] = { NM_MAP_META_LAYOUT2, NM_MAP_META_LAYOUT3 };
+	char path[NM_PATH_MAX];
+	size_t i;
+	int err = 0, e;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		nm_pin_path(path, sizeof(path), "maps", names[i]);
+		e = nm_unpin(path);
+		err = err ?: e;
+	}
+	return err;
+}
+
 int nm_unpin_objects(void)
 {
 	char path[NM_PATH_MAX], tmp[NM_PATH_MAX + 8];
@@ -231,9 +248,7 @@ int nm_unpin_objects(void)
 		e = nm_unpin(path);
 		err = err ?: e;
 	}
-	/* layout 2's meta: state of an older netmonctl, not migrated */
-	nm_pin_path(path, sizeof(path), "maps", NM_MAP_META_LAYOUT2);
-	e = nm_unpin(path);
+	e = nm_unpin_old_meta();
 	err = err ?: e;
 	/* config last: it is what says "loaded", so a failed unload can be run again */
 	nm_pin_path(path, sizeof(path), "maps", NM_MAP_CONFIG);

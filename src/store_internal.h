@@ -117,11 +117,18 @@ struct nm_seen {
 	size_t mask, used;
 };
 
-/* A port set the edit writes before its build. */
+/* A port set the edit writes before its build. A rehome set holds a
+ * value's 8 inline rules (which layout 3 allowed) so that the value has
+ * a free slot for the edit's new set: the value is rewritten to name it
+ * (same rules, no switch) right after the sets are written. */
 struct nm_plan_set {
 	uint32_t id;
 	struct nm_port_rule *r;
 	size_t n;
+	bool rehome;
+	int store;
+	struct nm_rule_key key;  /* rehome: the value's map key */
+	struct nm_rule_val val;  /* rehome: the value naming the set */
 };
 
 /* vals: what each entry holds once the edit is done (count 0: deleted). */

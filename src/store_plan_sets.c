@@ -308,6 +308,30 @@ static int nm_plan_made_add(struct nm_plan *p, uint32_t id, struct nm_rule_list 
 	return 0;
 }
 
+/*
+ * Entry e holds all NM_PORT_RULES slots inline (a layout-3 store) and needs
+ * one more for its new set: its rules go into a set of their own first,
+ * which the value then names (olds is what the store holds from then on).
+ */
+static int nm_plan_rehome(struct nm_store *s, struct nm_plan *p, int w, size_t e, struct nm_rule_list *old)
+{
+	struct nm_batch *b = &p->b[w];
+	uint32_t id = ++s->sets.top_id;
+	struct nm_rule_val ref = { .prefixlen = b->olds[e].prefixlen, .count = 1 };
+	int ret;
+
+	ref.r[0] = nm_port_set_ref(id);
+	ret = nm_plan_made_add(p, id, old);
+	if (ret)
+		return ret;
+	p->made[p->n_made - 1].rehome = true;
+	p->made[p->n_made - 1].store = w;
+	p->made[p->n_made - 1].key = b->keys[e];
+	p->made[p->n_made - 1].val = ref;
+	b->olds[e] = ref;
+	return nm_ids_push(&p->gone, id);
+}
+
 /* Entry e's final value from its final rules. */
 static int nm_entry_final(struct nm_store *s, struct nm_plan *p, int w, size_t e)
 {
@@ -333,11 +357,15 @@ static int nm_entry_final(struct nm_store *s, struct nm_plan *p, int w, size_t e
 		memcpy(v->r, fin.r, fin.n * sizeof(*fin.r));
 		v->count = (uint8_t)fin.n;
 	} else if (fin.n) {
-		uint32_t id = ++s->sets.top_id;
+		uint32_t id;
 
+		if (b->existed[e] && b->olds[e].count + 1 > NM_PORT_RULES)
+			ret = nm_plan_rehome(s, p, w, e, &old);
+		id = ++s->sets.top_id;
 		v->r[0] = nm_port_set_ref(id);
 		v->count = 1;
-		ret = nm_plan_made_add(p, id, &fin);
+		if (!ret)
+			ret = nm_plan_made_add(p, id, &fin);
 	}
 	if (!ret && old_id)
 		ret = nm_ids_push(&p->gone, old_id);

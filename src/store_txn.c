@@ -191,10 +191,19 @@ static int nm_txn_write_sets(struct nm_txn *t, size_t *made)
 {
 	int ret = 0;
 
+	size_t i;
+
 	for (*made = 0; !ret && *made < t->p->n_made; (*made)++) {
 		const struct nm_plan_set *set = &t->p->made[*made];
 
 		ret = nm_sets_write(&t->s->sets, set->id, set->r, set->n);
+	}
+	/* a value's own rules, now named through a set: the same rule set */
+	for (i = 0; !ret && i < t->p->n_made; i++) {
+		const struct nm_plan_set *set = &t->p->made[i];
+
+		if (set->rehome && bpf_map_update_elem(t->s->fd[set->store], &set->key, &set->val, BPF_EXIST))
+			ret = -errno;
 	}
 	return ret;
 }
@@ -224,6 +233,8 @@ static int nm_txn_undo(struct nm_txn *t, const size_t done[NM_STORES], bool buck
 	for (i = 0; i < sets_made; i++) {
 		const struct nm_plan_set *set = &t->p->made[i];
 
+		if (set->rehome) /* a value may name it now: the repair decides */
+			continue;
 		if (nm_sets_delete_rules(&t->s->sets, set->id, set->r, set->n) && !ret)
 			ret = -EIO;
 	}

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Write cost of the rule store: layout 2 (the last layout-2 commit, built by
-# scripts/build-layout2.sh) against this tree's layout 3, interleaved round
+# scripts/build-layout.sh 2) against this tree's layout 3, interleaved round
 # by round in one run so that machine noise hits both alike. As root:
 #
 #   tests/bench/txn-bench.sh [--sizes "100000 1000000"] [--rounds N] [--out FILE]
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-OLD=$("$SRC/scripts/build-layout2.sh")
+OLD=$("$SRC/scripts/build-layout.sh" 2)
 NEW=${NETMONCTL:-$SRC/build/netmonctl}
 [ -x "$NEW" ] || { echo "txn-bench: no $NEW (build first)" >&2; exit 2; }
 WORK=$(mktemp -d)

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Build the netmonctl of the last layout-2 commit into build-layout2/, for
-# the migration tests (tests/bats/migrate.bats): `load` of this tree over
-# pins that binary made must migrate them in place. The source comes from
-# this repository's own history (git archive), so a clone with full
-# history is needed; the build is kept while the commit stays the same.
-# Prints the binary's path.
+# build-layout.sh N: build the netmonctl of the last commit that writes
+# layout N into build-layoutN/, for the migration tests (tests/bats/migrate*.bats):
+# `load` of this tree over pins that binary made must migrate them in
+# place. The source comes from this repository's own history (git
+# archive), so a clone with full history is needed; the build is kept
+# while the commit stays the same. Prints the binary's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-commit=a86060f # main before layout 3: the last commit that writes layout 2
-out=build-layout2
+case ${1:-} in
+2) commit=a86060f ;; # main before layout 3
+3) commit=9ff8174 ;; # main before layout 4 (port sets)
+*) echo "usage: build-layout.sh { 2 | 3 }" >&2; exit 2 ;;
+esac
+out=build-layout$1
 bin=$out/build/netmonctl
 if [ -x "$bin" ] && [ "$(cat "$out/commit" 2>/dev/null)" = "$commit" ]; then
 	echo "$PWD/$bin"
 	exit 0
 fi
 if ! git cat-file -e "$commit^{commit}" 2>/dev/null; then
-	echo "build-layout2: commit $commit is not in this clone$(
+	echo "build-layout $1: commit $commit is not in this clone$(
 		[ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = true ] && echo " (a shallow clone: fetch its history)")" >&2
 	exit 1
 fi

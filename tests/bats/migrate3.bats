@@ -1,0 +1,88 @@
+#!/usr/bin/env bats
+# `load` of this netmonctl over pins of layout 3 (written by the netmonctl
+# of the last layout-3 commit, built by scripts/build-layout.sh) migrates
+# them in place to layout 4: the port sets start empty beside the rules,
+# mode, generation and links, which stay as they are; enforcement never
+# lapses while it runs.
+NM_OLD_LAYOUT=3
+load helpers
+load migrate_helpers
+
+@test "the binary that makes layout 3 pins is the last layout-3 commit's" {
+	run old -j status
+	assert_success
+	[ "$(jq -r .layout_version <<<"$output")" = 3 ]
+	# This netmonctl on unmigrated pins: one line saying what to do.
+	run nm deny add 10.9.0.1
+	assert_failure 1
+	assert_output --partial "'netmonctl load' migrates an older one"
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(old -j status | jq .rules)" = 0 ]
+}
+
+@test "load migrates layout 3 in place: rules, mode, generation and links stay; port sets work afterwards" {
+	printf '10.9.0.1 port 80\n10.9.0.0/16 port 22 proto tcp\n2001:db8::/32 port 53\n10.9.0.2\n' |
+		old deny replace file - >/dev/null
+	old deny add 10.9.0.3 port 1,2,3,4,5,6,7,8 >/dev/null # a full value, which layout 3 allowed
+	old mode audit >/dev/null
+	old deny list | sort >"$BATS_TEST_TMPDIR/before"
+	local gen
+	gen=$(old -j status | jq .generation)
+	run nm -j load
+	assert_success
+	[ "$(jq -r .action <<<"$output")" = upgraded ]
+	[ "$(jq -r .migrated_from_layout <<<"$output")" = 3 ]
+	[ "$(jq -r .links_updated <<<"$output")" -ge 4 ]
+	[ "$(jq_status .layout_version)" = 4 ]
+	[ "$(jq_status .rules)" = 12 ]
+	[ "$(jq_status .generation)" = "$gen" ]
+	[ "$(jq_status .mode)" = audit ]
+	diff <(nm deny list | sort) "$BATS_TEST_TMPDIR/before"
+	nm mode enforce >/dev/null
+	[ "$(udp 10.9.0.1 80)" = EPERM ]
+	[ "$(udp 10.9.0.3 8)" = EPERM ]
+	# The full value takes one more rule: its 8 go into a port set.
+	nm deny add 10.9.0.3 port 9 >/dev/null
+	[ "$(udp 10.9.0.3 9)" = EPERM ]
+	[ "$(udp 10.9.0.3 1)" = EPERM ]
+	[ "$(udp 10.9.0.3 10)" != EPERM ]
+	[ "$(jq_status .rules)" = 13 ]
+	# The layout-3 binary refuses layout 4, changing nothing.
+	run old deny add 10.9.0.8
+	assert_failure
+	[ "$(jq_status .rules)" = 13 ]
+	run nm -j load
+	assert_success
+	[ "$(jq -r '.migrated_from_layout // "none"' <<<"$output")" = none ]
+}
+
+@test "connects at full speed through the migration of 300k layout-3 rules: none gets through" {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	connects_through_load
+	[ "$(jq_status .layout_version)" = 4 ]
+	[ "$(jq_status .rules)" = 300000 ]
+	[ "$(nm deny list | wc -l)" = 300000 ]
+}
+
+@test "a layout-3 edit killed after its mark: migrated as it is, and the next edit repairs it" {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	head -n 1000 "$BATS_FILE_TMPDIR/bulk" >"$BATS_TEST_TMPDIR/small"
+	# the binary itself, not the old() function: a kill must reach it
+	"$OLD" --pin-dir "$NM_PIN_DIR" deny replace file "$BATS_TEST_TMPDIR/small" >/dev/null &
+	local pid=$!
+	NM_PIDS+=("$pid")
+	while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] || { echo "the replace ended before the kill" >&2; return 1; }
+	local before
+	before=$(old -j status | jq .rules)
+	nm load >/dev/null
+	[ "$(jq_status .rules)" = "$before" ]
+	[ "$(jq_status .edit_interrupted)" = true ]
+	[ "$(nm deny list | wc -l)" = "$before" ]
+	nm deny add 192.0.2.1 >/dev/null
+	[ "$(jq_status .edit_interrupted)" = false ]
+	[ "$(jq_status .rules)" = $((before + 1)) ]
+	[ "$(nm deny list | wc -l)" = $((before + 1)) ]
+}
