@@ -245,8 +245,16 @@ __noinline int nm_set_hit(__u32 id, __u32 port, __u32 pbit)
 	return (word >> (port % 64)) & 1;
 }
 
-/* The first port rule of one prefix in generation gen that matches, as a
- * hit; or 0. A set reports the one port and protocol it matched. */
+/*
+ * The first port rule of one prefix in generation gen that matches, as a
+ * hit; or 0. A set reports the one port and protocol it matched. The slots
+ * a generation sees are all rules, or one set and nothing else (an edit
+ * hides every old slot from the generation that gets a new set), so a set
+ * decides alone; and only r[0] and r[1] may name one (NM_SET_SLOTS). Both
+ * keep verification small: a set check on every slot, going on after it,
+ * took it from 25k to 61k instructions per program on 6.18 and the 5.10
+ * load under TCG from ~40 s to 147 s; this way it is 23k.
+ */
 static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 port, __u8 pbit,
 					 __u32 gen)
 {
@@ -260,10 +268,11 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
 			break;
 		if (!nm_port_rule_in_gen(r, gen))
 			continue;
+		if (i < NM_SET_SLOTS && nm_port_rule_is_set(r))
+			return nm_set_hit(nm_port_set_id(r), port, pbit) ? nm_hit(val->prefixlen, port, port, pbit)
+									  : 0;
 		if ((r->protos & pbit) && port >= r->lo && port <= r->hi)
 			return nm_hit(val->prefixlen, r->lo, r->hi, r->protos);
-		if (nm_port_rule_is_set(r) && nm_set_hit(nm_port_set_id(r), port, pbit))
-			return nm_hit(val->prefixlen, port, port, pbit);
 	}
 	return 0;
 }

@@ -214,7 +214,10 @@ struct nm_rule_val {
 };
 
 /* A slot naming port set id: lo and hi carry the id, protos NM_PROTO_SET,
- * which no socket's protocol bit matches. */
+ * which no socket's protocol bit matches. Sets come first in a value, so
+ * only the first NM_SET_SLOTS slots may name one (at rest r[0]; while an
+ * edit runs, the old set and the new one): the kernel looks nowhere else. */
+#define NM_SET_SLOTS 2
 static inline int nm_port_rule_is_set(const struct nm_port_rule *r)
 {
 	return r->protos == NM_PROTO_SET;

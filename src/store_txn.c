@@ -81,35 +81,39 @@ static void nm_entry_text(const struct nm_batch *b, size_t i, const struct nm_po
 /*
  * What the entry holds while the edit runs: the old rules (hidden from the
  * other generation if they go), then the new ones (hidden from the active
- * generation).
+ * generation); slots naming a set before all others (NM_SET_SLOTS).
  */
 static int nm_build_value(const struct nm_batch *b, size_t i, uint32_t gen, struct nm_rule_val *out,
 			  char *err, size_t errlen)
 {
 	const struct nm_rule_val *fin = &b->vals[i];
-	int k, c = 0;
+	int k, c = 0, sets;
 
 	memset(out, 0, sizeof(*out));
 	out->prefixlen = fin->prefixlen;
-	for (k = 0; b->existed[i] && k < b->olds[i].count; k++) {
-		out->r[c] = b->olds[i].r[k];
-		out->r[c].flags = nm_port_find(fin, &out->r[c]) >= 0 ? 0 : NM_PR_HIDE(gen ^ 1);
-		c++;
-	}
-	for (k = 0; k < fin->count; k++) {
-		if (b->existed[i] && nm_port_find(&b->olds[i], &fin->r[k]) >= 0)
-			continue;
-		if (c >= NM_PORT_RULES) {
-			char text[160];
-
-			nm_entry_text(b, i, &fin->r[k], text, sizeof(text));
-			return STORE_ERR(-ENOSPC, "%s: while the switch runs its prefix would hold more than %d "
-					 "port rules (the old and the new ones): apply it in two steps",
-					 text, NM_PORT_RULES);
+	for (sets = 1; sets >= 0; sets--) {
+		for (k = 0; b->existed[i] && k < b->olds[i].count; k++) {
+			if (nm_port_rule_is_set(&b->olds[i].r[k]) != sets)
+				continue;
+			out->r[c] = b->olds[i].r[k];
+			out->r[c].flags = nm_port_find(fin, &out->r[c]) >= 0 ? 0 : NM_PR_HIDE(gen ^ 1);
+			c++;
 		}
-		out->r[c] = fin->r[k];
-		out->r[c].flags = NM_PR_HIDE(gen);
-		c++;
+		for (k = 0; k < fin->count; k++) {
+			if (nm_port_rule_is_set(&fin->r[k]) != sets ||
+			    (b->existed[i] && nm_port_find(&b->olds[i], &fin->r[k]) >= 0))
+				continue;
+			if (c >= NM_PORT_RULES || (sets && c >= NM_SET_SLOTS)) {
+				char text[160];
+
+				nm_entry_text(b, i, &fin->r[k], text, sizeof(text));
+				return STORE_ERR(-ENOSPC, "%s: while the switch runs its prefix would hold more "
+						 "than %d port rules (the old and the new ones)", text, NM_PORT_RULES);
+			}
+			out->r[c] = fin->r[k];
+			out->r[c].flags = NM_PR_HIDE(gen);
+			c++;
+		}
 	}
 	out->count = c;
 	return 0;
