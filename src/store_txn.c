@@ -7,8 +7,9 @@
  * config.active_gen says which one the hooks use. An edit, planned in full
  * before its first write (store_plan.c), goes:
  *   1. mark the store (the edit mark, store_repair.c);
- *   2. write the other generation's meta, count the new prefixes into
- *      their buckets;
+ *   2. write the new port sets (store_sets.c: no value names them yet),
+ *      the other generation's meta, count the new prefixes into their
+ *      buckets;
  *   3. build: write each changed entry with the old rules that stay, the
  *      old rules that go hidden from the other generation, and the new
  *      rules hidden from the active one: the active generation is
@@ -16,7 +17,7 @@
  *   4. switch: active_gen = the other generation, one write (the commit);
  *   5. settle: write each entry's final rules without flags, delete the
  *      entries left empty and take them out of their buckets, copy meta to
- *      the generation now inactive;
+ *      the generation now inactive, delete the sets no entry names;
  *   6. clear the mark.
  * Killed before 4, the hooks still see the old set; after it, the new
  * one. A rule in both sets is in both generations throughout, so it is
@@ -31,8 +32,9 @@
  * Why flags in the entries, not two copies of the maps flipped as a whole:
  * a single `deny add` stays a few writes at any store size, and memory does
  * not double. The cost is that every entry an edit touches is written twice
- * (steps 3 and 5), and that a prefix must fit its old and its new port
- * rules at once while the edit runs (NM_PORT_RULES).
+ * (steps 3 and 5), and that a prefix must fit its old and its new slots at
+ * once while the edit runs: at rest it holds at most NM_INLINE_RULES rules
+ * or one set, and a prefix that would outgrow its slots gets a new set.
  */
 #include <errno.h>
 #include <stdio.h>
