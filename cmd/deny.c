@@ -22,7 +22,6 @@ static int deny_help(int argc, char **argv)
 	return argc < 0 ? NM_EXIT_USAGE : 0;
 }
 
-/* Runs a store edit under the lock; `what` names the command in errors. */
 /* -d: an earlier edit was killed and this command repaired the counts. */
 static void deny_note_repair(const char *what)
 {
@@ -32,11 +31,12 @@ static void deny_note_repair(const char *what)
 		return;
 	fprintf(stderr, "netmonctl: %s: repaired what an interrupted edit left: kept generation %u, "
 		"took back %llu rules it had not switched to; rules counted %llu, the maps hold %llu; "
-		"%llu bucket slots corrected\n", what, r->gen, (unsigned long long)r->dropped,
-		(unsigned long long)r->rules_before, (unsigned long long)r->rules_after,
-		(unsigned long long)r->slots);
+		"%llu bucket slots corrected; %llu port sets no rule named removed\n", what, r->gen,
+		(unsigned long long)r->dropped, (unsigned long long)r->rules_before,
+		(unsigned long long)r->rules_after, (unsigned long long)r->slots, (unsigned long long)r->sets);
 }
 
+/* Runs a store edit under the lock; `what` names the command in errors. */
 static int deny_locked(const char *what, int (*edit)(void *arg, char *err, size_t len), void *arg)
 {
 	char msg[512] = "";
