@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Write cost of the rule store: layout 2 (the last layout-2 commit, built by
-# scripts/build-layout.sh 2) against this tree's layout 3, interleaved round
+# scripts/build-layout.sh 2) against this tree's layout, interleaved round
 # by round in one run so that machine noise hits both alike. As root:
 #
 #   tests/bench/txn-bench.sh [--sizes "100000 1000000"] [--rounds N] [--out FILE]
@@ -14,6 +14,8 @@
 #            (layout 2 has no replace: flush + add file, which lifts every
 #            rule for as long as the add takes)
 #   one_add  one `deny add` into the store of N (fork to exit)
+#   start    `netmonctl --version` measured the same way: one_add - start
+#            is the cost of one add above starting the process
 #   flush    `deny flush` of the N
 # Prints a table of medians (seconds) and the ratio new/old; JSON to --out.
 # Touches: /sys/fs/bpf/nmtxn-<pid>-* (removed on exit), a mktemp dir.
@@ -74,6 +76,7 @@ one_round() { # one_round BIN LABEL SIZE ROUND
 	# Room for N + N/2 rules and, while a replace runs, for the new ones too.
 	"$bin" --pin-dir "$p" load entries $((n * 2 > 1048576 ? n * 2 : 1048576)) >/dev/null
 	echo "$label $n add $(secs "$bin" --pin-dir "$p" deny add file "$f/A")" >>"$SAMPLES"
+	echo "$label $n start $(secs "$bin" --version)" >>"$SAMPLES" # process start, for one_add
 	echo "$label $n one_add $(secs "$bin" --pin-dir "$p" deny add 192.0.2.1 port 1)" >>"$SAMPLES"
 	"$bin" --pin-dir "$p" deny del 192.0.2.1 port 1 >/dev/null
 	echo "$label $n add_half $(secs "$bin" --pin-dir "$p" deny add file "$f/more")" >>"$SAMPLES"
@@ -108,7 +111,7 @@ python3 - "$SAMPLES" "$OUT" <<-'PY'
 	    label, n, op, s = line.split()
 	    rows.setdefault((int(n), op), {}).setdefault(label, []).append(float(s))
 	out = []
-	print("%-8s %-9s %12s %12s %8s" % ("rules", "op", "layout 2 s", "layout 3 s", "new/old"))
+	print("%-8s %-9s %12s %12s %8s" % ("rules", "op", "layout 2 s", "this tree s", "new/old"))
 	for (n, op), v in sorted(rows.items()):
 	    o, w = statistics.median(v["old"]), statistics.median(v["new"])
 	    print("%-8d %-9s %12.3f %12.3f %8.2f" % (n, op, o, w, w / o if o else 0))
