@@ -105,7 +105,7 @@ int nm_sets_load(struct nm_sets *S)
 		S->last = id;
 		pid = &S->last;
 	}
-	if (!ret)
+	if (!ret && S->n)
 		qsort(S->k, S->n, sizeof(*S->k), nm_set_key_cmp);
 	S->loaded = !ret;
 	return ret;
@@ -116,6 +116,9 @@ size_t nm_sets_find(const struct nm_sets *S, uint32_t id, const struct nm_set_ru
 {
 	size_t lo = 0, hi = S->n, end;
 
+	*first = NULL;
+	if (!S->n)
+		return 0;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -134,7 +137,7 @@ bool nm_sets_has(const struct nm_sets *S, uint32_t id, const struct nm_port_rule
 {
 	struct nm_set_rule_key k = { .id = id, .lo = r->lo, .hi = r->hi, .protos = r->protos };
 
-	return bsearch(&k, S->k, S->n, sizeof(k), nm_set_key_cmp) != NULL;
+	return S->n && bsearch(&k, S->k, S->n, sizeof(k), nm_set_key_cmp) != NULL;
 }
 
 static void nm_port_bits_set(struct nm_port_set *bits, const struct nm_port_rule *r)
