@@ -58,6 +58,9 @@ int nm_parse_seconds(const char *s, uint64_t max, uint64_t *ns);
 #define NM_HUGE_MIN (2u << 20)
 void nm_advise_huge(void *p, size_t bytes);
 void *nm_calloc_big(size_t n, size_t size);
+/* *pv (an array of elements of size bytes, *cap of them) made room for at
+ * least want, doubling from 16: 0, or -ENOMEM with *pv unchanged. */
+int nm_array_grow(void *pv, size_t *cap, size_t want, size_t size);
 
 /* Dispatch helper: run the handler whose keyword argv[0] abbreviates. */
 struct nm_cmd {

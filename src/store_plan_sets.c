@@ -78,15 +78,8 @@ static struct nm_seen_slot *nm_seen_get(struct nm_plan *p, int w, size_t e, cons
 
 static int nm_big_append(struct nm_big *g, const struct nm_port_rule *r)
 {
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 16;
-		void *v = realloc(g->r, cap * sizeof(*g->r));
-
-		if (!v)
-			return -ENOMEM;
-		g->r = v;
-		g->cap = cap;
-	}
+	if (nm_array_grow(&g->r, &g->cap, g->n + 1, sizeof(*g->r)))
+		return -ENOMEM;
 	g->r[g->n] = *r;
 	g->r[g->n++].flags = 0;
 	return 0;
@@ -293,15 +286,8 @@ static bool nm_entry_needs_final(const struct nm_batch *b, size_t e)
 
 static int nm_plan_made_add(struct nm_plan *p, uint32_t id, struct nm_rule_list *fin)
 {
-	if (p->n_made == p->cap_made) {
-		size_t cap = p->cap_made ? 2 * p->cap_made : 16;
-		void *v = realloc(p->made, cap * sizeof(*p->made));
-
-		if (!v)
-			return -ENOMEM;
-		p->made = v;
-		p->cap_made = cap;
-	}
+	if (nm_array_grow(&p->made, &p->cap_made, p->n_made + 1, sizeof(*p->made)))
+		return -ENOMEM;
 	p->made[p->n_made++] = (struct nm_plan_set){ .id = id, .r = fin->r, .n = fin->n };
 	p->set_rules_made += fin->n;
 	fin->r = NULL; /* the plan owns it now */

@@ -61,23 +61,6 @@ static int nm_set_key_cmp(const void *a, const void *b)
 	return (int)x->protos - (int)y->protos;
 }
 
-static int nm_sets_keys_grow(struct nm_sets *S, size_t want)
-{
-	size_t cap = S->cap ? S->cap : 1024;
-	void *k;
-
-	while (cap < want)
-		cap *= 2;
-	if (cap == S->cap)
-		return 0;
-	k = realloc(S->k, cap * sizeof(*S->k));
-	if (!k)
-		return -ENOMEM;
-	S->k = k;
-	S->cap = cap;
-	return 0;
-}
-
 /* Every key of set_rules, sorted, and the highest id in either map. Read
  * once per command, and only by one that meets a set. */
 int nm_sets_load(struct nm_sets *S)
@@ -90,7 +73,7 @@ int nm_sets_load(struct nm_sets *S)
 		return 0;
 	S->n = 0;
 	while (!ret && bpf_map_get_next_key(S->fd_rules, prev, &key) == 0) {
-		ret = nm_sets_keys_grow(S, S->n + 1);
+		ret = nm_array_grow(&S->k, &S->cap, S->n + 1, sizeof(*S->k));
 		if (ret)
 			break;
 		S->k[S->n++] = key;
@@ -251,15 +234,8 @@ static bool nm_id_in(uint32_t id, const uint32_t *ids, size_t n)
 
 int nm_ids_push(struct nm_ids *l, uint32_t id)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		void *v = realloc(l->v, cap * sizeof(*l->v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (nm_array_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	l->v[l->n++] = id;
 	return 0;
 }

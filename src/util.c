@@ -298,3 +298,20 @@ void *nm_calloc_big(size_t n, size_t size)
 		nm_advise_huge(p, n * size);
 	return p;
 }
+
+int nm_array_grow(void *pv, size_t *cap, size_t want, size_t size)
+{
+	void **v = pv, *grown;
+	size_t n = *cap ? *cap : 16;
+
+	if (want <= *cap)
+		return 0;
+	while (n < want)
+		n *= 2;
+	grown = realloc(*v, n * size);
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	*cap = n;
+	return 0;
+}
