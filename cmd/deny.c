@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netmonctl deny { add RULE | del RULE | { add | del | replace } file { FILE | - } | list | flush }
+ * netmonctl deny { add RULE | del RULE | { add | del | replace } file { FILE | - } | list | flush |
+ *                 test ADDR [port N] [proto P] [dir D] }
  * `deny list` prints exactly what `deny add file` and `deny replace file` read.
  */
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include "cmds.h"
 
 static int deny_help(int argc, char **argv)
@@ -18,6 +20,8 @@ static int deny_help(int argc, char **argv)
 		"Usage: netmonctl deny { add | del } RULE\n"
 		"       netmonctl deny { add | del | replace } file { FILE | - }\n"
 		"       netmonctl deny { list | flush }\n"
+		"       netmonctl deny test ADDR [port N] [proto { tcp | udp | any }]\n"
+		"                       [dir { egress | ingress | bind }]\n"
 		NM_HELP_RULE);
 	return argc < 0 ? NM_EXIT_USAGE : 0;
 }
@@ -338,6 +342,109 @@ static int deny_list(int argc, char **argv)
 	return 0;
 }
 
+/* ---- deny test: which rules hold for one operation ---- */
+
+struct deny_test_job {
+	json_t *rules;
+	unsigned dirs;
+	size_t n;
+};
+
+static int deny_test_rule(const struct nm_rule *r, void *arg)
+{
+	struct deny_test_job *j = arg;
+	json_t *o = nm_rule_json(r);
+
+	j->n++;
+	json_object_set_new(o, "enforced", json_boolean(j->dirs & (1u << r->dir)));
+	return json_array_append_new(j->rules, o) ? -ENOMEM : 0;
+}
+
+/* The addresses a hook checks for q: q's own, and for the any-address
+ * also loopback, where the kernel sends it (what a socket's bound source
+ * would change, a query has not got). */
+static size_t deny_test_addrs(const struct nm_rule *q, struct nm_rule out[2])
+{
+	static const uint8_t zero[16];
+	size_t n = 0;
+
+	out[n++] = *q;
+	if (memcmp(q->addr, zero, q->family == NM_FAM_V4 ? 4 : 16))
+		return n;
+	out[n] = *q;
+	if (q->family == NM_FAM_V4)
+		out[n].addr[0] = 127, out[n].addr[3] = 1;
+	else
+		out[n].addr[15] = 1;
+	return n + 1;
+}
+
+/* The verdict line: what the hooks do, and whether any layer does it. */
+static void deny_test_print(const struct deny_test_job *j, const struct nm_rule *q, uint32_t mode)
+{
+	bool enforced = j->dirs & (1u << q->dir);
+	size_t i;
+
+	if (!j->n) {
+		printf("allowed: no rule holds\n");
+		return;
+	}
+	printf("%s by %zu rule%s%s\n", mode == NM_MODE_AUDIT ? "audited (mode audit: allowed, and an event)" : "denied",
+	       j->n, j->n == 1 ? "" : "s",
+	       enforced ? "" : q->dir == NM_DIR_INGRESS && j->dirs ? ", but not enforced: dir ingress needs the LSM layer"
+				  : ", but not enforced: no layer is attached");
+	for (i = 0; i < j->n; i++)
+		printf("  %s\n", json_string_value(json_object_get(json_array_get(j->rules, i), "rule")));
+}
+
+static int deny_test(int argc, char **argv)
+{
+	struct deny_test_job j = { .rules = json_array(), .dirs = nm_enforced_dirs() };
+	struct deny_batch b = {};
+	struct nm_rule addrs[2];
+	struct nm_config cfg = {};
+	json_t *checked = json_array();
+	char text[INET6_ADDRSTRLEN];
+	size_t n, i;
+	int err = deny_parse("deny test", argc, argv, &b), lock;
+	const struct nm_rule *q = b.rules.v;
+
+	if (!err && (b.rules.n != 1 || q->port.lo != q->port.hi) && !(q->port.lo == 0 && q->port.hi == 65535))
+		err = nm_usage("deny test", "one operation: one port N, not a list or a range");
+	else if (!err && (q->family == NM_FAM_ANY || q->plen != (q->family == NM_FAM_V4 ? 32 : 128)))
+		err = nm_usage("deny test", "one operation: ADDR is one address, not a prefix or any");
+	if (!err)
+		err = nm_require_loaded("deny test");
+	lock = err ? -1 : nm_lock_shared();
+	if (!err && lock < 0)
+		err = nm_sys(nm_opts.pin_dir, lock);
+	n = err ? 0 : deny_test_addrs(q, addrs);
+	for (i = 0; !err && i < n; i++) {
+		int ret = nm_store_test(&addrs[i], q->port.lo != q->port.hi, deny_test_rule, &j);
+
+		if (ret)
+			err = nm_sys("deny test", ret);
+		nm_addr_format(addrs[i].family, addrs[i].addr, text, sizeof(text));
+		json_array_append_new(checked, json_string(text));
+	}
+	if (lock >= 0)
+		close(lock);
+	if (!err && (err = nm_config_read(&cfg)) != 0)
+		err = nm_sys("deny test: config", err);
+	if (!err && nm_opts.json)
+		nm_json_print(json_pack("{s:s, s:b, s:s, s:O, s:O}", "verdict",
+					!j.n ? "allow" : cfg.mode == NM_MODE_AUDIT ? "audit" : "deny", "enforced",
+					j.n && (j.dirs & (1u << q->dir)), "mode",
+					cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "checked", checked, "rules",
+					j.rules));
+	else if (!err)
+		deny_test_print(&j, q, cfg.mode);
+	json_decref(checked);
+	json_decref(j.rules);
+	nm_rules_free(&b.rules);
+	return err;
+}
+
 static int deny_flush_all(void *arg, char *err, size_t len)
 {
 	return nm_store_flush(arg, err, len);
@@ -365,8 +472,8 @@ int do_deny(int argc, char **argv)
 {
 	static const struct nm_cmd cmds[] = {
 		{ "add", deny_add },	 { "del", deny_del },	{ "replace", deny_replace },
-		{ "list", deny_list },	 { "flush", deny_flush }, { "help", deny_help },
-		{ NULL, NULL },
+		{ "list", deny_list },	 { "flush", deny_flush }, { "test", deny_test },
+		{ "help", deny_help },	 { NULL, NULL },
 	};
 
 	if (argc < 1)

@@ -25,6 +25,7 @@ static int do_help(int argc, char **argv)
 		"  deny { add | del | replace } file { FILE | - }\n"
 		"                                      add, delete or replace many rules, all or nothing\n"
 		"  deny { list | flush }\n"
+		"  deny test ADDR [port N] [proto P] [dir D]  which rules hold for one operation\n"
 		"  mode [ enforce | audit ]            show or set the mode\n"
 		"  events [count N] [timeout SEC] [FILTER...]  stream blocked operations\n"
 		"  status                              what is loaded, attached, counted\n"

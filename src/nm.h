@@ -197,6 +197,9 @@ int nm_store_flush(uint64_t *removed, char *err, size_t errlen);
 /* The active generation's rules; the caller holds nm_lock_shared() or nm_lock(). */
 typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
 int nm_store_walk(nm_rule_cb cb, void *arg);
+/* The rules of the active generation that hold for one operation: q is a
+ * host address, its dir, protos and port (any port when any_port). */
+int nm_store_test(const struct nm_rule *q, bool any_port, nm_rule_cb cb, void *arg);
 /* Below maps/ while an edit writes: found by a later command, the edit was
  * killed, and that command repairs the counts first (store_repair.c). */
 #define NM_EDIT_MARK "edit_in_progress"

@@ -195,3 +195,83 @@ int nm_store_walk(nm_rule_cb cb, void *arg)
 	nm_sets_close(&sets);
 	return ret;
 }
+
+/* The address bits of a key beyond its prefix cleared: the rule as listed. */
+static void nm_key_mask(struct nm_rule_key *k)
+{
+	uint32_t plen = k->prefixlen > NM_KEY_HDR_BITS ? k->prefixlen - NM_KEY_HDR_BITS : 0;
+	uint32_t i;
+
+	for (i = 0; i < sizeof(k->addr) * 8; i++)
+		if (i >= plen)
+			k->addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+}
+
+struct nm_test_walk {
+	const struct nm_rule *q;
+	bool any_port;
+	uint32_t gen;
+	struct nm_sets *sets;
+	nm_rule_cb cb;
+	void *arg;
+};
+
+/* Does port rule p hold for the query? */
+static bool nm_test_port_hit(const struct nm_test_walk *t, const struct nm_port_rule *p)
+{
+	return (p->protos & t->q->port.protos) && (t->any_port || (p->lo <= t->q->port.lo && t->q->port.lo <= p->hi));
+}
+
+static int nm_test_hit(const struct nm_rule *r, void *arg)
+{
+	const struct nm_test_walk *t = arg;
+
+	return nm_test_port_hit(t, &r->port) ? t->cb(r, t->arg) : 0;
+}
+
+/* The rules of one entry (prefix plen) that hold for the query. */
+static int nm_test_entry(struct nm_test_walk *t, const struct nm_rule_key *query, const struct nm_rule_val *v)
+{
+	struct nm_rule_key k = *query;
+
+	k.prefixlen = v->prefixlen;
+	nm_key_mask(&k);
+	return nm_walk_entry(&k, v, t->gen, t->sets, nm_test_hit, t);
+}
+
+/*
+ * Every rule of the active generation that holds for the operation q (a
+ * host address; its port unless any_port; a protocol in its protos; its
+ * dir): the host rule, then the trie from the longest covering prefix to
+ * each shorter one, down to `any`. The same walk as the hooks' nm_lookup
+ * (bpf/netmonctl.bpf.c), which cannot share code with user space. The
+ * caller holds the lock shared.
+ */
+int nm_store_test(const struct nm_rule *q, bool any_port, nm_rule_cb cb, void *arg)
+{
+	struct nm_test_walk t = { .q = q, .any_port = any_port, .cb = cb, .arg = arg };
+	struct nm_rule_key rule, key;
+	struct nm_rule_val val;
+	struct nm_store s;
+	struct nm_meta meta;
+	int i, ret = nm_store_open(&s);
+
+	if (ret)
+		return ret;
+	t.sets = &s.sets;
+	ret = nm_meta_read(&meta, &t.gen);
+	nm_rule_key(q, &rule);
+	nm_map_key_of(&rule, &key); /* the query: the full length, as a hook asks */
+	if (!ret && meta.rules && bpf_map_lookup_elem(s.fd[NM_HOSTS], &key, &val) == 0)
+		ret = nm_test_entry(&t, &key, &val);
+	for (i = 0; !ret && meta.rules && i <= NM_MAX_DEPTH; i++) {
+		if (bpf_map_lookup_elem(s.fd[NM_NETS], &key, &val))
+			break;
+		ret = nm_test_entry(&t, &key, &val);
+		if (val.prefixlen <= NM_KEY_ANY_BITS)
+			break;
+		key.prefixlen = val.prefixlen - 1u;
+	}
+	nm_store_close(&s);
+	return ret;
+}
