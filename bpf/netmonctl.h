@@ -259,7 +259,7 @@ struct nm_set_rule_key {
 	__u8 pad[3];
 };
 #define NM_MAX_SETS 2048        /* port_sets entries: sets in use, old and new during an edit */
-#define NM_MAX_SET_RULES 262144 /* set_rules entries, likewise */
+#define NM_MAX_SET_RULES 131072 /* set_rules entries, likewise: 65,536 replaced by 65,536 */
 
 /*
  * The kernel walks from the most specific matching prefix to each shorter

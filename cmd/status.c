@@ -81,6 +81,20 @@ static json_t *status_maps(const struct nm_meta *meta)
 	return maps;
 }
 
+/* Kernel memory of every map, as the kernel counts it: since 6.4 what a
+ * map really holds (hash and trie entries included), before that an
+ * estimate made when the map was created. */
+static long long status_memlock_total(json_t *maps)
+{
+	long long sum = 0;
+	json_t *m;
+	size_t i;
+
+	json_array_foreach(maps, i, m)
+		sum += json_integer_value(json_object_get(m, "memlock"));
+	return sum;
+}
+
 /* Where each program is attached, from the link pins. */
 static int status_link(const char *name, int fd, void *arg)
 {
@@ -214,6 +228,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 	json_object_set_new(o, "limits", status_limits(json_object_get(o, "programs"), &cfg));
 	json_object_set_new(o, "links", links);
 	json_object_set_new(o, "maps", status_maps(&meta));
+	json_object_set_new(o, "memlock_total", json_integer(status_memlock_total(json_object_get(o, "maps"))));
 	json_object_set_new(o, "totals", nm_json_counters(&total));
 	return o;
 }
@@ -268,12 +283,14 @@ static void status_text(json_t *st)
 			printf("  %s\n", json_string_value(m));
 		printf("maps:\n");
 		json_array_foreach(json_object_get(st, "maps"), i, m)
-			printf("  %-9s %-13s id %-6lld max_entries %-9lld memlock %lld bytes\n",
+			printf("  %-11s %-13s id %-6lld max_entries %-9lld memlock %lld bytes\n",
 			       json_string_value(json_object_get(m, "name")),
 			       json_string_value(json_object_get(m, "type")),
 			       json_integer_value(json_object_get(m, "id")),
 			       json_integer_value(json_object_get(m, "max_entries")),
 			       json_integer_value(json_object_get(m, "memlock")));
+		printf("memory: %.1f MiB locked by the maps (the kernel's count)\n",
+		       json_integer_value(json_object_get(st, "memlock_total")) / 1048576.0);
 	} else {
 		printf("loaded: no\n");
 	}

@@ -145,3 +145,26 @@ set_entries() {
 	assert_success
 	[ "$(jq -r '"\(.dport) \(.rule)"' <<<"$output")" = "60 10.1.2.3 port 60 proto udp" ]
 }
+
+@test "port sets full: the edit that would not fit beside the old sets changes nothing" {
+	{
+		seq 0 65535 | sed 's/^/10.1.2.3 port /; s/$/ proto tcp/'
+		seq 0 65535 | sed 's/^/10.1.2.4 port /; s/$/ proto udp/'
+	} >"$BATS_TEST_TMPDIR/full"
+	nm deny add file "$BATS_TEST_TMPDIR/full" >/dev/null
+	[ "$(set_entries)" = 131072 ]
+	# a new copy of one set would need 65,535 more while the old one exists
+	run nm deny del 10.1.2.3 port 80 proto tcp
+	assert_failure 1
+	assert_output --partial "port sets full"
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq_status .rules)" = 131072 ]
+	[ "$(set_entries)" = 131072 ]
+	tcp EPERM 10.1.2.3 80
+	[ "$(jq_status .edit_interrupted)" = false ]
+	# a prefix that goes away whole needs no new set
+	run nm deny replace file <(seq 0 65535 | sed 's/^/10.1.2.4 port /; s/$/ proto udp/')
+	assert_success
+	tcp OK 10.1.2.3 80
+	[ "$(set_entries)" = 65536 ]
+}
