@@ -15,7 +15,8 @@
 
 /* 2: IPv6 buckets folded to 20 bits; 3: two generations (config.active_gen,
  * meta per generation, hide flags in port rules); 4: port sets (a prefix
- * with any number of port rules). `load` migrates 2 and 3 -> 4. */
+ * with any number of port rules), rules counted per dir. `load` migrates
+ * 2 and 3 -> 4. */
 #define NM_LAYOUT_VERSION 4
 
 /* Rule directions: which address of the socket operation a rule is about. */
@@ -309,6 +310,7 @@ struct nm_meta {
 	__u64 prefixes; /* entries in hosts + nets */
 	__u64 hosts;    /* entries in hosts */
 	__u32 len_count[NM_DIR_MAX][2][129];
+	__u64 dir_rules[NM_DIR_MAX]; /* rules per enum nm_dir: what a layer cannot enforce */
 };
 
 /* Per-CPU, per-hook counters. */
@@ -372,7 +374,7 @@ NM_LAYOUT_CHECK(struct nm_rule_val, 52);
 NM_LAYOUT_CHECK(struct nm_config, 48);
 NM_LAYOUT_CHECK(struct nm_port_set, 16384);
 NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
-NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129);
+NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 8 * NM_DIR_MAX);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_event, 96);
 

@@ -95,6 +95,19 @@ static long long status_memlock_total(json_t *maps)
 	return sum;
 }
 
+/* Rules whose direction no attached layer enforces now: listed, and said
+ * not to be enforced. */
+static json_int_t status_unenforced(const struct nm_meta *meta)
+{
+	unsigned dirs = nm_enforced_dirs();
+	json_int_t n = 0;
+	int d;
+
+	for (d = 0; d < NM_DIR_MAX; d++)
+		n += dirs & (1u << d) ? 0 : (json_int_t)meta->dir_rules[d];
+	return n;
+}
+
 /* Where each program is attached, from the link pins. */
 static int status_link(const char *name, int fd, void *arg)
 {
@@ -222,6 +235,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I}", "layout_version", cfg.layout_version, "loaded_by",
 		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
+	json_object_set_new(o, "unenforced", json_integer(status_unenforced(&meta)));
 	json_object_set_new(o, "generation", json_integer(cfg.active_gen));
 	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));
 	json_object_set_new(o, "programs", status_programs(links, cnt, k));
@@ -270,10 +284,11 @@ static void status_text(json_t *st)
 		printf("loaded: yes (layout %lld, by netmonctl %s)\n",
 		       json_integer_value(json_object_get(st, "layout_version")),
 		       json_string_value(json_object_get(st, "loaded_by")));
-		printf("mode: %s\nrules: %lld (%lld prefixes)%s\n",
+		printf("mode: %s\nrules: %lld (%lld prefixes, %lld not enforced by the attached layers)%s\n",
 		       json_string_value(json_object_get(st, "mode")),
 		       json_integer_value(json_object_get(st, "rules")),
 		       json_integer_value(json_object_get(st, "prefixes")),
+		       json_integer_value(json_object_get(st, "unenforced")),
 		       json_is_true(json_object_get(st, "edit_interrupted"))
 			       ? "; an edit was interrupted: counts may be off until the next change repairs them"
 			       : "");

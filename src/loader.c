@@ -57,18 +57,15 @@ static uint64_t nm_now_ns(void)
 }
 
 /* The maps a migration from layout `from` starts fresh: config (it says
- * the layout), the port sets (new in 4), and from 2 the maps layout 3
- * changed (counters: two more hooks, bind4 and bind6). */
+ * the layout), the counts (per dir in 4, and under a new name), the port
+ * sets (new in 4), and from 2 the counters (layout 3 has two more hooks,
+ * bind4 and bind6). */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
 {
-	if (map == skel->maps.config || map == skel->maps.port_sets || map == skel->maps.set_rules)
+	if (map == skel->maps.config || map == skel->maps.rule_counts || map == skel->maps.port_sets ||
+	    map == skel->maps.set_rules)
 		return true;
-	return from == 2 && (map == skel->maps.rule_counts || map == skel->maps.counters);
-}
-
-static bool from_layout3_meta(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
-{
-	return from == 3 && map == skel->maps.rule_counts;
+	return from == 2 && map == skel->maps.counters;
 }
 
 /* Upgrade: make every map of the new object the pinned one (all but the
@@ -89,8 +86,7 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 			       layout, NM_LAYOUT_VERSION);
 	*migrate = layout == NM_LAYOUT_VERSION ? 0 : layout;
 	bpf_object__for_each_map(map, skel->obj) {
-		/* layout 3 pinned the counts under its own name */
-		const char *name = from_layout3_meta(skel, map, *migrate) ? NM_MAP_META_LAYOUT3 : bpf_map__name(map);
+		const char *name = bpf_map__name(map);
 		struct bpf_map_info info = {};
 		uint32_t len = sizeof(info);
 		int fd;
@@ -123,57 +119,39 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 }
 
 /*
- * Layout 2 -> 3, into the new object's fresh config and meta: layout 2's
- * config is the first 40 bytes of layout 3's (active_gen 0), and meta is
- * counted from the maps, the same for generation 0 and 1, since no rule of
- * layout 2 has a hide flag. Counted, not copied: a killed layout-2 edit
- * left meta over-counting, and layout 3's hooks trust a count of 0 (an
- * empty generation). The rules maps are reused as they are: enforcement
- * never lapses, the old programs keep their maps until their links move.
+ * Layout 2 or 3 -> 4, into the new object's fresh config and counts. The
+ * config keeps everything but the layout number: layout 2's is the first
+ * 40 bytes of this one (active_gen 0), layout 3's all of it (active_gen
+ * too: a killed layout-3 edit is repaired by the next edit like one of
+ * layout 4, the generations work the same). The counts are taken from the
+ * maps, for the active generation, the same for both: not copied, because
+ * a killed layout-2 edit left meta over-counting and layout 3 counted no
+ * dirs. A layout-3 generation whose count said 0 stays empty, whatever its
+ * entries hold (a flush killed after its switch). The rule maps are
+ * reused as they are: enforcement never lapses, the old programs keep
+ * their maps until their links move.
  */
-static int nm_migrate_from2(struct netmonctl_bpf *skel)
+static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 {
 	struct nm_config cfg = {};
 	struct nm_meta meta = {};
-	uint32_t key;
-	int err = nm_array_read_raw(NM_MAP_CONFIG, &cfg, offsetof(struct nm_config, active_gen));
+	uint64_t old_rules = 1;
+	uint32_t key = 0;
+	int err = nm_array_read_raw(NM_MAP_CONFIG, 0, &cfg,
+				    from == 2 ? offsetof(struct nm_config, active_gen) : sizeof(cfg));
 
-	if (!err)
-		err = nm_store_recount(&meta);
+	if (!err && from == 3)
+		err = nm_array_read_raw(NM_MAP_META_LAYOUT3, cfg.active_gen & 1, &old_rules, sizeof(old_rules));
+	if (!err && old_rules)
+		err = nm_store_recount(cfg.active_gen & 1, &meta);
 	if (err)
-		return nm_sys("load: reading layout 2 state", err);
+		return nm_sys("load: reading the state of layout 2 or 3", err);
 	cfg.layout_version = NM_LAYOUT_VERSION;
-	cfg.active_gen = 0;
-	key = 0;
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
 		return nm_sys("load: config", errno);
 	for (key = 0; key < NM_GENS; key++)
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_counts), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
-	return 0;
-}
-
-/*
- * Layout 3 -> 4 adds the port sets, which start empty (layout 3 has none),
- * and keeps everything else: config as it is (active_gen too; a killed
- * layout-3 edit is repaired by the next edit like one of layout 4, the
- * generations work the same), the counts (pinned as gen_meta until
- * nm_pin_migrated moves them to NM_MAP_META) and the rules maps reused.
- */
-static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
-{
-	struct nm_config cfg = {};
-	uint32_t key = 0;
-	int err;
-
-	if (from == 2)
-		return nm_migrate_from2(skel);
-	err = nm_array_read_raw(NM_MAP_CONFIG, &cfg, sizeof(cfg));
-	if (err)
-		return nm_sys("load: reading layout 3 state", err);
-	cfg.layout_version = NM_LAYOUT_VERSION;
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
-		return nm_sys("load: config", errno);
 	return 0;
 }
 
@@ -246,8 +224,7 @@ static int nm_pin_replace(int fd, const char *sub, const char *name)
 	return 0;
 }
 
-/* The maps made anew pinned (and layout 3's counts under their new name),
- * the older layouts' meta pins gone, and config last: it says the layout,
+/* The maps made anew pinned, the older layouts' meta pins gone, and config last: it says the layout,
  * so a migration cut short before it is done again from the start. */
 static int nm_pin_migrated(struct netmonctl_bpf *skel, uint32_t from)
 {
@@ -256,12 +233,9 @@ static int nm_pin_migrated(struct netmonctl_bpf *skel, uint32_t from)
 	int err;
 
 	bpf_object__for_each_map(map, skel->obj) {
-		if ((!nm_map_migrates(skel, map, from) && !from_layout3_meta(skel, map, from)) ||
-		    map == skel->maps.config)
+		if (!nm_map_migrates(skel, map, from) || map == skel->maps.config)
 			continue;
-		/* not bpf_map__name(): a reused map takes the kernel's name,
-		 * which for the counts is layout 3's */
-		name = map == skel->maps.rule_counts ? NM_MAP_META : bpf_map__name(map);
+		name = bpf_map__name(map);
 		err = nm_pin_replace(bpf_map__fd(map), "maps", name);
 		if (err)
 			return nm_sys(name, err);

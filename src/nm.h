@@ -117,8 +117,8 @@ int nm_meta_read_gen(uint32_t gen, struct nm_meta *m);
 int nm_meta_write_gen(uint32_t gen, const struct nm_meta *m);
 /* The layout that wrote the pinned state (config's first field). */
 int nm_pinned_layout(uint32_t *version);
-/* Entry 0 of a pinned array, its first size bytes, whatever its value size. */
-int nm_array_read_raw(const char *name, void *out, size_t size);
+/* Entry key of a pinned array, its first size bytes, whatever its value size. */
+int nm_array_read_raw(const char *name, uint32_t key, void *out, size_t size);
 int nm_unpin_old_meta(void);
 #define NM_LAYOUT_MIGRATES_FROM 2 /* `load` upgrades pins of this layout and newer in place */
 int nm_counters_read(struct nm_counters out[NM_HOOK_MAX]);
@@ -213,7 +213,8 @@ struct nm_repair {
 	uint64_t sets;                      /* port sets no value named, removed */
 };
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
-int nm_store_recount(struct nm_meta *m); /* meta counted from the pinned maps */
+/* meta counted from the pinned maps, the rules of generation gen */
+int nm_store_recount(uint32_t gen, struct nm_meta *m);
 
 /* ---- loader.c ---- */
 struct nm_load_opts {

@@ -66,20 +66,20 @@ int nm_open_prog(const char *name)
 
 /* The first size bytes of entry 0 of a pinned array, whatever its value
  * size was in the layout that wrote it (zero-filled past a shorter one). */
-int nm_array_read_raw(const char *name, void *out, size_t size)
+int nm_array_read_raw(const char *name, uint32_t key, void *out, size_t size)
 {
 	uint8_t buf[4096] = {};
 	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info), zero = 0;
+	uint32_t len = sizeof(info);
 	int fd = nm_open_map(name), err = 0;
 
 	if (fd < 0)
 		return fd;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		err = -errno;
-	else if (info.key_size != sizeof(zero) || info.value_size > sizeof(buf) || size > sizeof(buf))
+	else if (info.key_size != sizeof(key) || info.value_size > sizeof(buf) || size > sizeof(buf))
 		err = -EPROTO;
-	else if (bpf_map_lookup_elem(fd, &zero, buf))
+	else if (bpf_map_lookup_elem(fd, &key, buf))
 		err = -errno;
 	close(fd);
 	memcpy(out, buf, size);
@@ -89,7 +89,7 @@ int nm_array_read_raw(const char *name, void *out, size_t size)
 /* The layout of the pinned state: config's first field. */
 int nm_pinned_layout(uint32_t *version)
 {
-	return nm_array_read_raw(NM_MAP_CONFIG, version, sizeof(*version));
+	return nm_array_read_raw(NM_MAP_CONFIG, 0, version, sizeof(*version));
 }
 
 /* A pinned map of another layout is refused rather than misread. */

@@ -113,6 +113,7 @@ static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, const stru
 		if (nm_val_set_id(&fin))
 			ret = nm_ids_push(named, nm_val_set_id(&fin));
 		m->rules += nm_sets_val_rules(S, &fin);
+		m->dir_rules[(*keys)[i].dir] += nm_sets_val_rules(S, &fin);
 		m->prefixes++;
 		if (which == NM_HOSTS)
 			m->hosts++;
@@ -156,10 +157,10 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 	return ret;
 }
 
-/* Count the pinned maps' rules (a store of layout 2 has no flags and no
- * port sets: nothing is written), for `load` migrating a store that meta
- * may miscount. */
-int nm_store_recount(struct nm_meta *m)
+/* Count the pinned maps' rules of generation gen (a store of layout 2 or
+ * 3 has no port sets; nothing is written), for `load` migrating a store
+ * whose meta has another layout or may miscount. */
+int nm_store_recount(uint32_t gen, struct nm_meta *m)
 {
 	struct nm_sets none = { .loaded = true };
 	struct nm_ids named = {};
@@ -174,7 +175,7 @@ int nm_store_recount(struct nm_meta *m)
 
 		if (fd < 0)
 			return fd;
-		ret = nm_repair_map(fd, w, 0, false, &none, &named, m, &keys, &n, &r);
+		ret = nm_repair_map(fd, w, gen, false, &none, &named, m, &keys, &n, &r);
 		free(keys);
 		close(fd);
 	}

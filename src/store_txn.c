@@ -147,6 +147,7 @@ static int nm_txn_account(struct nm_txn *t, char *err, size_t errlen)
 				    (int64_t)(b->existed[i] ? nm_plan_val_rules(t->s, t->p, &b->olds[i]) : 0);
 
 			t->after.rules += d;
+			t->after.dir_rules[b->keys[i].dir] += d;
 			fresh += !b->existed[i];
 			if (!b->existed[i] || gone) {
 				int64_t one = gone ? -1 : 1;

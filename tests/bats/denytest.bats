@@ -125,3 +125,18 @@ agrees() {
 		[[ $output == "netmonctl: deny test: "* ]]
 	done
 }
+
+@test "status counts the rules no attached layer enforces, as the layers come and go" {
+	[ "$(nm -j status | jq .unenforced)" = 0 ] # egress and bind: the cgroup layer has both
+	nm deny add 10.9.9.9 port 7,8 dir ingress >/dev/null 2>&1
+	[ "$(nm -j status | jq .unenforced)" = 2 ]
+	run nm status
+	assert_output --partial "rules: 16 (7 prefixes, 2 not enforced by the attached layers)"
+	nm detach cgroup "$CG" >/dev/null
+	[ "$(nm -j status | jq .unenforced)" = 16 ]
+	nm attach cgroup "$CG" >/dev/null
+	nm deny del 10.9.9.9 port 7 dir ingress >/dev/null
+	[ "$(nm -j status | jq .unenforced)" = 1 ]
+	nm deny list | grep -v ingress | nm deny replace file - >/dev/null
+	[ "$(nm -j status | jq '[.rules, .unenforced]' -c)" = "[14,0]" ]
+}

@@ -24,6 +24,7 @@ load migrate_helpers
 	printf '10.9.0.1 port 80\n10.9.0.0/16 port 22 proto tcp\n2001:db8::/32 port 53\n10.9.0.2\n' |
 		old deny replace file - >/dev/null
 	old deny add 10.9.0.3 port 1,2,3,4,5,6,7,8 >/dev/null # a full value, which layout 3 allowed
+	old deny add 10.9.0.4 dir ingress >/dev/null 2>&1 # the cgroup layer does not enforce it
 	old mode audit >/dev/null
 	old deny list | sort >"$BATS_TEST_TMPDIR/before"
 	local gen
@@ -34,7 +35,8 @@ load migrate_helpers
 	[ "$(jq -r .migrated_from_layout <<<"$output")" = 3 ]
 	[ "$(jq -r .links_updated <<<"$output")" -ge 4 ]
 	[ "$(jq_status .layout_version)" = 4 ]
-	[ "$(jq_status .rules)" = 12 ]
+	[ "$(jq_status .rules)" = 13 ]
+	[ "$(jq_status .unenforced)" = 1 ] # counted per dir from the maps
 	[ "$(jq_status .generation)" = "$gen" ]
 	[ "$(jq_status .mode)" = audit ]
 	diff <(nm deny list | sort) "$BATS_TEST_TMPDIR/before"
@@ -46,11 +48,11 @@ load migrate_helpers
 	[ "$(udp 10.9.0.3 9)" = EPERM ]
 	[ "$(udp 10.9.0.3 1)" = EPERM ]
 	[ "$(udp 10.9.0.3 10)" != EPERM ]
-	[ "$(jq_status .rules)" = 13 ]
+	[ "$(jq_status .rules)" = 14 ]
 	# The layout-3 binary refuses layout 4, changing nothing.
 	run old deny add 10.9.0.8
 	assert_failure
-	[ "$(jq_status .rules)" = 13 ]
+	[ "$(jq_status .rules)" = 14 ]
 	run nm -j load
 	assert_success
 	[ "$(jq -r '.migrated_from_layout // "none"' <<<"$output")" = none ]
@@ -85,4 +87,30 @@ load migrate_helpers
 	[ "$(jq_status .edit_interrupted)" = false ]
 	[ "$(jq_status .rules)" = $((before + 1)) ]
 	[ "$(nm deny list | wc -l)" = $((before + 1)) ]
+}
+
+@test "a layout-3 flush killed after its switch: the migration keeps the store empty" {
+	local a p pid try
+	read -r a _ p <"$BATS_FILE_TMPDIR/bulk"
+	for try in 1 2 3 4 5; do
+		old deny replace file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+		"$OLD" --pin-dir "$NM_PIN_DIR" deny flush >/dev/null &
+		pid=$!
+		NM_PIDS+=("$pid")
+		while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
+		sleep 0.1 # the switch comes first; deleting 300k entries takes longer
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] && [ "$(old -j status | jq .rules)" = 0 ] && break
+		# killed before its switch, or done before the kill: again (the replace repairs)
+	done
+	[ "$(old -j status | jq .rules)" = 0 ] || { echo "no kill landed after the switch in $try tries" >&2; return 1; }
+	# entries are still in the maps, but the generation is empty
+	nm load >/dev/null
+	[ "$(jq_status .rules)" = 0 ]
+	[ "$(nm deny list | wc -l)" = 0 ]
+	[ "$(udp "$a" "$p")" != EPERM ]
+	nm deny add 192.0.2.1 >/dev/null # repairs: the leftover entries go
+	[ "$(jq_status .rules)" = 1 ]
+	[ "$(nm deny list)" = 192.0.2.1 ]
 }
