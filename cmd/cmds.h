@@ -14,6 +14,8 @@ int do_deny(int argc, char **argv);
 int do_mode(int argc, char **argv);
 int do_events(int argc, char **argv);
 int do_status(int argc, char **argv);
+int do_save(int argc, char **argv);
+int do_restore(int argc, char **argv);
 
 /* The RULE grammar, for `help` and `deny help` (man/netmonctl.8 and
  * README.md say the same; tests/bats/docs.bats checks). */
@@ -35,6 +37,8 @@ int nm_bare_root(const char *cmd, char *buf, size_t len);
 int nm_target_cmd(const char *cmd, int argc, char **argv, bool attach);
 /* Fail unless netmonctl is loaded at the pin dir. */
 int nm_require_loaded(const char *cmd);
+/* bpffs mounted, the pin dir made, its lock taken: what `load` needs. */
+int nm_lock_for_load(int *lock);
 /* Loaded, with the pin-dir lock held (*lock: close it when done). */
 int nm_lock_loaded(const char *cmd, int *lock);
 

@@ -6,50 +6,28 @@
 #include <unistd.h>
 #include "cmds.h"
 
-static int nm_load_args(int argc, char **argv, struct nm_load_opts *o)
+/* bpffs and the pin dir, then the lock (in *lock). An `unload` can remove
+ * a pin dir between the two (the lock then reports ENOENT): make it again. */
+int nm_lock_for_load(int *lock)
 {
-	static const char *const kw[] = { "ringbuf", "entries", NULL };
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t v;
-	int i, k;
+	int err, tries;
 
-	for (i = 0; i < argc; i += 2) {
-		k = nm_keyword(argv[i], kw);
-		if (k < 0)
-			return nm_usage("load", "unknown keyword '%s'; expected ringbuf or entries", argv[i]);
-		if (i + 1 >= argc)
-			return nm_usage("load", "%s needs a value", kw[k]);
-		if (k == 0) {
-			if (nm_parse_size(argv[i + 1], &v) || v < (uint64_t)page || v > (1ull << 30) ||
-			    (v & (v - 1)))
-				return nm_usage("load", "ringbuf %s: a power of two from %ld to 1G (e.g. 4M)",
-						argv[i + 1], page);
-			o->ringbuf = v;
-			o->ringbuf_set = true;
-		} else {
-			if (nm_parse_u64(argv[i + 1], 1u << 26, &v) || v == 0)
-				return nm_usage("load", "entries %s: a number from 1 to %u", argv[i + 1], 1u << 26);
-			o->entries = v;
-			o->entries_set = true;
-		}
-	}
-	return 0;
-}
-
-/* bpffs and the pin dir, then the lock. An `unload` can remove a pin dir
- * between the two (the lock then reports ENOENT): make it again. */
-static int nm_load_locked(const struct nm_load_opts *o, json_t *report)
-{
-	int lock = -ENOENT, err = 0, tries;
-
-	for (tries = 0; tries < 3 && lock == -ENOENT; tries++) {
+	*lock = -ENOENT;
+	for (tries = 0; tries < 3 && *lock == -ENOENT; tries++) {
 		err = nm_bpffs_prepare();
 		if (err)
 			return err;
-		lock = nm_lock();
+		*lock = nm_lock();
 	}
-	if (lock < 0)
-		return nm_sys(nm_opts.pin_dir, lock);
+	return *lock < 0 ? nm_sys(nm_opts.pin_dir, *lock) : 0;
+}
+
+static int nm_load_locked(const struct nm_load_opts *o, json_t *report)
+{
+	int lock, err = nm_lock_for_load(&lock);
+
+	if (err)
+		return err;
 	err = nm_load(o, report);
 	close(lock);
 	return err;
@@ -60,15 +38,15 @@ int do_load(int argc, char **argv)
 	struct nm_load_opts o = {};
 	json_t *report;
 	const char *lsm;
+	char msg[200];
 	int err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
 		fprintf(stderr, "Usage: netmonctl load [ringbuf BYTES] [entries N]\n");
 		return 0;
 	}
-	err = nm_load_args(argc, argv, &o);
-	if (err)
-		return err;
+	if (nm_load_opts_parse(argc, argv, &o, msg, sizeof(msg)))
+		return nm_usage("load", "%s", msg);
 	report = json_object();
 	err = nm_load_locked(&o, report);
 	if (!err && !nm_opts.json) {

@@ -29,6 +29,8 @@ static int do_help(int argc, char **argv)
 		"  mode [ enforce | audit ]            show or set the mode\n"
 		"  events [count N] [timeout SEC] [FILTER...]  stream blocked operations\n"
 		"  status                              what is loaded, attached, counted\n"
+		"  save [ FILE | - ]                   the whole state: load sizes, mode, attachments, rules\n"
+		"  restore { FILE | - }                make the kernel match a saved state, in one switch\n"
 		"  help\n"
 		"\n"
 		NM_HELP_RULE
@@ -64,7 +66,8 @@ static const struct nm_cmd nm_commands[] = {
 	{ "help", do_help },	 { "load", do_load },	  { "pin", do_pin },
 	{ "attach", do_attach }, { "detach", do_detach }, { "unload", do_unload },
 	{ "deny", do_deny },	 { "mode", do_mode },	  { "events", do_events },
-	{ "status", do_status }, { "version", do_version }, { NULL, NULL },
+	{ "status", do_status }, { "save", do_save },	  { "restore", do_restore },
+	{ "version", do_version }, { NULL, NULL },
 };
 
 int nm_finish(json_t *report, int err)

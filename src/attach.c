@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -319,6 +320,66 @@ int nm_detach_cgroup(const char *cg, json_t *report)
 	close(fd);
 	nm_report_init(report, "detached");
 	return nm_detach_layer(NM_LAYER_CGROUP, id, path, report);
+}
+
+int nm_detach_cgroup_id(uint64_t cgid, json_t *report)
+{
+	char where[NM_PATH_MAX];
+
+	if (nm_cgroup_path(cgid, where, sizeof(where)))
+		snprintf(where, sizeof(where), "cgroup id %llu (removed)", (unsigned long long)cgid);
+	nm_report_init(report, "detached");
+	return nm_detach_layer(NM_LAYER_CGROUP, cgid, where, report);
+}
+
+struct nm_attached_walk {
+	uint64_t *ids;
+	size_t n, cap;
+	bool lsm;
+};
+
+static int nm_attached_one(const char *name, int fd, void *arg)
+{
+	struct nm_attached_walk *w = arg;
+	uint64_t id;
+	size_t i;
+
+	(void)fd;
+	if (nm_link_desc(name)->layer == NM_LAYER_LSM) {
+		w->lsm = true;
+		return 0;
+	}
+	id = strtoull(name + 2, NULL, 10); /* cg<id>_<prog> */
+	for (i = 0; i < w->n; i++)
+		if (w->ids[i] == id)
+			return 0;
+	if (nm_array_grow(&w->ids, &w->cap, w->n + 1, sizeof(*w->ids)))
+		return -ENOMEM;
+	w->ids[w->n++] = id;
+	return 0;
+}
+
+static int nm_id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int nm_attached(uint64_t **ids, size_t *n, bool *lsm)
+{
+	struct nm_attached_walk w = {};
+	struct nm_config cfg;
+	int err = nm_links_walk(nm_attached_one, &w);
+
+	if (!err && w.lsm)
+		w.lsm = nm_config_read(&cfg) == 0 && cfg.lsm_enabled;
+	if (w.n)
+		qsort(w.ids, w.n, sizeof(*w.ids), nm_id_cmp);
+	*ids = w.ids;
+	*n = err ? 0 : w.n;
+	*lsm = w.lsm;
+	return err;
 }
 
 int nm_detach_lsm(json_t *report)

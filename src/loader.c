@@ -468,3 +468,35 @@ int nm_load(const struct nm_load_opts *o, json_t *report)
 	netmonctl_bpf__destroy(skel);
 	return err ? nm_load_failed(err) : 0;
 }
+
+/* `load`'s arguments (also a state file's load line): -EINVAL with why in err. */
+int nm_load_opts_parse(int argc, char **argv, struct nm_load_opts *o, char *err, size_t errlen)
+{
+	static const char *const kw[] = { "ringbuf", "entries", NULL };
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t v;
+	int i, k;
+
+	for (i = 0; i < argc; i += 2) {
+		k = nm_keyword(argv[i], kw);
+		if (k < 0)
+			return snprintf(err, errlen, "unknown keyword '%s'; expected ringbuf or entries", argv[i]), -EINVAL;
+		if (i + 1 >= argc)
+			return snprintf(err, errlen, "%s needs a value", kw[k]), -EINVAL;
+		if (k == 0) {
+			if (nm_parse_size(argv[i + 1], &v) || v < (uint64_t)page || v > (1ull << 30) ||
+			    (v & (v - 1)))
+				return snprintf(err, errlen, "ringbuf %s: a power of two from %ld to 1G (e.g. 4M)",
+						argv[i + 1], page), -EINVAL;
+			o->ringbuf = v;
+			o->ringbuf_set = true;
+		} else {
+			if (nm_parse_u64(argv[i + 1], 1u << 26, &v) || v == 0)
+				return snprintf(err, errlen, "entries %s: a number from 1 to %u", argv[i + 1],
+						1u << 26), -EINVAL;
+			o->entries = v;
+			o->entries_set = true;
+		}
+	}
+	return 0;
+}

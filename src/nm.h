@@ -179,7 +179,29 @@ void nm_rules_free(struct nm_rules *rs);
  * -EINVAL for bad content ("NAME:LINE: why" in err), -ENOMEM, or the -errno
  * of a failed read ("NAME: why"). Waits with poll() on a non-blocking fd. */
 int nm_rulefile_read(int fd, const char *name, struct nm_rules *rs, char *err, size_t errlen);
+/* The same reading and byte checks for any line file: fn gets each line
+ * (NUL-terminated, no LF), returns 0 or -errno with a message in msg. */
+typedef int (*nm_line_fn)(void *arg, char *line, char *msg, size_t msglen);
+int nm_linefile_read(int fd, const char *name, nm_line_fn fn, void *arg, char *err, size_t errlen);
 extern size_t nm_rulefile_chunk; /* largest read(2), for tests: default 64 KiB */
+
+/* ---- statefile.c: the desired state `restore` reads, all or nothing ---- */
+struct nm_load_opts { /* `load` arguments (loader.c) */
+	uint32_t ringbuf;
+	uint32_t entries;
+	bool ringbuf_set, entries_set;
+};
+struct nm_state {
+	bool load_set;
+	struct nm_load_opts load; /* when nothing is loaded yet */
+	int mode;                 /* NM_MODE_*, or -1: not given (left as it is) */
+	bool lsm;                 /* attach lsm */
+	char **cgroups;           /* attach cgroup PATH */
+	size_t n_cgroups;
+	struct nm_rules rules; /* deny RULE: the whole rule set */
+};
+int nm_statefile_read(int fd, const char *name, struct nm_state *st, char *err, size_t errlen);
+void nm_state_free(struct nm_state *st);
 
 /* ---- store.c: the rule store in the pinned maps ----
  * Every edit is all or nothing as the hooks see it, however the command
@@ -217,12 +239,8 @@ extern struct nm_repair nm_store_last_repair; /* what this process repaired, for
 int nm_store_recount(uint32_t gen, struct nm_meta *m);
 
 /* ---- loader.c ---- */
-struct nm_load_opts {
-	uint32_t ringbuf;
-	uint32_t entries;
-	bool ringbuf_set, entries_set;
-};
 int nm_load(const struct nm_load_opts *o, json_t *report); /* caller holds nm_lock() */
+int nm_load_opts_parse(int argc, char **argv, struct nm_load_opts *o, char *err, size_t errlen);
 
 /* ---- attach.c: the caller holds nm_lock() ---- */
 int nm_attach_cgroup(const char *cg_path, json_t *report);
@@ -230,6 +248,10 @@ int nm_detach_cgroup(const char *cg_path, json_t *report);
 int nm_attach_lsm(json_t *report);
 int nm_detach_lsm(json_t *report);
 int nm_detach_all(void);
+int nm_detach_cgroup_id(uint64_t cgid, json_t *report); /* also of a cgroup removed since */
+/* What is attached: the cgroup ids (sorted, each once; *ids malloc'd) and
+ * whether the LSM layer is attached and switched on. */
+int nm_attached(uint64_t **ids, size_t *n, bool *lsm);
 /* Call cb for each pinned link: name (below links/), link fd. */
 typedef int (*nm_link_cb)(const char *name, int fd, void *arg);
 int nm_links_walk(nm_link_cb cb, void *arg);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Rules files (`deny add file`): the bytes of a file or a pipe -> rules,
- * all or nothing. A rules file is text: one RULE per line (a port list
+ * Rules files (`deny add file`), and line files in general (`restore`
+ * reads one): the bytes of a file or a pipe -> lines -> rules, all or
+ * nothing. A rules file is text: one RULE per line (a port list
  * makes it several rules), blank lines and `# comments` allowed, lines
  * ending in LF or CRLF. Anything else is an error naming the line, never a
  * short read:
@@ -67,6 +68,8 @@ void nm_rules_free(struct nm_rules *rs)
 struct rf {
 	int fd;
 	const char *name;
+	nm_line_fn fn; /* what a line means */
+	void *arg;
 	char *buf; /* RF_BUF + 1: room for the NUL after an unterminated last line */
 	size_t len, off; /* bytes in buf; start of the next line */
 	size_t lineno;
@@ -114,14 +117,13 @@ static const char *rf_bad_byte(unsigned char c, bool comment)
 }
 
 /* One line, without its LF (but with the CR of a CRLF), NUL-terminated at p[n]. */
-static int rf_line(struct rf *f, char *p, size_t n, struct nm_rules *rs)
+static int rf_line(struct rf *f, char *p, size_t n)
 {
 	char msg[300];
-	struct nm_rule r[NM_RULE_SPLIT_MAX];
 	bool comment = false;
 	const char *why;
 	size_t i;
-	int k, j;
+	int ret;
 
 	f->lineno++;
 	if (n > NM_RULEFILE_LINE_MAX)
@@ -142,17 +144,11 @@ static int rf_line(struct rf *f, char *p, size_t n, struct nm_rules *rs)
 			return RF_ERR(f, -EINVAL, "%s:%zu: column %zu: byte 0x%02x: %s", f->name,
 				      f->lineno, i + 1, c, why);
 	}
-	k = nm_rule_parse_line(p, r, NM_RULE_SPLIT_MAX, msg, sizeof(msg));
-	if (k < 0)
-		return RF_ERR(f, -EINVAL, "%s:%zu: %s", f->name, f->lineno, msg);
-	for (j = 0; j < k; j++) /* a port list stands for several rules */
-		if (nm_rules_push(rs, &r[j]))
-			return RF_ERR(f, -ENOMEM, "%s:%zu: %s (ENOMEM)", f->name, f->lineno,
-				      strerror(ENOMEM));
-	return 0;
+	ret = f->fn(f->arg, p, msg, sizeof(msg));
+	return ret ? RF_ERR(f, ret, "%s:%zu: %s", f->name, f->lineno, msg) : 0;
 }
 
-static int rf_loop(struct rf *f, struct nm_rules *rs)
+static int rf_loop(struct rf *f)
 {
 	char *nl;
 	ssize_t got;
@@ -161,7 +157,7 @@ static int rf_loop(struct rf *f, struct nm_rules *rs)
 	for (;;) {
 		nl = memchr(f->buf + f->off, '\n', f->len - f->off);
 		if (nl) {
-			err = rf_line(f, f->buf + f->off, nl - (f->buf + f->off), rs);
+			err = rf_line(f, f->buf + f->off, nl - (f->buf + f->off));
 			if (err)
 				return err;
 			f->off = nl + 1 - f->buf;
@@ -181,28 +177,50 @@ static int rf_loop(struct rf *f, struct nm_rules *rs)
 				      nm_errno_name((int)got));
 		if (got == 0) { /* end of file: an unterminated last line is still a line */
 			f->buf[f->len] = 0;
-			return f->len ? rf_line(f, f->buf, f->len, rs) : 0;
+			return f->len ? rf_line(f, f->buf, f->len) : 0;
 		}
 		f->len += got;
 	}
 }
 
-int nm_rulefile_read(int fd, const char *name, struct nm_rules *rs, char *err, size_t errlen)
+int nm_linefile_read(int fd, const char *name, nm_line_fn fn, void *arg, char *err, size_t errlen)
 {
-	struct rf f = { .fd = fd, .name = name, .err = err, .errlen = errlen };
-	size_t n0 = rs->n;
-	struct stat st;
+	struct rf f = { .fd = fd, .name = name, .fn = fn, .arg = arg, .err = err, .errlen = errlen };
 	int ret;
 
 	f.buf = malloc(RF_BUF + 1);
 	if (!f.buf)
 		return RF_ERR(&f, -ENOMEM, "%s: %s (ENOMEM)", name, strerror(ENOMEM));
+	ret = rf_loop(&f);
+	free(f.buf);
+	return ret;
+}
+
+/* A rules file line: its rules (a port list stands for several). */
+static int rf_rules_line(void *arg, char *line, char *msg, size_t len)
+{
+	struct nm_rule r[NM_RULE_SPLIT_MAX];
+	int k = nm_rule_parse_line(line, r, NM_RULE_SPLIT_MAX, msg, len), j;
+
+	if (k < 0)
+		return -EINVAL;
+	for (j = 0; j < k; j++)
+		if (nm_rules_push(arg, &r[j]))
+			return snprintf(msg, len, "%s (ENOMEM)", strerror(ENOMEM)), -ENOMEM;
+	return 0;
+}
+
+int nm_rulefile_read(int fd, const char *name, struct nm_rules *rs, char *err, size_t errlen)
+{
+	size_t n0 = rs->n;
+	struct stat st;
+	int ret;
+
 	/* A rule line has at least 8 bytes ("a.b.c.d\n"): one allocation for most files. */
 	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size / 8 > 64)
 		nm_rules_reserve(rs, rs->n + (st.st_size / 8 < RF_RESERVE_MAX ? (size_t)st.st_size / 8
 									      : RF_RESERVE_MAX));
-	ret = rf_loop(&f, rs);
-	free(f.buf);
+	ret = nm_linefile_read(fd, name, rf_rules_line, rs, err, errlen);
 	if (ret)
 		rs->n = n0; /* all or nothing */
 	return ret;

@@ -4,7 +4,7 @@
 load helpers
 
 ROOT=$NM_SRC_ROOT
-COMMANDS="load attach detach pin unload deny mode events status help"
+COMMANDS="load attach detach pin unload deny mode events status save restore help"
 KEYWORDS="ringbuf entries cgroup lsm prog map link add del file list flush enforce audit
 	count timeout port proto dir tcp udp any egress ingress bind hook verdict deny pid comm addr"
 

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netmonctl save [ FILE | - ]: the whole state in one file that `restore`
+ * reads back (src/statefile.c): load sizes, mode, attachments, rules.
+ * A FILE is written beside itself and renamed over, so it is always either
+ * the old state or the whole new one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "cmds.h"
+
+/* max_entries of a pinned map, or 0. */
+static uint32_t save_map_size(const char *name)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	int fd = nm_open_map(name);
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+static int save_rule(const struct nm_rule *r, void *arg)
+{
+	char text[160];
+
+	nm_rule_format(r, text, sizeof(text));
+	return fprintf(arg, "deny %s\n", text) < 0 ? -EIO : 0;
+}
+
+static int save_attached(FILE *f)
+{
+	char path[NM_PATH_MAX];
+	uint64_t *ids;
+	size_t n, i;
+	bool lsm;
+	int err = nm_attached(&ids, &n, &lsm);
+
+	for (i = 0; !err && i < n; i++) {
+		if (nm_cgroup_path(ids[i], path, sizeof(path)))
+			fprintf(f, "# attached to cgroup id %llu, which no longer exists\n",
+				(unsigned long long)ids[i]);
+		else
+			fprintf(f, "attach cgroup %s\n", path);
+	}
+	if (!err && lsm)
+		fprintf(f, "attach lsm\n");
+	free(ids);
+	return err;
+}
+
+/* The state, under the lock taken shared: no edit runs meanwhile. */
+static int save_write(FILE *f)
+{
+	struct nm_config cfg;
+	char when[64];
+	time_t now = time(NULL);
+	int err = nm_config_read(&cfg);
+
+	if (err)
+		return err;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&now));
+	fprintf(f, "# netmonctl state: 'netmonctl restore FILE' makes the kernel match it.\n"
+		   "# Saved %s by netmonctl %s from %s.\n",
+		when, NM_VERSION, nm_opts.pin_dir);
+	fprintf(f, "load ringbuf %u entries %u\n", save_map_size(NM_MAP_EVENTS), save_map_size(NM_MAP_NETS));
+	fprintf(f, "mode %s\n", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce");
+	err = save_attached(f);
+	if (!err)
+		err = nm_store_walk(save_rule, f);
+	if (!err && fflush(f))
+		err = -errno;
+	return err;
+}
+
+/* FILE.new, then renamed over FILE once whole and on disk. */
+static int save_to_file(const char *name)
+{
+	char tmp[NM_PATH_MAX + 8];
+	FILE *f;
+	int err, fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", name) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return -ENOMEM;
+	}
+	err = save_write(f);
+	if (!err && fsync(fileno(f)))
+		err = -errno;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, name))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int do_save(int argc, char **argv)
+{
+	const char *name = argc ? argv[0] : "-";
+	int lock, err;
+
+	if (argc == 1 && !strcmp(argv[0], "help")) {
+		fprintf(stderr, "Usage: netmonctl save [ FILE | - ]\n");
+		return 0;
+	}
+	if (argc > 1)
+		return nm_usage("save", "expected one FILE or -");
+	err = nm_require_loaded("save");
+	if (err)
+		return err;
+	lock = nm_lock_shared();
+	if (lock < 0)
+		return nm_sys(nm_opts.pin_dir, lock);
+	err = strcmp(name, "-") ? save_to_file(name) : save_write(stdout);
+	close(lock);
+	if (err)
+		return nm_sys(strcmp(name, "-") ? name : "save", err);
+	if (strcmp(name, "-") && nm_opts.json)
+		nm_json_print(json_pack("{s:s}", "saved", name));
+	else if (strcmp(name, "-"))
+		printf("saved to %s\n", name);
+	return 0;
+}
