@@ -472,7 +472,7 @@ int do_deny(int argc, char **argv)
 {
 	static const struct nm_cmd cmds[] = {
 		{ "add", deny_add },	 { "del", deny_del },	{ "replace", deny_replace },
-		{ "list", deny_list },	 { "flush", deny_flush }, { "test", deny_test },
+		{ "list", deny_list },	 { "flush", deny_flush, true }, { "test", deny_test },
 		{ "help", deny_help },	 { NULL, NULL },
 	};
 

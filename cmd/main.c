@@ -45,7 +45,8 @@ static int do_help(int argc, char **argv)
 		"  -V, --version     -h, --help\n"
 		"\n"
 		"Exit status: 0 success, 1 runtime error, 2 usage error (nothing changed).\n"
-		"Commands and keywords may be abbreviated to any unique prefix.\n",
+		"Commands and keywords may be abbreviated to any unique prefix\n"
+		"(but unload and deny flush only in full). Options may come after the command.\n",
 		NM_DEFAULT_PIN_DIR);
 	return argc < 0 ? nm_usage("usage", "expected a command; see 'netmonctl help'") : 0;
 }
@@ -64,7 +65,7 @@ static int do_version(int argc, char **argv)
 
 static const struct nm_cmd nm_commands[] = {
 	{ "help", do_help },	 { "load", do_load },	  { "pin", do_pin },
-	{ "attach", do_attach }, { "detach", do_detach }, { "unload", do_unload },
+	{ "attach", do_attach }, { "detach", do_detach }, { "unload", do_unload, true },
 	{ "deny", do_deny },	 { "mode", do_mode },	  { "events", do_events },
 	{ "status", do_status }, { "save", do_save },	  { "restore", do_restore },
 	{ "version", do_version }, { NULL, NULL },
@@ -126,6 +127,8 @@ int main(int argc, char **argv)
 		{ "nomount", no_argument, NULL, 'N' },	   { NULL, 0, NULL, 0 },
 	};
 	const char *env = getenv("NETMONCTL_PIN_DIR");
+	char *help_argv[3];
+	bool want_help = false;
 	int opt;
 
 	/* A fixed threshold (no dynamic raise after a free) keeps every big
@@ -134,13 +137,15 @@ int main(int argc, char **argv)
 	if (env && *env)
 		nm_opts.pin_dir = env;
 	opterr = 0; /* one error line, from nm_exit() */
-	while ((opt = getopt_long(argc, argv, "+jpdVh", longopts, NULL)) != -1) {
+	/* Options anywhere (GNU getopt permutes): `netmonctl status -j` too.
+	 * Nothing a command takes starts with '-' but `-` (stdin) itself. */
+	while ((opt = getopt_long(argc, argv, "jpdVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': nm_opts.json = true; break;
 		case 'p': nm_opts.json = nm_opts.pretty = true; break;
 		case 'd': nm_opts.debug = true; break;
 		case 'V': return do_version(0, NULL);
-		case 'h': return do_help(0, NULL);
+		case 'h': want_help = true; break;
 		case 'P': nm_opts.pin_dir = optarg; break;
 		case 'N': nm_opts.nomount = true; break;
 		default:
@@ -150,6 +155,15 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (want_help && argc < 1)
+		return do_help(0, NULL);
+	if (want_help) { /* `netmonctl deny -h`: that command's help */
+		help_argv[0] = argv[0];
+		help_argv[1] = "help";
+		help_argv[2] = NULL;
+		argc = 2;
+		argv = help_argv;
+	}
 	if (argc < 1)
 		return nm_exit("netmonctl", do_help(-1, NULL));
 	if (strcmp(argv[0], "help") && strcmp(argv[0], "version") && !nm_is_prefix(argv[0], "help") &&

@@ -253,22 +253,95 @@ int nm_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Edit distance (insert, delete, replace, swap two neighbours), capped at 3. */
+static int nm_distance(const char *a, const char *b)
+{
+	int la = (int)strlen(a), lb = (int)strlen(b), d[24][24], i, j;
+
+	if (la > 22 || lb > 22)
+		return 3;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+				c = d[i - 2][j - 2] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+/* The closest command to a mistyped word, if one is close (1-2 edits). */
+static const char *nm_nearest(const char *arg, const struct nm_cmd *cmds)
+{
+	const char *best = NULL;
+	int i, d, bd = 3;
+
+	for (i = 0; cmds[i].name; i++) {
+		d = nm_distance(arg, cmds[i].name);
+		if (d < bd && d < (int)strlen(cmds[i].name)) {
+			bd = d;
+			best = cmds[i].name;
+		}
+	}
+	return best;
+}
+
+/* The commands a prefix matches, for the "ambiguous" message. */
+static void nm_matches(const char *arg, const struct nm_cmd *cmds, char *buf, size_t len)
+{
+	size_t off = 0;
+	int i;
+
+	buf[0] = 0;
+	for (i = 0; cmds[i].name && off < len; i++)
+		if (nm_is_prefix(arg, cmds[i].name))
+			off += snprintf(buf + off, len - off, "%s%s", off ? ", " : "", cmds[i].name);
+}
+
+/*
+ * Run the command argv[0] names in cmds: its full name or a unique prefix
+ * (but a `whole` one only in full). what: "netmonctl" at the top, else the
+ * command above ("deny"); messages name the word as typed, below it.
+ */
 int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **argv,
 		int (*help)(int argc, char **argv))
 {
-	const char *kw[32];
+	bool top = !strcmp(what, "netmonctl");
+	char name[160], helpcmd[64], list[200];
+	const char *kw[32], *near;
 	int i, n = 0;
 
 	if (argc < 1)
 		return help(argc, argv);
+	if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))
+		return help(0, argv);
 	for (i = 0; cmds[i].name && n < 31; i++)
 		kw[n++] = cmds[i].name;
 	kw[n] = NULL;
 	i = nm_keyword(argv[0], kw);
-	if (i == -2)
-		return nm_usage(what, "'%s' is ambiguous; see '%s help'", argv[0], what);
-	if (i < 0)
-		return nm_usage(what, "unknown command '%s'; see '%s help'", argv[0], what);
+	snprintf(name, sizeof(name), "%s%s%.100s", top ? "" : what, top ? "" : " ", argv[0]);
+	snprintf(helpcmd, sizeof(helpcmd), top ? "netmonctl help" : "netmonctl %s help", what);
+	if (i == -2) {
+		nm_matches(argv[0], cmds, list, sizeof(list));
+		return nm_usage(name, "ambiguous: %s", list);
+	}
+	if (i < 0) {
+		near = nm_nearest(argv[0], cmds);
+		if (near)
+			return nm_usage(name, "unknown command; did you mean '%s'? (see '%s')", near, helpcmd);
+		return nm_usage(name, "unknown command; see '%s'", helpcmd);
+	}
+	if (cmds[i].whole && strcmp(argv[0], cmds[i].name))
+		return nm_usage(name, "'%s' is spelled out in full: it removes everything", cmds[i].name);
 	return cmds[i].fn(argc - 1, argv + 1);
 }
 

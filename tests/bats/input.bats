@@ -112,3 +112,39 @@ bad() {
 	assert_failure 1
 	[[ $stderr == *"needs root (CAP_BPF and CAP_NET_ADMIN)"* ]]
 }
+
+@test "commands: a suggestion for a typo, the matches of an ambiguous prefix, unload and flush only in full" {
+	bad 2 stauts
+	[ "$stderr" = "netmonctl: stauts: unknown command; did you mean 'status'? (see 'netmonctl help')" ]
+	bad 2 frobnicate
+	[ "$stderr" = "netmonctl: frobnicate: unknown command; see 'netmonctl help'" ]
+	bad 2 de
+	[ "$stderr" = "netmonctl: de: ambiguous: detach, deny" ]
+	bad 2 u
+	[ "$stderr" = "netmonctl: u: 'unload' is spelled out in full: it removes everything" ]
+	bad 2 unl
+	bad 2 deny f
+	[ "$stderr" = "netmonctl: deny f: 'flush' is spelled out in full: it removes everything" ]
+	bad 2 deny fl
+	bad 2 deny lsit
+	[ "$stderr" = "netmonctl: deny lsit: unknown command; did you mean 'list'? (see 'netmonctl deny help')" ]
+	[ "$(nm deny list)" = "192.0.2.1 port 53" ] # still there
+	run nm st # a prefix of a command that changes nothing is fine
+	assert_success
+}
+
+@test "options after the command, and -h after a command shows its help" {
+	run nm status -j
+	assert_success
+	[ "$(jq -r .loaded <<<"$output")" = true ]
+	run nm deny list -j
+	[ "$(jq -r '.rules[0].rule' <<<"$output")" = "192.0.2.1 port 53" ]
+	run --separate-stderr nm deny -h
+	assert_success
+	[[ $stderr == "Usage: netmonctl deny "* ]]
+	run --separate-stderr nm restore --help
+	assert_success
+	[ "$stderr" = "Usage: netmonctl restore { FILE | - }" ]
+	printf '192.0.2.1 port 53\n' | nm deny add file - -j >"$BATS_TEST_TMPDIR/out" # `-` is stdin, not an option
+	[ "$(jq -c '[.added, .present]' "$BATS_TEST_TMPDIR/out")" = "[0,1]" ]
+}
