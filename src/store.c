@@ -165,32 +165,34 @@ static int nm_walk_entry(struct nm_rule_key *key, const struct nm_rule_val *val,
 int nm_store_walk(nm_rule_cb cb, void *arg)
 {
 	struct nm_sets sets = { .fd_bits = -1, .fd_rules = -1 };
-	struct nm_rule_key key, next;
-	struct nm_rule_val val;
+	struct nm_rule_key *keys = NULL;
+	struct nm_rule_val *vals = NULL;
 	struct nm_meta meta;
 	uint32_t gen;
+	size_t n, i;
 	int w, fd, ret = nm_meta_read(&meta, &gen);
 
 	/* An empty generation is empty whatever its entries say: a flush
-	 * killed after its switch leaves them to the next command. */
+	 * killed after its switch leaves them to the next command. Entries are
+	 * read in kernel batches where the map has them (a million lookups
+	 * one by one took 2.9 s of system time). */
 	for (w = 0; w < NM_STORES && !ret && meta.rules; w++) {
-		void *prev = NULL;
-
 		fd = nm_open_map(nm_store_names[w]);
 		if (fd < 0) {
 			ret = fd;
 			break;
 		}
-		while (!ret && bpf_map_get_next_key(fd, prev, &next) == 0) {
-			key = next;
-			prev = &key;
-			if (bpf_map_lookup_elem(fd, &key, &val))
-				continue; /* deleted meanwhile */
-			next = key;
-			next.prefixlen = val.prefixlen; /* hosts keys carry the full query length */
-			ret = nm_walk_entry(&next, &val, gen, &sets, cb, arg);
-		}
+		n = 0;
+		ret = nm_read_entries(fd, &keys, &vals, &n);
 		close(fd);
+		for (i = 0; !ret && i < n; i++) {
+			keys[i].prefixlen = vals[i].prefixlen; /* hosts keys carry the full query length */
+			ret = nm_walk_entry(&keys[i], &vals[i], gen, &sets, cb, arg);
+		}
+		free(keys);
+		free(vals);
+		keys = NULL;
+		vals = NULL;
 	}
 	nm_sets_close(&sets);
 	return ret;
