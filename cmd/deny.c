@@ -296,25 +296,18 @@ static int deny_list_text(const struct nm_rule *r, void *arg)
 	return puts(text) < 0 ? -EIO : 0;
 }
 
-struct deny_list_json {
-	json_t *list;  /* -p: the whole tree, indented at the end */
-	unsigned dirs; /* nm_enforced_dirs() */
-	size_t n;
-};
-
-/* Compact JSON is streamed one rule at a time: a tree of a million rules
- * took 13.8 s and a GiB to build before the first byte came out. */
+/* -j: one JSON object per rule and line (NDJSON), streamed: a tree of a
+ * million rules took 13.8 s and a GiB before the first byte came out.
+ * `deny add file` and `deny replace file` read these lines back. */
 static int deny_list_json(const struct nm_rule *r, void *arg)
 {
-	struct deny_list_json *j = arg;
+	unsigned dirs = *(const unsigned *)arg;
 	json_t *o = nm_rule_json(r);
 	int err = 0;
 
-	json_object_set_new(o, "enforced", json_boolean(j->dirs & (1u << r->dir)));
-	if (j->list)
-		return json_array_append_new(j->list, o) ? -ENOMEM : 0;
-	if (fputs(j->n++ ? "," : "{\"rules\":[", stdout) < 0 ||
-	    json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER))
+	json_object_set_new(o, "enforced", json_boolean(dirs & (1u << r->dir)));
+	if (json_dumpf(o, stdout, JSON_PRESERVE_ORDER | (nm_opts.pretty ? JSON_INDENT(2) : JSON_COMPACT)) ||
+	    putchar('\n') == EOF)
 		err = -EIO;
 	json_decref(o);
 	return err;
@@ -322,7 +315,6 @@ static int deny_list_json(const struct nm_rule *r, void *arg)
 
 static int deny_list(int argc, char **argv)
 {
-	json_t *list = NULL;
 	int err, lock;
 
 	(void)argv;
@@ -335,24 +327,15 @@ static int deny_list(int argc, char **argv)
 	if (lock < 0)
 		return nm_sys(nm_opts.pin_dir, lock);
 	if (nm_opts.json) {
-		struct deny_list_json j = { .list = nm_opts.pretty ? json_array() : NULL,
-					    .dirs = nm_enforced_dirs() };
+		unsigned dirs = nm_enforced_dirs();
 
-		list = j.list;
-		err = nm_store_walk(deny_list_json, &j);
-		if (!err && !list && printf("%s]}\n", j.n ? "" : "{\"rules\":[") < 0)
-			err = -EIO;
+		err = nm_store_walk(deny_list_json, &dirs);
 	} else {
 		err = nm_store_walk(deny_list_text, NULL);
 	}
 	close(lock);
-	if (err) {
-		json_decref(list);
-		return nm_sys("deny list", err);
-	}
-	if (list)
-		nm_json_print(json_pack("{s:o}", "rules", list));
-	return 0;
+	fflush(stdout);
+	return err ? nm_sys("deny list", err) : 0;
 }
 
 /* ---- deny test: which rules hold for one operation ---- */
@@ -484,7 +467,7 @@ static int deny_flush(int argc, char **argv)
 int do_deny(int argc, char **argv)
 {
 	static const struct nm_cmd cmds[] = {
-		{ "add", deny_add },	 { "del", deny_del },	{ "replace", deny_replace },
+		{ "add", deny_add },	 { "del", deny_del },	{ "replace", deny_replace, true },
 		{ "list", deny_list },	 { "flush", deny_flush, true }, { "test", deny_test },
 		{ "help", deny_help },	 { NULL, NULL },
 	};

@@ -66,7 +66,7 @@ int nm_array_grow(void *pv, size_t *cap, size_t want, size_t size);
 struct nm_cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	bool whole; /* takes no abbreviation: it removes everything (unload, flush) */
+	bool whole; /* takes no abbreviation: it can remove everything (unload, flush, replace) */
 };
 int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **argv,
 		int (*help)(int argc, char **argv));

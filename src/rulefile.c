@@ -196,11 +196,38 @@ int nm_linefile_read(int fd, const char *name, nm_line_fn fn, void *arg, char *e
 	return ret;
 }
 
-/* A rules file line: its rules (a port list stands for several). */
+/* A line of `deny list -j` (one JSON object per rule): its "rule" text,
+ * copied over the line, which is longer. */
+static int rf_json_rule(char *line, char *msg, size_t len)
+{
+	json_error_t jerr;
+	json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+	const char *rule = json_string_value(json_object_get(o, "rule"));
+	int ret = 0;
+
+	if (!o) {
+		snprintf(msg, len, "not JSON: %s", jerr.text);
+		ret = -EINVAL;
+	} else if (!json_is_object(o) || !rule) {
+		snprintf(msg, len, "a JSON line is an object with a \"rule\" string (deny list -j)");
+		ret = -EINVAL;
+	} else {
+		memmove(line, rule, strlen(rule) + 1);
+	}
+	json_decref(o);
+	return ret;
+}
+
+/* A rules file line: its rules (a port list stands for several), or a rule
+ * object of `deny list -j`. */
 static int rf_rules_line(void *arg, char *line, char *msg, size_t len)
 {
 	struct nm_rule r[NM_RULE_SPLIT_MAX];
-	int k = nm_rule_parse_line(line, r, NM_RULE_SPLIT_MAX, msg, len), j;
+	int k, j;
+
+	if (line[strspn(line, " \t")] == '{' && (k = rf_json_rule(line, msg, len)) != 0)
+		return k;
+	k = nm_rule_parse_line(line, r, NM_RULE_SPLIT_MAX, msg, len);
 
 	if (k < 0)
 		return -EINVAL;

@@ -341,7 +341,7 @@ int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **ar
 		return nm_usage(name, "unknown command; see '%s'", helpcmd);
 	}
 	if (cmds[i].whole && strcmp(argv[0], cmds[i].name))
-		return nm_usage(name, "'%s' is spelled out in full: it removes everything", cmds[i].name);
+		return nm_usage(name, "'%s' is spelled out in full: it can remove everything", cmds[i].name);
 	return cmds[i].fn(argc - 1, argv + 1);
 }
 

@@ -121,11 +121,12 @@ bad() {
 	bad 2 de
 	[ "$stderr" = "netmonctl: de: ambiguous: detach, deny" ]
 	bad 2 u
-	[ "$stderr" = "netmonctl: u: 'unload' is spelled out in full: it removes everything" ]
+	[ "$stderr" = "netmonctl: u: 'unload' is spelled out in full: it can remove everything" ]
 	bad 2 unl
 	bad 2 deny f
-	[ "$stderr" = "netmonctl: deny f: 'flush' is spelled out in full: it removes everything" ]
+	[ "$stderr" = "netmonctl: deny f: 'flush' is spelled out in full: it can remove everything" ]
 	bad 2 deny fl
+	bad 2 deny rep file /dev/null
 	bad 2 deny lsit
 	[ "$stderr" = "netmonctl: deny lsit: unknown command; did you mean 'list'? (see 'netmonctl deny help')" ]
 	[ "$(nm deny list)" = "192.0.2.1 port 53" ] # still there
@@ -138,7 +139,7 @@ bad() {
 	assert_success
 	[ "$(jq -r .loaded <<<"$output")" = true ]
 	run nm deny list -j
-	[ "$(jq -r '.rules[0].rule' <<<"$output")" = "192.0.2.1 port 53" ]
+	[ "$(jq -r .rule <<<"$output")" = "192.0.2.1 port 53" ]
 	run --separate-stderr nm deny -h
 	assert_success
 	[[ $stderr == "Usage: netmonctl deny "* ]]

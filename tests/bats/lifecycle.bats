@@ -83,8 +83,8 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[ "$(jq -r .unenforced <<<"$output")" = 1 ]
 	run nm -j deny list
 	assert_success
-	[ "$(jq -c '[.rules[] | select(.enforced) | .rule] | sort' <<<"$output")" = '["10.1.2.3 port 80","10.1.2.3 port 81","10.1.2.3 port 82 dir bind","10.1.2.3 port 83 dir bind"]' ]
-	[ "$(jq '[.rules[] | select(.enforced | not)] | length' <<<"$output")" = 3 ]
+	[ "$(jq -sc '[.[] | select(.enforced) | .rule] | sort' <<<"$output")" = '["10.1.2.3 port 80","10.1.2.3 port 81","10.1.2.3 port 82 dir bind","10.1.2.3 port 83 dir bind"]' ]
+	[ "$(jq -s '[.[] | select(.enforced | not)] | length' <<<"$output")" = 3 ]
 	probe_expect EPERM --cgroup "$CG" --serve connect tcp 10.1.2.3 80
 }
 
@@ -289,7 +289,13 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	assert_failure 2
 	[[ "$(jq -r .error <<<"$output")" == "deny add: 10.1.2.300: not an IPv4 or IPv6 address" ]]
 	run nm -j deny list
-	[ "$(jq -r '.rules[0].rule' <<<"$output")" = "10.1.2.3 port 80" ]
+	[ "$(jq -r .rule <<<"$output")" = "10.1.2.3 port 80" ]
+	# one object per line, which deny add file and replace file read back
+	nm deny add 10.1.2.0/24 port 1,2 dir bind >/dev/null
+	[ "$(nm -j deny list | wc -l)" = 3 ]
+	run bash -c "'$NETMONCTL' --pin-dir '$NM_PIN_DIR' -j deny list | '$NETMONCTL' --pin-dir '$NM_PIN_DIR' -j deny replace file -"
+	assert_success
+	[ "$(jq -c '[.added, .removed, .rules]' <<<"$output")" = "[0,0,3]" ]
 }
 
 @test "unload removes every pin and every program; afterwards nothing is left" {
