@@ -104,7 +104,7 @@ static int deny_report_added(struct deny_batch *b)
 					(json_int_t)(n - b->added), "unenforced",
 					(json_int_t)unenforced));
 	else
-		printf("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
+		nm_info("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
 		       n > b->added ? " (the rest were present already)" : "");
 	deny_warn_unenforced(unenforced, dirs);
 	return 0;
@@ -201,7 +201,7 @@ static int deny_del_file(int argc, char **argv)
 	if (nm_opts.json)
 		nm_json_print(json_pack("{s:I}", "removed", (json_int_t)j.b.added));
 	else
-		printf("removed %zu rule%s\n", j.b.added, j.b.added == 1 ? "" : "s");
+		nm_info("removed %zu rule%s\n", j.b.added, j.b.added == 1 ? "" : "s");
 	return 0;
 }
 
@@ -239,7 +239,7 @@ static int deny_replace(int argc, char **argv)
 						(json_int_t)j.rules.n, "unenforced",
 						(json_int_t)deny_unenforced(&j.rules, dirs)));
 		else
-			printf("replaced: added %zu rule%s, removed %zu\n", j.added, j.added == 1 ? "" : "s",
+			nm_info("replaced: added %zu rule%s, removed %zu\n", j.added, j.added == 1 ? "" : "s",
 			       j.removed);
 		deny_warn_unenforced(deny_unenforced(&j.rules, dirs), dirs);
 	}
@@ -259,7 +259,7 @@ static void deny_report_deleted(const struct nm_rules *rs)
 		if (nm_opts.json)
 			json_array_append_new(list, json_string(text));
 		else
-			printf("deleted %s\n", text);
+			nm_info("deleted %s\n", text);
 	}
 	if (!nm_opts.json) {
 		json_decref(list);
@@ -460,7 +460,7 @@ static int deny_flush(int argc, char **argv)
 	if (nm_opts.json)
 		nm_json_print(json_pack("{s:I}", "removed", (json_int_t)removed));
 	else
-		printf("removed %llu rule%s\n", (unsigned long long)removed, removed == 1 ? "" : "s");
+		nm_info("removed %llu rule%s\n", (unsigned long long)removed, removed == 1 ? "" : "s");
 	return 0;
 }
 

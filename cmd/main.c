@@ -40,6 +40,7 @@ static int do_help(int argc, char **argv)
 		"Options:\n"
 		"  -j, --json        JSON output        -p, --pretty   pretty JSON (implies -j)\n"
 		"  -d, --debug       libbpf and verifier logs\n"
+		"  -q, --quiet       no success lines (data, warnings and errors still print)\n"
 		"  --pin-dir DIR     pins (default %s, env NETMONCTL_PIN_DIR)\n"
 		"  --nomount         do not mount bpffs when it is missing\n"
 		"  -V, --version     -h, --help\n"
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },	   { "pretty", no_argument, NULL, 'p' },
 		{ "debug", no_argument, NULL, 'd' },	   { "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },	   { "pin-dir", required_argument, NULL, 'P' },
-		{ "nomount", no_argument, NULL, 'N' },	   { NULL, 0, NULL, 0 },
+		{ "nomount", no_argument, NULL, 'N' },	   { "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *env = getenv("NETMONCTL_PIN_DIR");
 	char *help_argv[3];
@@ -140,11 +142,12 @@ int main(int argc, char **argv)
 	opterr = 0; /* one error line, from nm_exit() */
 	/* Options anywhere (GNU getopt permutes): `netmonctl status -j` too.
 	 * Nothing a command takes starts with '-' but `-` (stdin) itself. */
-	while ((opt = getopt_long(argc, argv, "jpdVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jpdqVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': nm_opts.json = true; break;
 		case 'p': nm_opts.json = nm_opts.pretty = true; break;
 		case 'd': nm_opts.debug = true; break;
+		case 'q': nm_opts.quiet = true; break;
 		case 'V': return do_version(0, NULL);
 		case 'h': want_help = true; break;
 		case 'P': nm_opts.pin_dir = optarg; break;

@@ -33,7 +33,7 @@ int do_mode(int argc, char **argv)
 		return nm_sys("mode", err);
 	if (nm_opts.json)
 		nm_json_print(json_pack("{s:s}", "mode", mode_kw[cfg.mode == NM_MODE_AUDIT]));
-	else
+	else if (k < 0 || !nm_opts.quiet) /* showing the mode is data; setting it, a success line */
 		printf("%s\n", mode_kw[cfg.mode == NM_MODE_AUDIT]);
 	return 0;
 }

@@ -49,6 +49,6 @@ int do_pin(int argc, char **argv)
 	if (nm_opts.json)
 		nm_json_print(json_pack("{s:s, s:s, s:s}", "type", kw[k], "name", argv[1], "path", argv[2]));
 	else
-		printf("pinned %s %s at %s\n", kw[k], argv[1], argv[2]);
+		nm_info("pinned %s %s at %s\n", kw[k], argv[1], argv[2]);
 	return 0;
 }

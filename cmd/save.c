@@ -137,6 +137,6 @@ int do_save(int argc, char **argv)
 	if (strcmp(name, "-") && nm_opts.json)
 		nm_json_print(json_pack("{s:s}", "saved", name));
 	else if (strcmp(name, "-"))
-		printf("saved to %s\n", name);
+		nm_info("saved to %s\n", name);
 	return 0;
 }

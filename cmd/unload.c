@@ -42,7 +42,7 @@ int do_unload(int argc, char **argv)
 		nm_json_print(json_pack("{s:s, s:s, s:b}", "action", "unloaded", "pin_dir", nm_opts.pin_dir,
 					"pin_dir_removed", gone));
 	else
-		printf("unloaded %s%s\n", nm_opts.pin_dir,
+		nm_info("unloaded %s%s\n", nm_opts.pin_dir,
 		       gone ? "" : " (directory kept: not made by netmonctl, or other pins in it)");
 	return 0;
 }

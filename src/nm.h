@@ -30,6 +30,7 @@ struct nm_opts {
 	bool pretty;
 	bool debug;
 	bool nomount;
+	bool quiet; /* -q: no success lines (nm_info); data and errors still print */
 };
 extern struct nm_opts nm_opts;
 
@@ -43,6 +44,7 @@ int nm_sys(const char *what, int err); /* runtime error from a negative errno */
 int nm_error_code(void); /* the recorded exit code, 0 when none */
 void nm_error_clear(void); /* a failure handled and recovered from */
 void nm_error_print(void); /* main() only */
+/* A success line on stdout: not in JSON mode, not with -q. */
 void nm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *nm_errno_name(int err);
 bool nm_is_prefix(const char *arg, const char *keyword);

@@ -98,7 +98,7 @@ void nm_info(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (nm_opts.json)
+	if (nm_opts.json || nm_opts.quiet)
 		return;
 	va_start(ap, fmt);
 	vfprintf(stdout, fmt, ap);

@@ -149,3 +149,17 @@ bad() {
 	printf '192.0.2.1 port 53\n' | nm deny add file - -j >"$BATS_TEST_TMPDIR/out" # `-` is stdin, not an option
 	[ "$(jq -c '[.added, .present]' "$BATS_TEST_TMPDIR/out")" = "[0,1]" ]
 }
+
+@test "-q: no success lines; data, warnings and errors still print" {
+	run --separate-stderr nm -q deny add 192.0.2.9
+	assert_success
+	[ -z "$output" ]
+	[[ $stderr == *"not enforced"* ]] # nothing is attached in this file: the warning stays
+	run --separate-stderr nm deny del 192.0.2.9 -q
+	[ -z "$output" ]
+	run nm -q deny list
+	[ "$output" = "192.0.2.1 port 53" ]
+	run nm -q mode
+	[ "$output" = enforce ]
+	bad 2 -q deny add 192.0.2.300
+}
