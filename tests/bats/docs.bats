@@ -10,6 +10,15 @@ KEYWORDS="ringbuf entries cgroup lsm prog map link add del file list flush enfor
 
 help_text() { "$NETMONCTL" help 2>&1; }
 
+# Only the completion test of live state loads and makes a cgroup.
+teardown() {
+	if [ -n "${NM_PIN_DIR:-}" ]; then
+		[ ! -e "$NM_PIN_DIR/maps/config" ] || nm unload >/dev/null
+		rm -rf "$NM_PIN_DIR"
+	fi
+	nm_cgroups_destroy
+}
+
 @test "every command is in help, the man page and the completion" {
 	local c
 	for c in $COMMANDS; do
@@ -118,4 +127,19 @@ completes() {
 	assert_success
 	assert_output --partial "80,8000-8999,ssh"
 	[[ $output != *" 80,8000-8999,ssh "*" 80,8000-8999,ssh "* ]] # no name twice
+}
+
+@test "the completion offers the rules there are after deny del, the attached cgroups after detach cgroup" {
+	export NM_PIN_DIR="/sys/fs/bpf/nmtest-$NM_TAG"
+	nm load >/dev/null
+	nm_cgroup_create CG
+	nm attach cgroup "$CG" >/dev/null
+	nm deny add 10.1.2.3 port 80 >/dev/null
+	nm deny add 2001:db8::/32 >/dev/null 2>&1
+	local out rc=0
+	out=$(completes "$NETMONCTL --pin-dir $NM_PIN_DIR deny del ")
+	[ "$out" = "file 10.1.2.3 2001:db8::/32" ] || { echo "deny del offers: $out" >&2; rc=1; }
+	out=$(completes "$NETMONCTL --pin-dir $NM_PIN_DIR detach cgroup ")
+	[ "$out" = "$CG" ] || { echo "detach cgroup offers: $out" >&2; rc=1; }
+	return $rc
 }
