@@ -95,9 +95,10 @@ completes() {
 	grep -q '^\.B deny replace file ' "$ROOT/man/netmonctl.8"
 	grep -q '^netmonctl deny del file ' "$ROOT/README.md"
 	grep -q '^netmonctl deny replace file ' "$ROOT/README.md"
-	run completes "netmonctl deny del "
+	# (nothing loaded at that pin dir: no rules to offer)
+	run completes "netmonctl --pin-dir /nonexistent deny del "
 	assert_success
-	assert_output "file any"
+	assert_output "file"
 	run completes "netmonctl deny replace "
 	assert_success
 	assert_output "file"
