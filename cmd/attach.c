@@ -82,7 +82,7 @@ int nm_target_cmd(const char *cmd, int argc, char **argv, bool attach)
 	int lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl %s [cgroup PATH] [lsm]\n", cmd);
+		nm_help_one(cmd);
 		return 0;
 	}
 	err = nm_parse_target(cmd, argc, argv, &t);

@@ -17,12 +17,25 @@ int do_status(int argc, char **argv);
 int do_save(int argc, char **argv);
 int do_restore(int argc, char **argv);
 
+/* The command tables (main.c, deny.c): the one source of usage lines. */
+extern const struct nm_cmd nm_commands[];
+extern const struct nm_cmd nm_deny_cmds[];
+/* "Usage: netmonctl PATH NAME ARGS" for each command of a table (PATH:
+ * "deny"), or for the one named NAME of the top table (nm_help_one). */
+void nm_help_usage(const char *path, const struct nm_cmd *cmds);
+int nm_help_one(const char *name);
+
 /* The RULE grammar, for `help` and `deny help` (man/netmonctl.8 and
  * README.md say the same; tests/bats/docs.bats checks). */
-#define NM_HELP_RULE                                                                  \
+/* The grammar alone (what `help -j` gives), then the help's note on NAME. */
+#define NM_HELP_RULE_GRAMMAR                                                          \
 	"RULE := { ADDR[/LEN] | any } [port PORTS] [proto { tcp | udp | any }]\n"     \
 	"        [dir { egress | ingress | bind }]\n"                                  \
-	"PORTS := { N | N-M | NAME }[,...]  NAME: a service name (/etc/services)\n"
+	"PORTS := { N | N-M | NAME }[,...]"
+#define NM_HELP_RULE NM_HELP_RULE_GRAMMAR "  NAME: a service name (/etc/services)\n"
+#define NM_HELP_FILTER                                                                \
+	"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"     \
+	"          cgroup PATH | addr ADDR[/LEN] | port { N | N-M }\n"
 
 /* Print a command's JSON report, or drop it in text mode. */
 int nm_finish(json_t *report, int err);

@@ -13,16 +13,31 @@
 #include <arpa/inet.h>
 #include "cmds.h"
 
+static int deny_help(int argc, char **argv);
+static int deny_add(int argc, char **argv);
+static int deny_del(int argc, char **argv);
+static int deny_replace(int argc, char **argv);
+static int deny_list(int argc, char **argv);
+static int deny_flush(int argc, char **argv);
+static int deny_test(int argc, char **argv);
+
+const struct nm_cmd nm_deny_cmds[] = {
+	{ "add", deny_add, false, "{ RULE | file { FILE | - } }", "add a RULE, or a file of rules, all or nothing" },
+	{ "del", deny_del, false, "{ RULE | file { FILE | - } }", "delete them, all or nothing" },
+	{ "replace", deny_replace, true, "file { FILE | - }", "make the rule set the file's, in one switch" },
+	{ "list", deny_list, false, "", "every rule (-j: one object per line)" },
+	{ "flush", deny_flush, true, "", "delete every rule, in one switch" },
+	{ "test", deny_test, false, "ADDR [port N] [proto { tcp | udp | any }] [dir { egress | ingress | bind }]",
+	  "which rules hold for one operation" },
+	{ "help", deny_help, false, "", "this help" },
+	{ NULL, NULL, false, NULL, NULL },
+};
+
 static int deny_help(int argc, char **argv)
 {
 	(void)argv;
-	fprintf(stderr,
-		"Usage: netmonctl deny { add | del } RULE\n"
-		"       netmonctl deny { add | del | replace } file { FILE | - }\n"
-		"       netmonctl deny { list | flush }\n"
-		"       netmonctl deny test ADDR [port N] [proto { tcp | udp | any }]\n"
-		"                       [dir { egress | ingress | bind }]\n"
-		NM_HELP_RULE);
+	nm_help_usage("deny", nm_deny_cmds);
+	fputs(NM_HELP_RULE, stderr);
 	return argc < 0 ? NM_EXIT_USAGE : 0;
 }
 
@@ -466,13 +481,7 @@ static int deny_flush(int argc, char **argv)
 
 int do_deny(int argc, char **argv)
 {
-	static const struct nm_cmd cmds[] = {
-		{ "add", deny_add },	 { "del", deny_del },	{ "replace", deny_replace, true },
-		{ "list", deny_list },	 { "flush", deny_flush, true }, { "test", deny_test },
-		{ "help", deny_help },	 { NULL, NULL },
-	};
-
 	if (argc < 1)
 		return deny_help(-1, argv);
-	return nm_dispatch("deny", cmds, argc, argv, deny_help);
+	return nm_dispatch("deny", nm_deny_cmds, argc, argv, deny_help);
 }

@@ -22,10 +22,9 @@
 static int events_help(int argc, char **argv)
 {
 	(void)argv;
+	nm_help_one("events");
 	fprintf(stderr,
-		"Usage: netmonctl events [count N] [timeout SEC] [FILTER...]\n"
-		"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"
-		"          cgroup PATH | addr ADDR[/LEN] | port N[-M]\n"
+		NM_HELP_FILTER
 		"HOOK   := connect4 | connect6 | sendmsg4 | sendmsg6 | bind4 | bind6 |\n"
 		"          lsm_connect | lsm_bind | lsm_listen | lsm_accept | lsm_sendmsg | lsm_recvmsg |\n"
 		"          connect | sendmsg | bind | listen | accept | recvmsg\n"

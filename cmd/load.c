@@ -42,7 +42,7 @@ int do_load(int argc, char **argv)
 	int err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl load [ringbuf BYTES] [entries N]\n");
+		nm_help_one("load");
 		return 0;
 	}
 	if (nm_load_opts_parse(argc, argv, &o, msg, sizeof(msg)))

@@ -8,34 +8,119 @@
 #include <unistd.h>
 #include "cmds.h"
 
+static int do_help(int argc, char **argv);
+static int do_version(int argc, char **argv);
+
+const struct nm_cmd nm_commands[] = {
+	{ "help", do_help, false, "", "this help (-j: the command tables, for tests and tools)" },
+	{ "load", do_load, false, "[ringbuf BYTES] [entries N]", "load and pin the programs (upgrades in place)" },
+	{ "pin", do_pin, false, "{ prog | map | link } NAME PATH", "pin one object at another bpffs path" },
+	{ "attach", do_attach, false, "[cgroup PATH] [lsm]", "attach; bare = every layer, system-wide" },
+	{ "detach", do_detach, false, "[cgroup PATH] [lsm]", "reverse of attach" },
+	{ "unload", do_unload, true, "", "detach and remove everything" },
+	{ "deny", do_deny, false, "COMMAND", "the deny list:", nm_deny_cmds },
+	{ "mode", do_mode, false, "[ enforce | audit ]", "show or set the mode" },
+	{ "events", do_events, false, "[count N] [timeout SEC] [FILTER...]", "stream blocked operations" },
+	{ "status", do_status, false, "", "what is loaded, attached, counted" },
+	{ "save", do_save, false, "[ FILE | - ]", "the whole state: load sizes, mode, attachments, rules" },
+	{ "restore", do_restore, false, "{ FILE | - }", "make the kernel match a saved state, in one switch" },
+	{ "version", do_version, false, "", "the version and the layout it writes" },
+	{ NULL, NULL, false, NULL, NULL },
+};
+
+static const char nm_shortopts[] = "jpdqVh";
+static const struct option nm_longopts[] = {
+	{ "json", no_argument, NULL, 'j' },	   { "pretty", no_argument, NULL, 'p' },
+	{ "debug", no_argument, NULL, 'd' },	   { "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },	   { "pin-dir", required_argument, NULL, 'P' },
+	{ "nomount", no_argument, NULL, 'N' },	   { "quiet", no_argument, NULL, 'q' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void nm_help_usage(const char *path, const struct nm_cmd *cmds)
+{
+	const struct nm_cmd *c;
+
+	for (c = cmds; c->name; c++)
+		fprintf(stderr, "%s netmonctl %s%s%s%s%s\n", c == cmds ? "Usage:" : "      ", path ? path : "",
+			path ? " " : "", c->name, *c->args ? " " : "", c->args);
+}
+
+int nm_help_one(const char *name)
+{
+	const struct nm_cmd *c;
+
+	for (c = nm_commands; c->name && strcmp(c->name, name); c++)
+		;
+	if (c->name)
+		fprintf(stderr, "Usage: netmonctl %s%s%s\n", c->name, *c->args ? " " : "", c->args);
+	return 0;
+}
+
+/* One command line of `help`: its name and arguments, then its summary. */
+static void help_line(const char *path, const struct nm_cmd *c)
+{
+	char head[160];
+
+	snprintf(head, sizeof(head), "%s%s%s%s%s", path ? path : "", path ? " " : "", c->name,
+		 *c->args ? " " : "", c->args);
+	if (strlen(head) <= 34)
+		fprintf(stderr, "  %-34s  %s\n", head, c->summary);
+	else
+		fprintf(stderr, "  %s\n  %-34s  %s\n", head, "", c->summary);
+}
+
+/* `help -j`: the tables themselves, so a test checks the man page and the
+ * completion against what the binary takes (tests/bats/docs.bats). */
+static int help_json(void)
+{
+	json_t *cmds = json_array(), *opts = json_array(), *hooks = json_array();
+	const struct nm_cmd *c, *d;
+	const struct option *o;
+	char name[64];
+	int i;
+
+	for (c = nm_commands; c->name; c++) {
+		for (d = c->sub ? c->sub : c; d->name; d++) {
+			snprintf(name, sizeof(name), "%s%s%s", c->sub ? c->name : "", c->sub ? " " : "", d->name);
+			json_array_append_new(cmds, json_pack("{s:s, s:s, s:s, s:b}", "command", name, "args",
+							      d->args, "summary", d->summary, "whole", d->whole));
+			if (!c->sub)
+				break;
+		}
+	}
+	for (o = nm_longopts; o->name; o++)
+		json_array_append_new(opts, json_pack("{s:s, s:s%}", "long", o->name, "short",
+						      (char[]){ (char)o->val, 0 },
+						      (size_t)(strchr(nm_shortopts, o->val) ? 1 : 0)));
+	for (i = 0; nm_events_hook_words[i]; i++)
+		json_array_append_new(hooks, json_string(nm_events_hook_words[i]));
+	nm_json_print(json_pack("{s:o, s:o, s:o, s:s, s:s}", "commands", cmds, "options", opts, "hooks", hooks,
+				"rule", NM_HELP_RULE_GRAMMAR, "filter", NM_HELP_FILTER));
+	return 0;
+}
+
 static int do_help(int argc, char **argv)
 {
-	(void)argc;
+	const struct nm_cmd *c, *d;
+
 	(void)argv;
+	if (nm_opts.json && argc >= 0)
+		return help_json();
+	fprintf(stderr, "Usage: netmonctl [OPTIONS] COMMAND [ARGS]\n\nCommands:\n");
+	for (c = nm_commands; c->name; c++) {
+		if (!c->sub) {
+			help_line(NULL, c);
+			continue;
+		}
+		for (d = c->sub; d->name; d++)
+			if (strcmp(d->name, "help"))
+				help_line(c->name, d);
+	}
 	fprintf(stderr,
-		"Usage: netmonctl [OPTIONS] COMMAND [ARGS]\n"
-		"\n"
-		"Commands:\n"
-		"  load [ringbuf BYTES] [entries N]   load and pin the programs (upgrades in place)\n"
-		"  attach [cgroup PATH] [lsm]          attach; bare = every layer, system-wide\n"
-		"  detach [cgroup PATH] [lsm]          reverse of attach\n"
-		"  pin { prog | map | link } NAME PATH pin one object at another bpffs path\n"
-		"  unload                              detach and remove everything\n"
-		"  deny { add | del } RULE             edit the deny list\n"
-		"  deny { add | del | replace } file { FILE | - }\n"
-		"                                      add, delete or replace many rules, all or nothing\n"
-		"  deny { list | flush }\n"
-		"  deny test ADDR [port N] [proto P] [dir D]  which rules hold for one operation\n"
-		"  mode [ enforce | audit ]            show or set the mode\n"
-		"  events [count N] [timeout SEC] [FILTER...]  stream blocked operations\n"
-		"  status                              what is loaded, attached, counted\n"
-		"  save [ FILE | - ]                   the whole state: load sizes, mode, attachments, rules\n"
-		"  restore { FILE | - }                make the kernel match a saved state, in one switch\n"
-		"  help\n"
 		"\n"
 		NM_HELP_RULE
-		"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"
-		"          cgroup PATH | addr ADDR[/LEN] | port { N | N-M }\n"
+		NM_HELP_FILTER
 		"\n"
 		"Options:\n"
 		"  -j, --json        JSON output        -p, --pretty   pretty JSON (implies -j)\n"
@@ -64,14 +149,6 @@ static int do_version(int argc, char **argv)
 		printf("netmonctl %s (layout %d)\n", NM_VERSION, NM_LAYOUT_VERSION);
 	return 0;
 }
-
-static const struct nm_cmd nm_commands[] = {
-	{ "help", do_help },	 { "load", do_load },	  { "pin", do_pin },
-	{ "attach", do_attach }, { "detach", do_detach }, { "unload", do_unload, true },
-	{ "deny", do_deny },	 { "mode", do_mode },	  { "events", do_events },
-	{ "status", do_status }, { "save", do_save },	  { "restore", do_restore },
-	{ "version", do_version }, { NULL, NULL },
-};
 
 int nm_finish(json_t *report, int err)
 {
@@ -122,13 +199,6 @@ static bool nm_have_caps(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },	   { "pretty", no_argument, NULL, 'p' },
-		{ "debug", no_argument, NULL, 'd' },	   { "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },	   { "pin-dir", required_argument, NULL, 'P' },
-		{ "nomount", no_argument, NULL, 'N' },	   { "quiet", no_argument, NULL, 'q' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *env = getenv("NETMONCTL_PIN_DIR");
 	char *help_argv[3];
 	bool want_help = false;
@@ -142,7 +212,7 @@ int main(int argc, char **argv)
 	opterr = 0; /* one error line, from nm_exit() */
 	/* Options anywhere (GNU getopt permutes): `netmonctl status -j` too.
 	 * Nothing a command takes starts with '-' but `-` (stdin) itself. */
-	while ((opt = getopt_long(argc, argv, "jpdqVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, nm_shortopts, nm_longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': nm_opts.json = true; break;
 		case 'p': nm_opts.json = nm_opts.pretty = true; break;

@@ -13,7 +13,7 @@ int do_mode(int argc, char **argv)
 	int k = -1, lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl mode [ enforce | audit ]\n");
+		nm_help_one("mode");
 		return 0;
 	}
 	if (argc > 1)

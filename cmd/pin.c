@@ -16,7 +16,7 @@ int do_pin(int argc, char **argv)
 	int k, fd, lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl pin { prog NAME | map NAME | link NAME } PATH\n");
+		nm_help_one("pin");
 		return 0;
 	}
 	if (argc != 3)

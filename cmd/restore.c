@@ -142,7 +142,7 @@ int do_restore(int argc, char **argv)
 	int err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl restore { FILE | - }\n");
+		nm_help_one("restore");
 		json_decref(j.report);
 		return 0;
 	}

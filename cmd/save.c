@@ -119,7 +119,7 @@ int do_save(int argc, char **argv)
 	int lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl save [ FILE | - ]\n");
+		nm_help_one("save");
 		return 0;
 	}
 	if (argc > 1)

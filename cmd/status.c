@@ -327,7 +327,7 @@ int do_status(int argc, char **argv)
 	struct nm_kernel k;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl status\n");
+		nm_help_one("status");
 		return 0;
 	}
 	if (argc)

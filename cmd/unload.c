@@ -16,7 +16,7 @@ int do_unload(int argc, char **argv)
 	int lock, err;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		fprintf(stderr, "Usage: netmonctl unload\n");
+		nm_help_one("unload");
 		return 0;
 	}
 	if (argc)

@@ -15,7 +15,7 @@ const char *const nm_ev_filter_kw[NM_EV_F_MAX + 1] = { "hook", "verdict", "pid",
 
 /* Program names, then the operations they share (`connect` = connect4,
  * connect6 and lsm_connect). */
-static const char *const ev_hook_kw[] = {
+const char *const nm_events_hook_words[] = {
 	"connect4", "connect6", "sendmsg4", "sendmsg6", "lsm_connect", "lsm_bind", "lsm_listen",
 	"lsm_accept", "lsm_sendmsg", "lsm_recvmsg", "bind4", "bind6", "connect", "sendmsg", "bind",
 	"listen", "accept", "recvmsg", NULL,
@@ -28,7 +28,7 @@ static const uint32_t ev_hook_op_mask[] = {
 	1u << NM_HOOK_LSM_ACCEPT,
 	1u << NM_HOOK_LSM_RECVMSG,
 };
-_Static_assert(sizeof(ev_hook_kw) / sizeof(ev_hook_kw[0]) ==
+_Static_assert(sizeof(nm_events_hook_words) / sizeof(nm_events_hook_words[0]) ==
 		       NM_HOOK_MAX + sizeof(ev_hook_op_mask) / sizeof(ev_hook_op_mask[0]) + 1,
 	       "one word per program, then one per operation");
 
@@ -36,10 +36,10 @@ static int ev_filter_hook(struct nm_ev_filter *f, const char *v, struct nm_ev_er
 {
 	int i;
 
-	for (i = 0; ev_hook_kw[i] && strcmp(v, ev_hook_kw[i]); i++)
+	for (i = 0; nm_events_hook_words[i] && strcmp(v, nm_events_hook_words[i]); i++)
 		; /* exact first: `connect` is also a prefix of connect4 */
-	if (!ev_hook_kw[i])
-		i = nm_keyword(v, ev_hook_kw);
+	if (!nm_events_hook_words[i])
+		i = nm_keyword(v, nm_events_hook_words);
 	if (i < 0)
 		return nm_ev_errf(e, NM_EXIT_USAGE,
 				  "hook %s: %s; expected a program name (connect4, connect6, "

@@ -65,11 +65,18 @@ void *nm_calloc_big(size_t n, size_t size);
 int nm_array_grow(void *pv, size_t *cap, size_t want, size_t size);
 
 /* Dispatch helper: run the handler whose keyword argv[0] abbreviates. */
+/* A command table entry: also the one source of its usage line (help,
+ * CMD help, `help -j`, and through that the docs test). */
 struct nm_cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	bool whole; /* takes no abbreviation: it can remove everything (unload, flush, replace) */
+	bool whole;          /* takes no abbreviation: it can remove everything (unload, flush, replace) */
+	const char *args;    /* its arguments, in the grammar of the man page */
+	const char *summary; /* one line for `help` */
+	const struct nm_cmd *sub; /* its own commands (deny), or NULL */
 };
+/* events_filter.c: what `events hook` takes (program names, then operations) */
+extern const char *const nm_events_hook_words[];
 int nm_dispatch(const char *what, const struct nm_cmd *cmds, int argc, char **argv,
 		int (*help)(int argc, char **argv));
 

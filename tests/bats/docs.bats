@@ -4,11 +4,20 @@
 load helpers
 
 ROOT=$NM_SRC_ROOT
-COMMANDS="load attach detach pin unload deny mode events status save restore help"
-KEYWORDS="ringbuf entries cgroup lsm prog map link add del file list flush enforce audit
-	count timeout port proto dir tcp udp any egress ingress bind hook verdict deny pid comm addr"
 
 help_text() { "$NETMONCTL" help 2>&1; }
+
+# The binary's own tables (`help -j`): commands, options, hooks, grammar.
+tables() { "$NETMONCTL" -j help; }
+# Keywords: the lower-case words of every usage line and of the RULE and
+# FILTER grammar (upper case is a metavariable; numbers and punctuation go).
+keywords() {
+	tables | jq -r '(.commands[] | .command, .args), .rule, .filter' |
+		tr -c 'a-z0-9_-' '\n' | grep -E '^[a-z][a-z0-9_-]+$' | sort -u
+}
+man_text() { MANWIDTH=200 man -l "$ROOT/man/netmonctl.8" 2>/dev/null | col -b; }
+completion_commands() { sed -n 's/^ *local commands="\(.*\)"/\1/p' "$ROOT/completions/netmonctl"; }
+completion_deny() { grep -o 'compgen -W "add del [^"]*"' "$ROOT/completions/netmonctl" | sed 's/compgen -W "\(.*\)"/\1/'; }
 
 # Only the completion test of live state loads and makes a cgroup.
 teardown() {
@@ -19,31 +28,56 @@ teardown() {
 	nm_cgroups_destroy
 }
 
-@test "every command is in help, the man page and the completion" {
-	local c
-	for c in $COMMANDS; do
-		help_text | grep -qw -- "$c" || { echo "help lacks $c" >&2; return 1; }
-		grep -q "^\\\\fBnetmonctl $c\\\\fR" "$ROOT/man/netmonctl.8" || { echo "man SYNOPSIS lacks $c" >&2; return 1; }
-		grep -E '^ *local commands=' "$ROOT/completions/netmonctl" | grep -qw -- "$c" ||
-			{ echo "completion lacks $c" >&2; return 1; }
+@test "every command of the binary's tables is in help, the man page and the completion, and nothing else" {
+	local c top sub
+	while read -r c; do
+		top=${c%% *}
+		help_text | grep -q "^  $c" || { echo "help lacks $c" >&2; return 1; }
+		if [ "$top" = "$c" ]; then
+			grep -q "^\\\\fBnetmonctl $c\\\\fR" "$ROOT/man/netmonctl.8" || { echo "man SYNOPSIS lacks $c" >&2; return 1; }
+			grep -qw -- "$c" <<<"$(completion_commands)" || { echo "completion lacks $c" >&2; return 1; }
+		else
+			sub=${c#* }
+			grep -qE "^\.B $c( |$)|^\\\\fBnetmonctl $top\\\\fR.*\\\\fB$sub\\\\fR" "$ROOT/man/netmonctl.8" ||
+				{ echo "man lacks $c" >&2; return 1; }
+			grep -qw -- "$sub" <<<"$(completion_deny)" || { echo "completion lacks $c" >&2; return 1; }
+		fi
+	done < <(tables | jq -r '.commands[].command' | grep -v '^deny help$')
+	for c in $(completion_commands); do
+		tables | jq -e --arg c "$c" '[.commands[].command | split(" ")[0]] | index($c)' >/dev/null ||
+			{ echo "completion offers $c, which the binary does not take" >&2; return 1; }
+	done
+	for c in $(completion_deny); do
+		tables | jq -e --arg c "deny $c" '[.commands[].command] | index($c)' >/dev/null ||
+			{ echo "completion offers deny $c, which the binary does not take" >&2; return 1; }
 	done
 }
 
-@test "the completion offers no command that does not exist" {
-	local c
-	for c in $(sed -n 's/^ *local commands="\(.*\)"/\1/p' "$ROOT/completions/netmonctl"); do
-		[[ " $COMMANDS " == *" $c "* ]] || { echo "completion has unknown command $c" >&2; return 1; }
-	done
-}
-
-@test "every keyword is in help, the man page and the completion" {
+@test "every keyword, option and hook of the binary is in the man page and the completion" {
 	local k man
-	man=$(MANWIDTH=200 man -l "$ROOT/man/netmonctl.8" 2>/dev/null | col -b)
-	for k in $KEYWORDS; do
-		help_text | grep -qw -- "$k" || { echo "help lacks $k" >&2; return 1; }
+	man=$(man_text)
+	for k in $(keywords) $(tables | jq -r '.hooks[]'); do
 		grep -qw -- "$k" <<<"$man" || { echo "man lacks $k" >&2; return 1; }
 		grep -qw -- "$k" "$ROOT/completions/netmonctl" || { echo "completion lacks $k" >&2; return 1; }
 	done
+	for k in $(tables | jq -r '.options[] | "--" + .long, (select(.short != "") | "-" + .short)'); do
+		grep -q -- "$k" <<<"$man" || { echo "man lacks option $k" >&2; return 1; }
+		grep -q -- " $k[ |)\"]" "$ROOT/completions/netmonctl" || { echo "completion lacks option $k" >&2; return 1; }
+	done
+	for k in $(grep -o 'compgen -W "-j [^"]*"' "$ROOT/completions/netmonctl" | sed 's/compgen -W "\(.*\)"/\1/'); do
+		tables | jq -e --arg k "${k#-}" --arg l "${k#--}" '[.options[] | .short, .long] | (index($k) // index($l))' >/dev/null ||
+			{ echo "completion offers option $k, which the binary does not take" >&2; return 1; }
+	done
+}
+
+@test "the tables' words are real: help -j lists what the dispatcher runs" {
+	# a word from the tables dispatches (help as the argument: no side effect)
+	local c
+	while read -r c; do
+		# shellcheck disable=SC2086 # the command's words
+		run "$NETMONCTL" $c -h
+		[ "$status" -eq 0 ] || { echo "netmonctl $c help: exit $status: $output" >&2; return 1; }
+	done < <(tables | jq -r '.commands[].command' | grep -vE '^(help|version|deny help)$')
 }
 
 # completes LINE: what bash completion offers with the cursor at the end of LINE.
@@ -89,8 +123,10 @@ completes() {
 }
 
 @test "deny del file and deny replace file are in help, deny help, the man page, the README and the completion" {
-	help_text | grep -q 'deny { add | del | replace } file { FILE | - }'
-	"$NETMONCTL" deny help 2>&1 | grep -q 'deny { add | del | replace } file { FILE | - }'
+	help_text | grep -q '^  deny add { RULE | file { FILE | - } }$'
+	help_text | grep -q '^  deny del { RULE | file { FILE | - } }$'
+	help_text | grep -q '^  deny replace file { FILE | - } '
+	"$NETMONCTL" deny help 2>&1 | grep -q 'netmonctl deny replace file { FILE | - }$'
 	grep -q '^\.B deny del file ' "$ROOT/man/netmonctl.8"
 	grep -q '^\.B deny replace file ' "$ROOT/man/netmonctl.8"
 	grep -q '^netmonctl deny del file ' "$ROOT/README.md"

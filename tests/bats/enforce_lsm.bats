@@ -116,6 +116,21 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	probe_expect OK recv tcp 2001:db8::1 7005 from 2001:db8::3
 }
 
+@test "port sets: more than 7 port rules on a prefix hold at connect, sendmsg and bind, each and no other" {
+	nm deny add 192.0.2.1 port 7001,7002,7003,7004,7005,7006,7007,7008,7009 proto tcp
+	nm deny add 2001:db8::1 port 7100-7109,7200,7300,7400,7500,7600,7700,7800
+	nm deny add 192.0.2.3 port 7001,7002,7003,7004,7005,7006,7007,7008 dir bind
+	probe_expect EPERM --serve connect tcp 192.0.2.1 7005
+	probe_expect EPERM --serve connect tcp 192.0.2.1 7009
+	probe_expect OK --serve connect tcp 192.0.2.1 7010
+	probe_expect OK connect udp 192.0.2.1 7005 # proto tcp
+	probe_expect EPERM --serve connect tcp 2001:db8::1 7105
+	probe_expect EPERM sendto udp 2001:db8::1 7800
+	probe_expect OK --serve connect tcp 2001:db8::1 7110
+	probe_expect EPERM bind tcp 192.0.2.3 7008
+	probe_expect OK bind tcp 192.0.2.3 7009
+}
+
 @test "an ingress rule does not deny egress to that address" {
 	nm deny add 192.0.2.2 dir ingress
 	probe_expect OK --serve connect tcp 192.0.2.2 7000
