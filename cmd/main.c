@@ -28,7 +28,7 @@ const struct nm_cmd nm_commands[] = {
 	{ NULL, NULL, false, NULL, NULL },
 };
 
-static const char nm_shortopts[] = "jpdqVh";
+static const char nm_shortopts[] = "+jpdqVh"; /* +: stop at the command */
 static const struct option nm_longopts[] = {
 	{ "json", no_argument, NULL, 'j' },	   { "pretty", no_argument, NULL, 'p' },
 	{ "debug", no_argument, NULL, 'd' },	   { "version", no_argument, NULL, 'V' },
@@ -150,6 +150,47 @@ static int do_version(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Global options after the command (`netmonctl status -j`): taken out of
+ * argv wherever they stand, exact words only, so that what a command takes
+ * that starts with '-' (a `-` for stdin, `timeout -1`, which it then
+ * rejects itself) still reaches it. `--` ends them. Returns the new argc.
+ */
+static int nm_take_options(int argc, char **argv, bool *want_help)
+{
+	int i, out = 0;
+	bool done = false;
+
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (done || i == 0 || a[0] != '-' || !a[1]) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (!strcmp(a, "--"))
+			done = true;
+		else if (!strcmp(a, "-j") || !strcmp(a, "--json"))
+			nm_opts.json = true;
+		else if (!strcmp(a, "-p") || !strcmp(a, "--pretty"))
+			nm_opts.json = nm_opts.pretty = true;
+		else if (!strcmp(a, "-d") || !strcmp(a, "--debug"))
+			nm_opts.debug = true;
+		else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+			nm_opts.quiet = true;
+		else if (!strcmp(a, "--nomount"))
+			nm_opts.nomount = true;
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			*want_help = true;
+		else if (!strcmp(a, "--pin-dir") && i + 1 < argc)
+			nm_opts.pin_dir = argv[++i];
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	return out;
+}
+
 int nm_finish(json_t *report, int err)
 {
 	if (nm_opts.json && !err)
@@ -210,8 +251,7 @@ int main(int argc, char **argv)
 	if (env && *env)
 		nm_opts.pin_dir = env;
 	opterr = 0; /* one error line, from nm_exit() */
-	/* Options anywhere (GNU getopt permutes): `netmonctl status -j` too.
-	 * Nothing a command takes starts with '-' but `-` (stdin) itself. */
+	/* Options before the command here; after it, nm_take_options(). */
 	while ((opt = getopt_long(argc, argv, nm_shortopts, nm_longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': nm_opts.json = true; break;
@@ -229,6 +269,7 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	argc = nm_take_options(argc, argv, &want_help);
 	if (want_help && argc < 1)
 		return do_help(0, NULL);
 	if (want_help) { /* `netmonctl deny -h`: that command's help */
