@@ -438,6 +438,22 @@ static int nm_load_failed(int err)
 	return nm_sys("load", err);
 }
 
+/* load -j's programs in status's shape: an array, each with its name first. */
+static json_t *nm_prog_array(json_t *progs)
+{
+	json_t *list = json_array();
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		json_t *o = json_pack("{s:s}", "name", nm_progs[i].name);
+
+		json_object_update(o, json_object_get(progs, nm_progs[i].name));
+		json_array_append_new(list, o);
+	}
+	json_decref(progs);
+	return list;
+}
+
 int nm_load(const struct nm_load_opts *o, json_t *report)
 {
 	struct netmonctl_bpf *skel = NULL;
@@ -462,7 +478,7 @@ int nm_load(const struct nm_load_opts *o, json_t *report)
 		nm_pin_dir_tidy();
 	json_object_set_new(report, "action", json_string(upgrade ? "upgraded" : "loaded"));
 	json_object_set_new(report, "pin_dir", json_string(nm_opts.pin_dir));
-	json_object_set_new(report, "programs", progs);
+	json_object_set_new(report, "programs", nm_prog_array(progs));
 	json_object_set_new(report, "lsm_layer",
 			    json_string(caps.lsm_err ? nm_lsm_reason(caps.lsm_err) : "available"));
 	netmonctl_bpf__destroy(skel);
