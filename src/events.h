@@ -76,7 +76,7 @@ struct nm_ev_ctx {
 	struct nm_ev_cg *cg;     /* id -> path cache */
 	struct nm_ev_rule *rule; /* matched rule -> text cache */
 	int64_t tsec_json, tsec_text;
-	char tstr_json[32], tstr_text[32];
+	char tstr_json[32], tstr_text[32], tstr_zone[8];
 };
 int nm_ev_ctx_init(struct nm_ev_ctx *c, const struct nm_ev_filter *f);
 void nm_ev_ctx_free(struct nm_ev_ctx *c);

@@ -205,7 +205,7 @@ static char *put_endpoint(char *o, uint8_t family, const uint8_t *a, uint16_t po
 }
 
 /* Column widths of the text line (values that are longer push the rest). */
-#define W_TIME 26
+#define W_TIME 31
 #define W_VERDICT 7
 #define W_HOOK 11
 #define W_PID 7

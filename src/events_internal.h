@@ -265,11 +265,13 @@ static inline char *put_time_text(struct nm_ev_ctx *c, char *o, uint64_t mono)
 
 		localtime_r(&t, &tm);
 		strftime(c->tstr_text, sizeof(c->tstr_text), "%Y-%m-%d %H:%M:%S", &tm);
+		strftime(c->tstr_zone, sizeof(c->tstr_zone), "%z", &tm); /* +0100: a line says its zone */
 		c->tsec_text = sec;
 	}
 	o = put_str(o, c->tstr_text);
 	*o++ = '.';
-	return put_u64_pad(o, ns / 1000, 6);
+	o = put_u64_pad(o, ns / 1000, 6);
+	return put_str(o, c->tstr_zone);
 }
 
 /* ---- the two ends of an event ---- */

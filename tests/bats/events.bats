@@ -127,7 +127,7 @@ rb_drops() {
 	# TIME(date time) VERDICT HOOK PID COMM CGROUP PROTO LOCAL REMOTE RULE...
 	read -r d t verdict hook pid comm cg proto local remote rule <<<"${lines[0]}"
 	[[ $d =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]]
-	[[ $t =~ ^[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}$ ]]
+	[[ $t =~ ^[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}[+-][0-9]{4}$ ]]
 	assert_equal "$verdict" deny
 	assert_equal "$hook" connect4
 	assert_equal "$pid" "$p1"

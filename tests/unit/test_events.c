@@ -382,7 +382,8 @@ static void test_time_json_ignores_tz(void)
 	tzset();
 }
 
-/* Text: local time, microseconds (truncated, never rounded up to the next second). */
+/* Text: local time, microseconds (truncated, never rounded up to the next
+ * second), and the zone's offset. */
 static void test_time_text_local(void)
 {
 	struct nm_ev_ctx c;
@@ -392,24 +393,24 @@ static void test_time_text_local(void)
 	tzset();
 	time_ctx(&c, T_2025 * 1000000000ll);
 	text_time(&c, 123456789, s);
-	CHECK_STR(s, "2025-01-02 15:04:05.123456");
+	CHECK_STR(s, "2025-01-02 15:04:05.123456+0000");
 	text_time(&c, 999999999, s);
-	CHECK_STR(s, "2025-01-02 15:04:05.999999");
+	CHECK_STR(s, "2025-01-02 15:04:05.999999+0000");
 	setenv("TZ", "XYZ-2", 1); /* POSIX TZ: UTC+2, no zone files needed */
 	tzset();
 	time_ctx(&c, T_2025 * 1000000000ll);
 	text_time(&c, 1000, s);
-	CHECK_STR(s, "2025-01-02 17:04:05.000001");
+	CHECK_STR(s, "2025-01-02 17:04:05.000001+0200");
 	setenv("TZ", "XYZ+10", 1); /* UTC-10: the day before */
 	tzset();
 	time_ctx(&c, T_2025 * 1000000000ll);
 	text_time(&c, 0, s);
-	CHECK_STR(s, "2025-01-02 05:04:05.000000");
+	CHECK_STR(s, "2025-01-02 05:04:05.000000-1000");
 	/* the JSON and text caches are separate */
 	json_time(&c, 0, s);
 	CHECK_STR(s, "2025-01-02T15:04:05.000000000Z");
 	text_time(&c, 0, s);
-	CHECK_STR(s, "2025-01-02 05:04:05.000000");
+	CHECK_STR(s, "2025-01-02 05:04:05.000000-1000");
 	setenv("TZ", "UTC0", 1);
 	tzset();
 }
@@ -908,7 +909,7 @@ static void test_text_line(void)
 	for (i = 0; i + 1 < b->len; i++)
 		CHECK_MSG(b->p[i] >= 0x20 && b->p[i] != 0x7f, "control byte %#x at %zu", b->p[i], i);
 	b->p[b->len - 1] = 0;
-	CHECK_STR(b->p, "2025-01-02 15:04:05.000000 audit   sendmsg6          - a\\x0ab\\x1b[2J   "
+	CHECK_STR(b->p, "2025-01-02 15:04:05.000000+0000 audit   sendmsg6          - a\\x0ab\\x1b[2J   "
 			"-                                udp   -                     [::1]:53              "
 			"any port 53 proto udp");
 	nm_ev_ctx_free(&c);
