@@ -168,3 +168,17 @@ set_entries() {
 	tcp OK 10.1.2.3 80
 	[ "$(set_entries)" = 65536 ]
 }
+
+@test "a port set holds through the known ways around a rule: v4-mapped, the any-address, a child cgroup, another user" {
+	nm deny add 127.0.0.1 port 7001,7002,7003,7004,7005,7006,7007,7008,7009 >/dev/null
+	nm deny add 10.1.2.3 port 7001,7002,7003,7004,7005,7006,7007,7008,7009 proto tcp >/dev/null
+	[ "$(set_entries)" = 18 ]
+	in_cg EPERM --serve connect tcp ::ffff:10.1.2.3 7005
+	in_cg EPERM --serve-at 127.0.0.1 connect tcp 0.0.0.0 7009
+	in_cg EPERM --serve-at 127.0.0.1 sendto udp 0.0.0.0 7001
+	in_cg OK --serve-at 127.0.0.1 connect tcp 0.0.0.0 7010
+	nm_cgroup_create CHILD "$CG"
+	probe_expect EPERM --cgroup "$CHILD" --user 65534 --serve connect tcp 10.1.2.3 7003
+	probe_expect EPERM --cgroup "$CHILD" --user 65534 sendto udp 127.0.0.1 7007
+	probe_expect OK --cgroup "$CHILD" --user 65534 --serve connect tcp 10.1.2.3 7010
+}
