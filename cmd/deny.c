@@ -419,8 +419,9 @@ static int deny_test(int argc, char **argv)
 	size_t n, i;
 	int err = deny_parse("deny test", argc, argv, &b), lock;
 	const struct nm_rule *q = b.rules.v;
+	bool any_port = !err && q->port.lo == 0 && q->port.hi == 65535; /* no port given */
 
-	if (!err && (b.rules.n != 1 || q->port.lo != q->port.hi) && !(q->port.lo == 0 && q->port.hi == 65535))
+	if (!err && (b.rules.n != 1 || (q->port.lo != q->port.hi && !any_port)))
 		err = nm_usage("deny test", "one operation: one port N, not a list or a range");
 	else if (!err && (q->family == NM_FAM_ANY || q->plen != (q->family == NM_FAM_V4 ? 32 : 128)))
 		err = nm_usage("deny test", "one operation: ADDR is one address, not a prefix or any");
