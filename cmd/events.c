@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netmonctl events [count N] [timeout SEC] [FILTER...]
+ * netmonctl events [count N] [timeout SEC] [output {text|json|journal}] [FILTER...]
  *   FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |
  *             cgroup PATH | addr ADDR[/LEN] | port N[-M]
  *
@@ -29,7 +29,8 @@ static int events_help(int argc, char **argv)
 		"          lsm_connect | lsm_bind | lsm_listen | lsm_accept | lsm_sendmsg | lsm_recvmsg |\n"
 		"          connect | sendmsg | bind | listen | accept | recvmsg\n"
 		"Filters of different kinds must all match; repeats of one kind: any.\n"
-		"-j prints one JSON object per line (NDJSON).\n");
+		"-j (or output json) prints one JSON object per line (NDJSON); output journal\n"
+		"sends each event to systemd-journald with its keys as NETMONCTL_* fields.\n");
 	return argc < 0 ? NM_EXIT_USAGE : 0;
 }
 
@@ -47,10 +48,23 @@ static int ev_fail(const struct nm_ev_err *e)
 	return nm_fail(e->code ? e->code : NM_EXIT_RUNTIME, "events", "%s", e->msg);
 }
 
+/* output {text|json|journal}: journal is JSON lines turned into entries. */
+static int ev_parse_output(struct nm_ev_opts *o, const char *word)
+{
+	static const char *const outs[] = { "text", "json", "journal", NULL };
+	int k = nm_keyword(word, outs);
+
+	if (k < 0)
+		return nm_usage("events", "output %s: expected text, json or journal", word);
+	o->json = k > 0;
+	o->journal = k == 2;
+	return 0;
+}
+
 static int ev_parse(struct nm_ev_opts *o, struct nm_ev_filter *f, int argc, char **argv)
 {
-	static const char *const kw[] = { "count", "timeout", "hook", "verdict", "pid", "comm",
-					  "cgroup", "addr", "port", NULL };
+	static const char *const kw[] = { "count", "timeout", "output", "hook", "verdict", "pid",
+					  "comm", "cgroup", "addr", "port", NULL };
 	struct nm_ev_err e = {};
 	int i, k;
 
@@ -72,7 +86,10 @@ static int ev_parse(struct nm_ev_opts *o, struct nm_ev_filter *f, int argc, char
 				return nm_usage("events", "timeout %s: expected seconds (0 or more)",
 						argv[i + 1]);
 			o->timeout_ns = (int64_t)ns;
-		} else if (nm_ev_filter_add(f, k - 2, argv[i + 1], &e)) {
+		} else if (k == 2) {
+			if (ev_parse_output(o, argv[i + 1]))
+				return NM_EXIT_USAGE;
+		} else if (nm_ev_filter_add(f, k - 3, argv[i + 1], &e)) {
 			return ev_fail(&e);
 		}
 	}
@@ -129,6 +146,11 @@ int do_events(int argc, char **argv)
 	err = ev_parse(&o, f, argc, argv);
 	if (!err)
 		err = nm_require_loaded("events");
+	if (!err && o.journal) {
+		o.out_fd = nm_ev_journal_open(&e);
+		if (o.out_fd < 0)
+			err = ev_fail(&e);
+	}
 	if (!err) {
 		o.header = !o.json && isatty(o.out_fd);
 		if (nm_ev_reader_open(&r, &o, f, &e))
@@ -142,6 +164,8 @@ int do_events(int argc, char **argv)
 			ev_print_stats(nm_ev_reader_stats(r));
 	}
 	nm_ev_reader_close(r);
+	if (o.journal && o.out_fd >= 0)
+		close(o.out_fd);
 	nm_ev_filter_free(f);
 	free(f);
 	return err;

@@ -20,7 +20,7 @@ const struct nm_cmd nm_commands[] = {
 	{ "unload", do_unload, true, "", "detach and remove everything" },
 	{ "deny", do_deny, false, "COMMAND", "the deny list:", nm_deny_cmds },
 	{ "mode", do_mode, false, "[ enforce | audit ]", "show or set the mode" },
-	{ "events", do_events, false, "[count N] [timeout SEC] [FILTER...]", "stream blocked operations" },
+	{ "events", do_events, false, "[count N] [timeout SEC] [output {text|json|journal}] [FILTER...]", "stream blocked operations" },
 	{ "status", do_status, false, "", "what is loaded, attached, counted" },
 	{ "save", do_save, false, "[ FILE | - ]", "the whole state: load sizes, mode, attachments, rules" },
 	{ "restore", do_restore, false, "{ FILE | - }", "make the kernel match a saved state, in one switch" },

@@ -31,10 +31,17 @@ struct nm_ev_buf {
 	size_t len;
 	int fd;
 	int err; /* first write error (positive errno); EPIPE = reader went away */
+	bool journal; /* fd is journald's socket: each line goes as one entry */
 };
 int nm_ev_buf_init(struct nm_ev_buf *b, int fd);
 void nm_ev_buf_free(struct nm_ev_buf *b);
 int nm_ev_flush(struct nm_ev_buf *b); /* 0 or -errno (also kept in b->err) */
+/* `output journal` (events_journal.c): the socket (NETMONCTL_JOURNAL_SOCKET
+ * or journald's), connected; fd or -errno (e says why). The flush sends
+ * each NDJSON line of the buffer as one entry, its keys as NETMONCTL_ fields. */
+int nm_ev_journal_open(struct nm_ev_err *e);
+const char *nm_ev_journal_path(void);
+int nm_ev_journal_flush(struct nm_ev_buf *b);
 /* Set from a signal handler: an interrupted write finishes its line, then stops. */
 extern volatile int nm_ev_interrupted;
 
@@ -121,6 +128,7 @@ int64_t nm_ev_now_mono(void);
 struct nm_ev_opts {
 	bool json;
 	bool header;           /* text: column header first */
+	bool journal;          /* out_fd is journald's socket (json is set too) */
 	uint64_t count;        /* stop after this many shown; 0 = no limit */
 	int64_t timeout_ns;    /* stop after this long; < 0 = none; 0 = what is queued */
 	int out_fd;

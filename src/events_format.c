@@ -47,6 +47,8 @@ int nm_ev_flush(struct nm_ev_buf *b)
 		b->len = 0;
 		return -b->err;
 	}
+	if (b->journal)
+		return nm_ev_journal_flush(b);
 	while (off < stop) {
 		ssize_t n = write(b->fd, b->p + off, stop - off);
 

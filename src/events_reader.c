@@ -449,6 +449,7 @@ int nm_ev_reader_open(struct nm_ev_reader **rp, const struct nm_ev_opts *o,
 		return err;
 	if (nm_ev_ctx_init(&r->ctx, f) || nm_ev_buf_init(&r->out, o->out_fd))
 		return nm_ev_errno(e, ENOMEM, "");
+	r->out.journal = o->journal;
 	ev_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ev_wake_fd < 0)
 		return nm_ev_errno(e, errno, "");
