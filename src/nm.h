@@ -173,7 +173,9 @@ void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);
 void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p, struct nm_rule *r);
 void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);
-json_t *nm_rule_json(const struct nm_rule *r);
+#define NM_RULE_JSON_MAX 512
+size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_t size);
+json_t *nm_rule_json(const struct nm_rule *r, int enforced);
 extern const char *const nm_dir_names[NM_DIR_MAX];
 
 /* ---- rulefile.c: rules files, all or nothing ---- */

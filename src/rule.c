@@ -358,18 +358,37 @@ void nm_rule_format(const struct nm_rule *r, char *buf, size_t len)
 		snprintf(buf + n, len - n, " dir %s", nm_dir_names[r->dir]);
 }
 
-json_t *nm_rule_json(const struct nm_rule *r)
+/*
+ * The one definition of a rule as JSON: a compact object on one line
+ * (what `deny list -j` streams, a million at a time, and `deny add file`
+ * reads back). Every value is our own ASCII, so nothing needs escaping.
+ * enforced < 0 leaves that key out. Returns the length (< size).
+ */
+size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_t size)
 {
 	char text[160], addr[INET6_ADDRSTRLEN];
-	int bit = r->port.protos;
+	int bit = r->port.protos, n;
 
 	nm_rule_format(r, text, sizeof(text));
 	nm_addr_format(r->family, r->addr, addr, sizeof(addr));
-	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:s}", "rule", text, "family",
-			 r->family == NM_FAM_V4 ? "ipv4" : r->family == NM_FAM_V6 ? "ipv6" : "any",
-			 "addr", addr, "prefixlen", r->plen, "port_lo", r->port.lo, "port_hi", r->port.hi,
-			 "proto", bit == NM_PROTO_TCP ? "tcp" : bit == NM_PROTO_UDP ? "udp" : "any", "dir",
-			 nm_dir_names[r->dir]);
+	n = snprintf(buf, size,
+		     "{\"rule\":\"%s\",\"family\":\"%s\",\"addr\":\"%s\",\"prefixlen\":%u,"
+		     "\"port_lo\":%u,\"port_hi\":%u,\"proto\":\"%s\",\"dir\":\"%s\"%s%s}",
+		     text, r->family == NM_FAM_V4 ? "ipv4" : r->family == NM_FAM_V6 ? "ipv6" : "any",
+		     addr, r->plen, r->port.lo, r->port.hi,
+		     bit == NM_PROTO_TCP ? "tcp" : bit == NM_PROTO_UDP ? "udp" : "any",
+		     nm_dir_names[r->dir], enforced < 0 ? "" : ",\"enforced\":",
+		     enforced < 0 ? "" : enforced ? "true" : "false");
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* The same object as a jansson tree, for output that nests it. */
+json_t *nm_rule_json(const struct nm_rule *r, int enforced)
+{
+	char line[NM_RULE_JSON_MAX];
+
+	nm_rule_json_line(r, enforced, line, sizeof(line));
+	return json_loads(line, JSON_DECODE_ANY, NULL);
 }
 
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k)
