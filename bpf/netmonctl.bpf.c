@@ -81,7 +81,7 @@ struct {
 	__uint(max_entries, NM_GENS);
 	__type(key, __u32);
 	__type(value, struct nm_meta);
-} rule_counts SEC(".maps");
+} rule_totals SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -217,8 +217,8 @@ static __noinline int nm_verdict_hit(struct nm_query *q, __u64 hit, int is_lsm)
 	return NM_VERDICT_DENY;
 }
 
-/* Is any CIDR rule near this address? Two array reads, inlined by the verifier. */
-static __always_inline int nm_nets_may_match(const struct nm_rule_key *k)
+/* Is any rule near this address? Two array reads, inlined by the verifier. */
+static __always_inline int nm_may_match(const struct nm_rule_key *k)
 {
 	__u32 slot = nm_wide_slot(k->dir, k->family);
 	__u32 *n = bpf_map_lookup_elem(&buckets, &slot);
@@ -278,9 +278,9 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
 }
 
 /*
- * The rules of one address: first the exact host rules (one hash lookup);
- * then, only where `buckets` says a CIDR rule lies near the address, the
- * trie: from the most specific matching prefix to every shorter prefix
+ * The rules of one address, only where `buckets` says a rule lies near
+ * it (two array reads decide most lookups): first the exact host rules
+ * (one hash lookup), then the trie: from the most specific matching prefix to every shorter prefix
  * covering the address (lookup again with prefixlen = found - 1), because
  * a rule on a covering prefix must hold even when a more specific prefix
  * exists: `10.0.0.0/8 port 22` still denies 10.1.2.3:22 when
@@ -312,14 +312,14 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 	__builtin_memcpy(&key, &hdr, 8);
 	__builtin_memcpy(key.addr, &a0, 8);
 	__builtin_memcpy(key.addr + 8, &a1, 8);
+	if (!nm_may_match(&key))
+		return 0;
 	val = bpf_map_lookup_elem(&hosts, &key);
 	if (val) {
 		hit = nm_port_hit(val, port, pbit, gen);
 		if (hit)
 			return hit;
 	}
-	if (!nm_nets_may_match(&key))
-		return 0;
 	for (i = 0; i < NM_MAX_DEPTH; i++) {
 		val = bpf_map_lookup_elem(&nets, &key);
 		if (!val)
@@ -397,7 +397,7 @@ static __always_inline int nm_any_targets(const struct nm_query *q, struct nm_ru
  * switch to it.) */
 static __always_inline int nm_store_empty(__u32 gen)
 {
-	struct nm_meta *m = bpf_map_lookup_elem(&rule_counts, &gen);
+	struct nm_meta *m = bpf_map_lookup_elem(&rule_totals, &gen);
 
 	return m && m->rules == 0;
 }

@@ -15,9 +15,10 @@
 
 /* 2: IPv6 buckets folded to 20 bits; 3: two generations (config.active_gen,
  * meta per generation, hide flags in port rules); 4: port sets (a prefix
- * with any number of port rules), rules counted per dir. `load` migrates
- * 2 and 3 -> 4. */
-#define NM_LAYOUT_VERSION 4
+ * with any number of port rules), rules counted per dir; 5: host rules
+ * counted in the buckets too, which gate every lookup. `load` migrates
+ * 2, 3 and 4 -> 5. */
+#define NM_LAYOUT_VERSION 5
 
 /* Rule directions: which address of the socket operation a rule is about. */
 enum nm_dir {
@@ -120,16 +121,19 @@ static inline int nm_map_key_of(const struct nm_rule_key *rule, struct nm_rule_k
 }
 
 /*
- * `buckets` (array of __u32) says where the kernel must look in `nets`:
- * slot nm_bucket_slot() counts the prefixes that lie inside one bucket of
- * the address space (IPv4: the top 16 bits, 65536 buckets; IPv6: the top
- * 32 bits folded to 20, 2^20 buckets), and the WIDE slot of each (dir,
- * family) counts prefixes wider than a bucket (IPv6 shorter than /16, and
- * `any`). When both are zero the trie cannot hold a match and is not
- * searched: traffic far from every CIDR rule costs one hash lookup,
- * however many rules exist. IPv6 gets the larger fold because a rule set
- * spreads its prefixes over many /32s (the benchmark's 1M set: ~100k): at
- * 2^16 buckets nearly every slot was taken and ::1 walked the trie.
+ * `buckets` (array of __u32) says where the kernel must look at all:
+ * slot nm_bucket_slot() counts the entries of `hosts` and `nets` that lie
+ * inside one bucket of the address space (IPv4: the top 16 bits, 65536
+ * buckets; IPv6: the top 32 bits folded to 20, 2^20 buckets; a trie
+ * prefix counts in every bucket it overlaps), and the WIDE slot of each
+ * (dir, family) counts prefixes wider than a bucket (IPv6 shorter than
+ * /16, and `any`). When both are zero no rule can match and neither map
+ * is searched: traffic far from every rule costs two array reads, no hash
+ * probe, however many rules exist (layout 5; until 4 hosts were not
+ * counted and every lookup probed `hosts`). IPv6 gets the larger fold
+ * because a rule set spreads its prefixes over many /32s (the benchmark's
+ * 1M set: ~100k): at 2^16 buckets nearly every slot was taken and ::1
+ * walked the trie.
  */
 #define NM_V4_BUCKET_BITS 16
 #define NM_V6_BUCKET_BITS 32
@@ -350,12 +354,15 @@ struct nm_event {
 #define NM_MAP_BUCKETS "buckets"
 #define NM_MAP_CONFIG "config"
 /* Renamed with each layout that an older netmonctl must not edit (2:
- * "meta", 3: "gen_meta"): it finds no meta of its name and refuses,
- * rather than edit rules it cannot read (layout 3 would take a port set's
- * slot for a rule). `load` moves the pin. */
-#define NM_MAP_META "rule_counts"
+ * "meta", 3: "gen_meta", 4: "rule_counts"): it finds no meta of its name
+ * and refuses, rather than edit rules it cannot read (layout 3 would take
+ * a port set's slot for a rule; layout 4 would add host rules without
+ * counting them in the buckets, and layout 5's hooks would never see
+ * them). `load` moves the pin. */
+#define NM_MAP_META "rule_totals"
 #define NM_MAP_META_LAYOUT2 "meta"
 #define NM_MAP_META_LAYOUT3 "gen_meta"
+#define NM_MAP_META_LAYOUT4 "rule_counts"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"

@@ -57,15 +57,33 @@ static uint64_t nm_now_ns(void)
 }
 
 /* The maps a migration from layout `from` starts fresh: config (it says
- * the layout), the counts (per dir in 4, and under a new name), the port
- * sets (new in 4), and from 2 the counters (layout 3 has two more hooks,
- * bind4 and bind6). */
+ * the layout), the counts (under a new name each layout), from 2 and 3 the
+ * port sets (new in 4), and from 2 the counters (layout 3 has two more
+ * hooks, bind4 and bind6). */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
 {
-	if (map == skel->maps.config || map == skel->maps.rule_counts || map == skel->maps.port_sets ||
-	    map == skel->maps.set_rules)
+	if (map == skel->maps.config || map == skel->maps.rule_totals)
+		return true;
+	if (from < 4 && (map == skel->maps.port_sets || map == skel->maps.set_rules))
 		return true;
 	return from == 2 && map == skel->maps.counters;
+}
+
+/* The counts of the active generation, for both of the new layout's: from
+ * 4 copied (the same struct, exact per generation, and a count over port
+ * sets needs them loaded); from 2 and 3 taken from the maps. */
+static int nm_migrate_meta(uint32_t from, uint32_t gen, struct nm_meta *meta)
+{
+	uint64_t old_rules = 1;
+	int err = 0;
+
+	if (from == 4)
+		return nm_array_read_raw(NM_MAP_META_LAYOUT4, gen, meta, sizeof(*meta));
+	if (from == 3)
+		err = nm_array_read_raw(NM_MAP_META_LAYOUT3, gen, &old_rules, sizeof(old_rules));
+	if (!err && old_rules)
+		err = nm_store_recount(gen, meta);
+	return err;
 }
 
 /* Upgrade: make every map of the new object the pinned one (all but the
@@ -119,47 +137,51 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 }
 
 /*
- * Layout 2 or 3 -> 4, into the new object's fresh config and counts. The
- * config keeps everything but the layout number: layout 2's is the first
- * 40 bytes of this one (active_gen 0), layout 3's all of it (active_gen
- * too: a killed layout-3 edit is repaired by the next edit like one of
- * layout 4, the generations work the same). The counts are taken from the
- * maps, for the active generation, the same for both: not copied, because
- * a killed layout-2 edit left meta over-counting and layout 3 counted no
- * dirs. A layout-3 generation whose count said 0 stays empty, whatever its
- * entries hold (a flush killed after its switch). The rule maps are
- * reused as they are: enforcement never lapses, the old programs keep
- * their maps until their links move.
+ * Layout 2, 3 or 4 -> 5, into the new object's fresh config and counts.
+ * The config keeps everything but the layout number: layout 2's is the
+ * first 40 bytes of this one (active_gen 0), later ones all of it
+ * (active_gen too: a killed edit of an older layout is repaired by the
+ * next edit like one of this layout, the generations work the same). The
+ * counts are those of the active generation (nm_migrate_meta), the same
+ * for both. A generation whose count said 0 stays empty, whatever its
+ * entries hold (a flush killed after its switch). The buckets are counted
+ * again, host rules now included, before any new program runs: layout 5's
+ * hooks skip `hosts` where a bucket says 0, and the old programs only do
+ * a lookup more where a count grew. The rule maps are reused as they are:
+ * enforcement never lapses, the old programs keep their maps until their
+ * links move.
  */
+static uint64_t nm_migrated_slots; /* for the load report */
+
 static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 {
 	struct nm_config cfg = {};
 	struct nm_meta meta = {};
-	uint64_t old_rules = 1;
+	uint64_t slots = 0;
 	uint32_t key = 0;
 	int err = nm_array_read_raw(NM_MAP_CONFIG, 0, &cfg,
 				    from == 2 ? offsetof(struct nm_config, active_gen) : sizeof(cfg));
 
-	if (!err && from == 3)
-		err = nm_array_read_raw(NM_MAP_META_LAYOUT3, cfg.active_gen & 1, &old_rules, sizeof(old_rules));
-	if (!err && old_rules)
-		err = nm_store_recount(cfg.active_gen & 1, &meta);
+	if (!err)
+		err = nm_migrate_meta(from, cfg.active_gen & 1, &meta);
+	if (!err)
+		err = nm_store_recount_buckets(&slots);
 	if (err)
-		return nm_sys("load: reading the state of layout 2 or 3", err);
+		return nm_sys("load: reading the state of an older layout", err);
 	cfg.layout_version = NM_LAYOUT_VERSION;
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
 		return nm_sys("load: config", errno);
 	for (key = 0; key < NM_GENS; key++)
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_counts), &key, &meta, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_totals), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
+	nm_migrated_slots = slots;
 	return 0;
 }
 
 /*
  * A first load (no config pinned: nothing is loaded) that finds a map pin
- * of its own name replaces it: an orphan, such as the rule_counts that a
- * layout-2 netmonctl's unload of layout-3 pins leaves (it does not know
- * that name). No program uses a map that only a pin holds.
+ * of its own name replaces it: an orphan, such as the meta that an older
+ * netmonctl's unload of newer pins leaves (it does not know that name). No program uses a map that only a pin holds.
  */
 static int nm_pin_maps(struct netmonctl_bpf *skel)
 {
@@ -425,6 +447,8 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 	json_object_set_new(report, "links_updated", json_integer(r.updated));
 	if (migrate)
 		json_object_set_new(report, "migrated_from_layout", json_integer(migrate));
+	if (migrate)
+		json_object_set_new(report, "bucket_slots_recounted", json_integer(nm_migrated_slots));
 	return 0;
 }
 

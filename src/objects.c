@@ -212,11 +212,12 @@ int nm_counters_read(struct nm_counters out[NM_HOOK_MAX])
 
 /* Unpin what netmonctl pinned, by name (and a `<prog>__new` a stopped load
  * left); other pins in progs/ and maps/ stay. */
-/* The meta pins of layouts 2 and 3: state of an older netmonctl, which a
+/* The meta pins of layouts 2 to 4: state of an older netmonctl, which a
  * migration moved or an unload of this one takes too. */
 int nm_unpin_old_meta(void)
 {
-	static const char *const names[] = { NM_MAP_META_LAYOUT2, NM_MAP_META_LAYOUT3 };
+	static const char *const names[] = { NM_MAP_META_LAYOUT2, NM_MAP_META_LAYOUT3,
+					     NM_MAP_META_LAYOUT4 };
 	char path[NM_PATH_MAX];
 	size_t i;
 	int err = 0, e;

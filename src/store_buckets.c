@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Bucket bookkeeping: which slots of `buckets` a trie prefix counts in, and
- * writing the sums of one edit in one batch (see bpf/netmonctl.h).
+ * Bucket bookkeeping: which slots of `buckets` a prefix counts in (a host
+ * rule in one, a trie prefix in each it overlaps), and writing the sums of
+ * one edit in one batch (see bpf/netmonctl.h).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -124,33 +125,48 @@ static int nm_slots_write(int fd, const uint32_t *keys, const uint32_t *vals, ui
 	return 0;
 }
 
+/* Does the edit count any entry? (Most single edits change rules of a
+ * prefix that exists, and count nothing.) */
+static bool nm_buckets_any(const struct nm_batch b[NM_STORES], const size_t from[NM_STORES],
+			   bool fresh_only)
+{
+	size_t i;
+	int w;
+
+	for (w = 0; w < NM_STORES; w++)
+		for (i = from[w]; i < b[w].n; i++)
+			if (!fresh_only || b[w].fresh[i])
+				return true;
+	return false;
+}
+
 /*
- * Add v to the bucket slots of n trie keys (keys[i] where use[i]). All or
- * nothing: when the kernel refuses part of the write, the slots go back to
- * the values read before it, so a failed add leaves no count behind and
- * its undo (-v) is never needed; the caller undoes only a success.
+ * Add v to the bucket slots of the entries b[w].keys[from[w]..n) of both
+ * maps (only the fresh ones when fresh_only). All or nothing: when the
+ * kernel refuses part of the write, the slots go back to the values read
+ * before it, so a failed add leaves no count behind and its undo (-v) is
+ * never needed; the caller undoes only a success.
  */
-int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const bool *use,
-		   size_t n, int v)
+int nm_buckets_add(struct nm_store *s, const struct nm_batch b[NM_STORES], const size_t from[NM_STORES],
+		   bool fresh_only, int v)
 {
 	struct nm_slot_delta d = {};
 	uint32_t *cur = NULL, *vals = NULL;
 	size_t i;
-	int err = -ENOMEM;
+	int w, err = -ENOMEM;
 
-	for (i = 0; i < n && use && !use[i]; i++)
-		;
-	if (i == n)
-		return 0; /* nothing to count: the common single host rule */
+	if (!nm_buckets_any(b, from, fresh_only))
+		return 0;
 	d.delta = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*d.delta));
 	d.touched = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*d.touched));
 	cur = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*cur));
 	vals = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*vals));
 	if (!d.delta || !d.touched || !cur || !vals)
 		goto out;
-	for (i = 0; i < n; i++)
-		if (!use || use[i])
-			nm_prefix_slots(&d, &keys[i], v);
+	for (w = 0; w < NM_STORES; w++)
+		for (i = from[w]; i < b[w].n; i++)
+			if (!fresh_only || b[w].fresh[i])
+				nm_prefix_slots(&d, &b[w].keys[i], v);
 	err = nm_slots_read(s->buckets_fd, &d, cur);
 	if (err)
 		goto out;
@@ -173,26 +189,28 @@ out:
 
 
 /*
- * Set every slot to what these trie keys make it, from scratch (the repair
- * after a killed edit). Only slots that differ are written. A lowered slot
- * still counts every prefix the trie holds, so no live prefix is skipped
- * while this runs.
+ * Set every slot to what the keys of both maps make it, from scratch (the
+ * repair after a killed edit, a migration). Only slots that differ are
+ * written. A lowered slot still counts every entry the maps hold, so no
+ * live entry is skipped while this runs.
  */
-int nm_buckets_rebuild(struct nm_store *s, const struct nm_rule_key *keys, size_t n, uint64_t *written)
+int nm_buckets_rebuild(int buckets_fd, struct nm_rule_key *const keys[NM_STORES],
+		       const size_t n[NM_STORES], uint64_t *written)
 {
 	struct nm_slot_delta d = {};
 	uint32_t *cur = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*cur));
 	uint32_t *vals = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*vals)), slot, m = 0;
-	int err = -ENOMEM;
+	int w, err = -ENOMEM;
 	size_t i;
 
 	d.delta = calloc(NM_BUCKET_SLOTS_ALL, sizeof(*d.delta));
 	d.touched = malloc(NM_BUCKET_SLOTS_ALL * sizeof(*d.touched));
 	if (!cur || !vals || !d.delta || !d.touched)
 		goto out;
-	for (i = 0; i < n; i++)
-		nm_prefix_slots(&d, &keys[i], +1);
-	err = nm_slots_read_all(s->buckets_fd, cur);
+	for (w = 0; w < NM_STORES; w++)
+		for (i = 0; i < n[w]; i++)
+			nm_prefix_slots(&d, &keys[w][i], +1);
+	err = nm_slots_read_all(buckets_fd, cur);
 	for (slot = 0; !err && slot < NM_BUCKET_SLOTS_ALL; slot++) {
 		if (cur[slot] == (uint32_t)d.delta[slot])
 			continue;
@@ -200,7 +218,7 @@ int nm_buckets_rebuild(struct nm_store *s, const struct nm_rule_key *keys, size_
 		vals[m++] = (uint32_t)d.delta[slot];
 	}
 	if (!err && m)
-		err = nm_slots_write(s->buckets_fd, d.touched, vals, m);
+		err = nm_slots_write(buckets_fd, d.touched, vals, m);
 	*written = m;
 out:
 	free(d.delta);

@@ -183,8 +183,10 @@ static inline uint32_t nm_val_set_id(const struct nm_rule_val *v)
 int nm_store_open(struct nm_store *s);
 void nm_store_close(struct nm_store *s);
 
-/* store_buckets.c: add v to the bucket slots of n trie keys (keys[i] where use[i]). */
-int nm_buckets_add(struct nm_store *s, const struct nm_rule_key *keys, const bool *use, size_t n, int v);
+/* store_buckets.c: add v to the bucket slots of entries b[w].keys[from[w]..n)
+ * of both maps (only fresh ones when fresh_only), all or nothing. */
+int nm_buckets_add(struct nm_store *s, const struct nm_batch b[NM_STORES], const size_t from[NM_STORES],
+		   bool fresh_only, int v);
 
 /* store_plan.c */
 void nm_plan_free(struct nm_plan *p);
@@ -215,8 +217,9 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r);
 int nm_edit_mark(void); /* before an edit's first write */
 void nm_edit_done(void);  /* after its last, or a failure before its first */
 
-/* store_buckets.c: every slot set from these trie keys; *written: slots changed */
-int nm_buckets_rebuild(struct nm_store *s, const struct nm_rule_key *keys, size_t n, uint64_t *written);
+/* store_buckets.c: every slot set from the keys of both maps; *written: slots changed */
+int nm_buckets_rebuild(int buckets_fd, struct nm_rule_key *const keys[NM_STORES],
+		       const size_t n[NM_STORES], uint64_t *written);
 
 /* store_batch.c */
 int nm_batch_apply(int fd, struct nm_batch *b, size_t *done);

@@ -142,7 +142,7 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 	if (!ret)
 		ret = nm_sets_keep_only(&s->sets, named.v, named.n, &r->sets);
 	if (!ret)
-		ret = nm_buckets_rebuild(s, keys[NM_NETS], n[NM_NETS], &r->slots);
+		ret = nm_buckets_rebuild(s->buckets_fd, keys, n, &r->slots);
 	if (!ret) {
 		r->rules_before = s->meta.rules;
 		r->rules_after = m.rules;
@@ -180,6 +180,36 @@ int nm_store_recount(uint32_t gen, struct nm_meta *m)
 		close(fd);
 	}
 	free(named.v);
+	return ret;
+}
+
+int nm_store_recount_buckets(uint64_t *written)
+{
+	struct nm_rule_key *keys[NM_STORES] = {};
+	size_t n[NM_STORES] = {};
+	int w, fd, ret = 0;
+
+	for (w = 0; w < NM_STORES && !ret; w++) {
+		struct nm_rule_val *vals = NULL;
+
+		fd = nm_open_map(nm_store_names[w]);
+		if (fd < 0) {
+			ret = fd;
+			break;
+		}
+		ret = nm_read_entries(fd, &keys[w], &vals, &n[w]);
+		free(vals);
+		close(fd);
+	}
+	fd = ret ? -1 : nm_open_map(NM_MAP_BUCKETS);
+	if (!ret && fd < 0)
+		ret = fd;
+	if (!ret)
+		ret = nm_buckets_rebuild(fd, keys, n, written);
+	if (fd >= 0)
+		close(fd);
+	for (w = 0; w < NM_STORES; w++)
+		free(keys[w]);
 	return ret;
 }
 

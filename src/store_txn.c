@@ -9,7 +9,7 @@
  *   1. mark the store (the edit mark, store_repair.c);
  *   2. write the new port sets (store_sets.c: no value names them yet),
  *      the other generation's meta, count the new prefixes into their
- *      buckets;
+ *      buckets (host rules and prefixes alike);
  *   3. build: write each changed entry with the old rules that stay, the
  *      old rules that go hidden from the other generation, and the new
  *      rules hidden from the active one: the active generation is
@@ -229,11 +229,12 @@ static int nm_txn_drop_sets(struct nm_txn *t)
 	return ret;
 }
 
+static const size_t nm_from_start[NM_STORES];
+
 /* Back to the state before step 2, after a failure before the switch;
  * best effort: what it cannot undo, the mark leaves to the repair. */
 static int nm_txn_undo(struct nm_txn *t, const size_t done[NM_STORES], bool bucketed, size_t sets_made)
 {
-	struct nm_batch *nets = &t->p->b[NM_NETS];
 	int w, ret = 0;
 	size_t i;
 
@@ -256,7 +257,7 @@ static int nm_txn_undo(struct nm_txn *t, const size_t done[NM_STORES], bool buck
 				ret = -errno;
 		}
 	}
-	if (bucketed && nm_buckets_add(t->s, nets->keys, nets->fresh, nets->n, -1) && !ret)
+	if (bucketed && nm_buckets_add(t->s, t->p->b, nm_from_start, true, -1) && !ret)
 		ret = -EIO;
 	return ret;
 }
@@ -278,7 +279,7 @@ static int nm_txn_switch(struct nm_txn *t)
  * trie from two threads), then their buckets. */
 static int nm_txn_settle(struct nm_txn *t)
 {
-	struct nm_batch *nets = &t->p->b[NM_NETS], view[NM_STORES];
+	struct nm_batch view[NM_STORES];
 	struct nm_apply_job job[NM_STORES];
 	size_t keep[NM_STORES];
 	int w, ret;
@@ -296,7 +297,7 @@ static int nm_txn_settle(struct nm_txn *t)
 	}
 	ret = nm_apply_both(&job[NM_HOSTS], &job[NM_NETS]);
 	if (!ret)
-		ret = nm_buckets_add(t->s, &nets->keys[keep[NM_NETS]], NULL, nets->n - keep[NM_NETS], -1);
+		ret = nm_buckets_add(t->s, t->p->b, keep, false, -1);
 	if (!ret)
 		ret = nm_meta_write_gen(t->gen, &t->after);
 	if (!ret)
@@ -309,7 +310,6 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 	struct nm_txn t = { .s = s, .p = p, .gen = s->gen };
 	struct nm_apply_job jh = { .fd = s->fd[NM_HOSTS], .b = &t.build[NM_HOSTS] };
 	struct nm_apply_job jn = { .fd = s->fd[NM_NETS], .b = &t.build[NM_NETS] };
-	struct nm_batch *nets = &p->b[NM_NETS];
 	size_t done[NM_STORES] = {}, sets_made = 0;
 	bool bucketed = false;
 	int ret;
@@ -327,7 +327,7 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 	if (!ret)
 		ret = nm_meta_write_gen(t.gen ^ 1, &t.after);
 	if (!ret) {
-		ret = nm_buckets_add(s, nets->keys, nets->fresh, nets->n, +1);
+		ret = nm_buckets_add(s, p->b, nm_from_start, true, +1);
 		bucketed = !ret;
 	}
 	if (!ret) {

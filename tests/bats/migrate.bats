@@ -14,7 +14,7 @@ load migrate_helpers
 	# This netmonctl on unmigrated pins: one line saying what to do.
 	run nm deny list
 	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates it to layout 4"
+	assert_output --partial "'netmonctl load' migrates it to layout 5"
 }
 
 @test "load migrates layout 2 in place: rules, mode and links stay; edits work afterwards" {
@@ -27,7 +27,7 @@ load migrate_helpers
 	[ "$(jq -r .action <<<"$output")" = upgraded ]
 	[ "$(jq -r .migrated_from_layout <<<"$output")" = 2 ]
 	[ "$(jq -r .links_updated <<<"$output")" -ge 4 ]
-	[ "$(jq_status .layout_version)" = 4 ]
+	[ "$(jq_status .layout_version)" = 5 ]
 	[ "$(jq_status .rules)" = 4 ]
 	[ "$(jq_status .mode)" = audit ]
 	[ "$(jq_status .edit_interrupted)" = false ]
@@ -54,7 +54,7 @@ load migrate_helpers
 @test "connects at full speed through the migration of 300k rules: none gets through" {
 	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
 	connects_through_load
-	[ "$(jq_status .layout_version)" = 4 ]
+	[ "$(jq_status .layout_version)" = 5 ]
 	[ "$(jq_status .rules)" = 300000 ]
 	[ "$(nm deny list | wc -l)" = 300000 ]
 }
@@ -80,11 +80,11 @@ load migrate_helpers
 	[ "$(jq_status .rules)" = $((listed + 1)) ]
 }
 
-@test "after a layout-2 netmonctl unloads layout-4 pins, load starts clean" {
+@test "after a layout-2 netmonctl unloads layout-5 pins, load starts clean" {
 	nm load >/dev/null # migrated
 	old unload >/dev/null 2>&1 || true
-	# It does not know rule_counts and the port sets, which stay behind alone.
-	[ -e "$NM_PIN_DIR/maps/rule_counts" ]
+	# It does not know rule_totals and the port sets, which stay behind alone.
+	[ -e "$NM_PIN_DIR/maps/rule_totals" ]
 	[ -e "$NM_PIN_DIR/maps/port_sets" ]
 	[ ! -e "$NM_PIN_DIR/maps/config" ]
 	run nm load

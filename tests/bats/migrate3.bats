@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # `load` of this netmonctl over pins of layout 3 (written by the netmonctl
 # of the last layout-3 commit, built by scripts/build-layout.sh) migrates
-# them in place to layout 4: the port sets start empty beside the rules,
+# them in place to layout 5: the port sets start empty beside the rules,
 # mode, generation and links, which stay as they are; enforcement never
 # lapses while it runs.
 NM_OLD_LAYOUT=3
@@ -34,7 +34,7 @@ load migrate_helpers
 	[ "$(jq -r .action <<<"$output")" = upgraded ]
 	[ "$(jq -r .migrated_from_layout <<<"$output")" = 3 ]
 	[ "$(jq -r .links_updated <<<"$output")" -ge 4 ]
-	[ "$(jq_status .layout_version)" = 4 ]
+	[ "$(jq_status .layout_version)" = 5 ]
 	[ "$(jq_status .rules)" = 13 ]
 	[ "$(jq_status .unenforced)" = 1 ] # counted per dir from the maps
 	[ "$(jq_status .generation)" = "$gen" ]
@@ -49,7 +49,7 @@ load migrate_helpers
 	[ "$(udp 10.9.0.3 1)" = EPERM ]
 	[ "$(udp 10.9.0.3 10)" != EPERM ]
 	[ "$(jq_status .rules)" = 14 ]
-	# The layout-3 binary refuses layout 4, changing nothing.
+	# The layout-3 binary refuses layout 5, changing nothing.
 	run old deny add 10.9.0.8
 	assert_failure
 	[ "$(jq_status .rules)" = 14 ]
@@ -61,7 +61,7 @@ load migrate_helpers
 @test "connects at full speed through the migration of 300k layout-3 rules: none gets through" {
 	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
 	connects_through_load
-	[ "$(jq_status .layout_version)" = 4 ]
+	[ "$(jq_status .layout_version)" = 5 ]
 	[ "$(jq_status .rules)" = 300000 ]
 	[ "$(nm deny list | wc -l)" = 300000 ]
 }
