@@ -78,7 +78,7 @@ one() {
 	local id before after
 	id=$(bpftool -j prog show pinned "/sys/fs/bpf/nmgb$1-$$/progs/${HOOK[$2]}" | jq .id)
 	before=$(bpftool -j prog show id "$id" | jq -r '[.run_time_ns, .run_cnt] | @tsv')
-	ip netns exec "$NS" "$PROBE" --cgroup "$CGROOT/nmgb$1-$$" --count "$COUNT" \
+	nsenter --net="/run/netns/$NS" "$PROBE" --cgroup "$CGROOT/nmgb$1-$$" --count "$COUNT" \
 		connect udp "${ADDR[$2]}" 9 >"$WORK/probe" ||
 		{ echo "gate-bench: layout $1 $2: $(cat "$WORK/probe")" >&2; exit 1; }
 	after=$(bpftool -j prog show id "$id" | jq -r '[.run_time_ns, .run_cnt] | @tsv')
@@ -90,7 +90,8 @@ sysctl -qw kernel.bpf_stats_enabled=1
 : >"$WORK/samples"
 for ((r = 1; r <= ROUNDS; r++)); do
 	for lv in $(for v in "${VARIANTS[@]}"; do echo "4:$v"; echo "5:$v"; done | shuf --random-source=<(yes "$r")); do
-		echo "${lv%%:*} ${lv#*:} $(one "${lv%%:*}" "${lv#*:}")" >>"$WORK/samples"
+		ns=$(one "${lv%%:*}" "${lv#*:}") # set -e: a failed probe ends the run
+		echo "${lv%%:*} ${lv#*:} $ns" >>"$WORK/samples"
 	done
 done
 python3 - "$WORK/samples" "$OUT" "$ROUNDS" "$COUNT" "$SIZE" <<'PY'
