@@ -64,9 +64,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NM_BUCKET_SLOTS_ALL);
+	__uint(max_entries, NM_BUCKET_GROUPS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct nm_bucket_group);
 } buckets SEC(".maps");
 
 struct {
@@ -217,17 +217,19 @@ static __noinline int nm_verdict_hit(struct nm_query *q, __u64 hit, int is_lsm)
 	return NM_VERDICT_DENY;
 }
 
+static __always_inline int nm_slot_counts(__u32 slot)
+{
+	__u32 group = slot / NM_BUCKET_GROUP;
+	struct nm_bucket_group *g = bpf_map_lookup_elem(&buckets, &group);
+
+	return g && g->count[slot % NM_BUCKET_GROUP];
+}
+
 /* Is any rule near this address? Two array reads, inlined by the verifier. */
 static __always_inline int nm_may_match(const struct nm_rule_key *k)
 {
-	__u32 slot = nm_wide_slot(k->dir, k->family);
-	__u32 *n = bpf_map_lookup_elem(&buckets, &slot);
-
-	if (n && *n)
-		return 1;
-	slot = nm_bucket_slot(k->dir, k->family, k->addr);
-	n = bpf_map_lookup_elem(&buckets, &slot);
-	return n && *n;
+	return nm_slot_counts(nm_wide_slot(k->dir, k->family)) ||
+	       nm_slot_counts(nm_bucket_slot(k->dir, k->family, k->addr));
 }
 
 /*

@@ -57,12 +57,13 @@ static uint64_t nm_now_ns(void)
 }
 
 /* The maps a migration from layout `from` starts fresh: config (it says
- * the layout), the counts (under a new name each layout), from 2 and 3 the
+ * the layout), the counts (under a new name each layout), the buckets
+ * (16 slots to an element since 5, and counting hosts), from 2 and 3 the
  * port sets (new in 4), and from 2 the counters (layout 3 has two more
  * hooks, bind4 and bind6). */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
 {
-	if (map == skel->maps.config || map == skel->maps.rule_totals)
+	if (map == skel->maps.config || map == skel->maps.rule_totals || map == skel->maps.buckets)
 		return true;
 	if (from < 4 && (map == skel->maps.port_sets || map == skel->maps.set_rules))
 		return true;
@@ -144,10 +145,10 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
  * next edit like one of this layout, the generations work the same). The
  * counts are those of the active generation (nm_migrate_meta), the same
  * for both. A generation whose count said 0 stays empty, whatever its
- * entries hold (a flush killed after its switch). The buckets are counted
- * again, host rules now included, before any new program runs: layout 5's
- * hooks skip `hosts` where a bucket says 0, and the old programs only do
- * a lookup more where a count grew. The rule maps are reused as they are:
+ * entries hold (a flush killed after its switch). The new buckets array
+ * is counted from the keys, host rules now included, before any new
+ * program runs: layout 5's hooks skip `hosts` where a bucket says 0. The
+ * old programs keep their own array until their links move. The rule maps are reused as they are:
  * enforcement never lapses, the old programs keep their maps until their
  * links move.
  */
@@ -165,7 +166,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 	if (!err)
 		err = nm_migrate_meta(from, cfg.active_gen & 1, &meta);
 	if (!err)
-		err = nm_store_recount_buckets(&slots);
+		err = nm_store_recount_buckets(bpf_map__fd(skel->maps.buckets), &slots);
 	if (err)
 		return nm_sys("load: reading the state of an older layout", err);
 	cfg.layout_version = NM_LAYOUT_VERSION;

@@ -249,8 +249,9 @@ struct nm_repair {
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
 /* meta counted from the pinned maps, the rules of generation gen */
 int nm_store_recount(uint32_t gen, struct nm_meta *m);
-/* Every bucket slot counted again from the pinned maps (a migration); *written: slots changed. */
-int nm_store_recount_buckets(uint64_t *written);
+/* Every bucket slot of the array at buckets_fd counted from the pinned
+ * rule maps (a migration fills its new array); *written: slots changed. */
+int nm_store_recount_buckets(int buckets_fd, uint64_t *written);
 
 /* ---- loader.c ---- */
 int nm_load(const struct nm_load_opts *o, json_t *report); /* caller holds nm_lock() */

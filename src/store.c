@@ -54,7 +54,9 @@ int nm_store_open(struct nm_store *s)
 	}
 	if (!err) {
 		s->buckets_fd = nm_open_map(NM_MAP_BUCKETS);
-		err = s->buckets_fd < 0 ? s->buckets_fd : 0;
+		err = s->buckets_fd < 0 ? s->buckets_fd
+					: nm_map_check(s->buckets_fd, NM_MAP_BUCKETS, sizeof(uint32_t),
+						       sizeof(struct nm_bucket_group));
 	}
 	if (!err)
 		err = nm_sets_open(&s->sets);

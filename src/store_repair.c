@@ -183,7 +183,7 @@ int nm_store_recount(uint32_t gen, struct nm_meta *m)
 	return ret;
 }
 
-int nm_store_recount_buckets(uint64_t *written)
+int nm_store_recount_buckets(int buckets_fd, uint64_t *written)
 {
 	struct nm_rule_key *keys[NM_STORES] = {};
 	size_t n[NM_STORES] = {};
@@ -201,13 +201,8 @@ int nm_store_recount_buckets(uint64_t *written)
 		free(vals);
 		close(fd);
 	}
-	fd = ret ? -1 : nm_open_map(NM_MAP_BUCKETS);
-	if (!ret && fd < 0)
-		ret = fd;
 	if (!ret)
-		ret = nm_buckets_rebuild(fd, keys, n, written);
-	if (fd >= 0)
-		close(fd);
+		ret = nm_buckets_rebuild(buckets_fd, keys, n, written);
 	for (w = 0; w < NM_STORES; w++)
 		free(keys[w]);
 	return ret;

@@ -87,10 +87,12 @@ nm_counter() {
 
 # nm_buckets: "SLOTS SUM", how many bucket slots are not 0, and their sum; one batch
 # read of the array (a `bpftool map dump` of its 3.3M slots takes a minute here).
+# Each element holds several u32 slots (16 since layout 5).
 nm_buckets() {
-	local n
-	n=$(bpftool map show pinned "$NM_PIN_DIR/maps/buckets" -j | jq .max_entries)
-	python3 - "$NM_PIN_DIR/maps/buckets" "$n" <<-'EOF'
+	local info
+	info=$(bpftool map show pinned "$NM_PIN_DIR/maps/buckets" -j | jq -r '"\(.max_entries) \(.bytes_value)"')
+	# shellcheck disable=SC2086 # $info is two numbers
+	python3 - "$NM_PIN_DIR/maps/buckets" $info <<-'EOF'
 		import array, ctypes, os, sys
 		libc = ctypes.CDLL(None, use_errno=True)
 		NR_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
@@ -107,15 +109,15 @@ nm_buckets() {
 		        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
 		    return r
 		path = ctypes.create_string_buffer(sys.argv[1].encode())
-		n = int(sys.argv[2])
-		keys, vals, out = (u32 * n)(), (u32 * n)(), u32(0)
+		n, per = int(sys.argv[2]), int(sys.argv[3]) // 4
+		keys, vals, out = (u32 * n)(), (u32 * (n * per))(), u32(0)
 		attr = Batch(out_batch=ctypes.addressof(out), keys=ctypes.addressof(keys),
 		             values=ctypes.addressof(vals), count=n,
 		             map_fd=bpf(BPF_OBJ_GET, ObjGet(pathname=ctypes.addressof(path))))
 		bpf(BPF_MAP_LOOKUP_BATCH, attr)
-		assert attr.count == n, f"read {attr.count} of {n} slots"
+		assert attr.count == n, f"read {attr.count} of {n} elements"
 		a = array.array("I", bytes(vals))
-		print(n - a.count(0), sum(a))
+		print(len(a) - a.count(0), sum(a))
 	EOF
 }
 

@@ -357,7 +357,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	nm deny del 10.1.0.0/16 port 81
 	probe_expect OK --cgroup "$CG" --serve connect tcp 10.1.2.3 81
 	# Every count is back to zero: nothing left for the hooks to search.
-	[ "$(bpftool map dump pinned "$NM_PIN_DIR/maps/buckets" -j | jq '[.[] | select(.formatted.value != 0)] | length')" = 0 ]
+	[ "$(nm_buckets)" = "0 0" ]
 }
 
 # ids of the cgroup programs pinned now, sorted

@@ -35,8 +35,8 @@ load migrate_helpers
 	[ "$(jq -r .action <<<"$output")" = upgraded ]
 	[ "$(jq -r .migrated_from_layout <<<"$output")" = 4 ]
 	slots=$(jq -r .bucket_slots_recounted <<<"$output")
-	# egress 10.9/16 counts its three hosts more, egress 2001:db8/32 its host,
-	# and ingress 10.9/16 gets its first count (10.9.0.4)
+	# the new array (16 slots an element) counted from the keys: egress 10.9/16,
+	# egress 2001:db8/32 and ingress 10.9/16 (10.9.0.4) are not 0
 	[ "$slots" = 3 ]
 	[ "$(jq_status .layout_version)" = 5 ]
 	[ "$(jq_status .rules)" = 15 ]
