@@ -241,7 +241,7 @@ static char *j_summary(char *o, const struct j_field *f, int n)
 	}
 	o = j_put(o, "MESSAGE", msg, m - msg);
 	o = j_put(o, "PRIORITY", audit ? "5" : "4", 1);
-	return j_put(o, "SYSLOG_IDENTIFIER", "netmonctl", 9);
+	return j_put(o, "SYSLOG_IDENTIFIER", "netmonctl-events", 16); /* as the unit names its output */
 }
 
 static int j_send(int fd, const char *p, size_t len)

@@ -76,7 +76,7 @@ journal_events() {
 	done
 	assert_equal "$(jq -r .NETMONCTL_PID <<<"$entry")" "$pid"
 	assert_equal "$(jq -r .PRIORITY <<<"$entry")" 4
-	assert_equal "$(jq -r .SYSLOG_IDENTIFIER <<<"$entry")" netmonctl
+	assert_equal "$(jq -r .SYSLOG_IDENTIFIER <<<"$entry")" netmonctl-events
 	assert_equal "$(jq -r .MESSAGE <<<"$entry")" \
 		"deny connect4 egress tcp -:0 -> 127.0.0.2:9 pid $pid comm nmprobe cgroup $CG rule 127.0.0.2 port 9"
 }

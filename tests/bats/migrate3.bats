@@ -34,7 +34,7 @@ load migrate_helpers
 	[ "$(jq -r .action <<<"$output")" = upgraded ]
 	[ "$(jq -r .migrated_from_layout <<<"$output")" = 3 ]
 	[ "$(jq -r .links_updated <<<"$output")" -ge 4 ]
-	[ "$(jq_status .layout_version)" = 5 ]
+	[ "$(jq_status .layout_version)" = "$NM_NEW_LAYOUT" ]
 	[ "$(jq_status .rules)" = 13 ]
 	[ "$(jq_status .unenforced)" = 1 ] # counted per dir from the maps
 	[ "$(jq_status .generation)" = "$gen" ]
@@ -59,58 +59,13 @@ load migrate_helpers
 }
 
 @test "connects at full speed through the migration of 300k layout-3 rules: none gets through" {
-	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
-	connects_through_load
-	[ "$(jq_status .layout_version)" = 5 ]
-	[ "$(jq_status .rules)" = 300000 ]
-	[ "$(nm deny list | wc -l)" = 300000 ]
+	bulk_migrates_under_connects
 }
 
 @test "a layout-3 edit killed after its mark: migrated as it is, and the next edit repairs it" {
-	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
-	head -n 1000 "$BATS_FILE_TMPDIR/bulk" >"$BATS_TEST_TMPDIR/small"
-	# the binary itself, not the old() function: a kill must reach it
-	"$OLD" --pin-dir "$NM_PIN_DIR" deny replace file "$BATS_TEST_TMPDIR/small" >/dev/null &
-	local pid=$!
-	NM_PIDS+=("$pid")
-	while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
-	kill -KILL "$pid"
-	wait "$pid" || true
-	[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] || { echo "the replace ended before the kill" >&2; return 1; }
-	local before
-	before=$(old -j status | jq .rules)
-	nm load >/dev/null
-	[ "$(jq_status .rules)" = "$before" ]
-	[ "$(jq_status .edit_interrupted)" = true ]
-	[ "$(nm deny list | wc -l)" = "$before" ]
-	nm deny add 192.0.2.1 >/dev/null
-	[ "$(jq_status .edit_interrupted)" = false ]
-	[ "$(jq_status .rules)" = $((before + 1)) ]
-	[ "$(nm deny list | wc -l)" = $((before + 1)) ]
+	killed_edit_migrates
 }
 
 @test "a layout-3 flush killed after its switch: the migration keeps the store empty" {
-	local a p pid try
-	read -r a _ p <"$BATS_FILE_TMPDIR/bulk"
-	for try in 1 2 3 4 5; do
-		old deny replace file "$BATS_FILE_TMPDIR/bulk" >/dev/null
-		"$OLD" --pin-dir "$NM_PIN_DIR" deny flush >/dev/null &
-		pid=$!
-		NM_PIDS+=("$pid")
-		while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
-		sleep 0.1 # the switch comes first; deleting 300k entries takes longer
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" || true
-		[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] && [ "$(old -j status | jq .rules)" = 0 ] && break
-		# killed before its switch, or done before the kill: again (the replace repairs)
-	done
-	[ "$(old -j status | jq .rules)" = 0 ] || { echo "no kill landed after the switch in $try tries" >&2; return 1; }
-	# entries are still in the maps, but the generation is empty
-	nm load >/dev/null
-	[ "$(jq_status .rules)" = 0 ]
-	[ "$(nm deny list | wc -l)" = 0 ]
-	[ "$(udp "$a" "$p")" != EPERM ]
-	nm deny add 192.0.2.1 >/dev/null # repairs: the leftover entries go
-	[ "$(jq_status .rules)" = 1 ]
-	[ "$(nm deny list)" = 192.0.2.1 ]
+	killed_flush_migrates_empty
 }

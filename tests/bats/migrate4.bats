@@ -38,7 +38,7 @@ load migrate_helpers
 	# the new array (16 slots an element) counted from the keys: egress 10.9/16,
 	# egress 2001:db8/32 and ingress 10.9/16 (10.9.0.4) are not 0
 	[ "$slots" = 3 ]
-	[ "$(jq_status .layout_version)" = 5 ]
+	[ "$(jq_status .layout_version)" = "$NM_NEW_LAYOUT" ]
 	[ "$(jq_status .rules)" = 15 ]
 	[ "$(jq_status .unenforced)" = 1 ]
 	[ "$(jq_status .generation)" = "$gen" ]
@@ -68,34 +68,13 @@ load migrate_helpers
 }
 
 @test "connects at full speed through the migration of 300k layout-4 rules: none gets through" {
-	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
-	connects_through_load
-	[ "$(jq_status .layout_version)" = 5 ]
-	[ "$(jq_status .rules)" = 300000 ]
-	[ "$(nm deny list | wc -l)" = 300000 ]
+	bulk_migrates_under_connects
 }
 
 @test "a layout-4 edit killed after its mark: migrated as it is, and the next edit repairs it" {
-	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
-	head -n 1000 "$BATS_FILE_TMPDIR/bulk" >"$BATS_TEST_TMPDIR/small"
-	"$OLD" --pin-dir "$NM_PIN_DIR" deny replace file "$BATS_TEST_TMPDIR/small" >/dev/null &
-	local pid=$!
-	NM_PIDS+=("$pid")
-	while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
-	kill -KILL "$pid"
-	wait "$pid" || true
-	[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] || { echo "the replace ended before the kill" >&2; return 1; }
-	local before a p
-	before=$(old -j status | jq .rules)
-	nm load >/dev/null
-	[ "$(jq_status .rules)" = "$before" ]
-	[ "$(jq_status .edit_interrupted)" = true ]
-	[ "$(nm deny list | wc -l)" = "$before" ]
-	read -r a _ p <"$BATS_TEST_TMPDIR/small"
-	[ "$(udp "$a" "$p")" = EPERM ] # in the old set and the new
-	nm deny add 192.0.2.1 >/dev/null
-	[ "$(jq_status .edit_interrupted)" = false ]
-	[ "$(jq_status .rules)" = $((before + 1)) ]
-	[ "$(nm deny list | wc -l)" = $((before + 1)) ]
-	[ "$(udp "$a" "$p")" = EPERM ]
+	killed_edit_migrates
+}
+
+@test "a layout-4 flush killed after its switch: the migration keeps the store empty" {
+	killed_flush_migrates_empty
 }

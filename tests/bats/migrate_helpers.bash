@@ -3,6 +3,8 @@
 # writes layout $NM_OLD_LAYOUT (scripts/build-layout.sh) makes the pins,
 # this tree's netmonctl migrates them. Set NM_OLD_LAYOUT, then load this.
 
+NM_NEW_LAYOUT=5 # what this tree writes (bpf/netmonctl.h NM_LAYOUT_VERSION)
+
 setup_file() {
 	nm_require_env
 	OLD=$("$NM_SRC_ROOT/scripts/build-layout.sh" "$NM_OLD_LAYOUT")
@@ -54,4 +56,71 @@ connects_through_load() {
 	done
 	wait "$loader"
 	echo "$bursts bursts of 2000 connects, 0 allowed" >&3
+}
+
+# The bulk set added by the old netmonctl, then migrated under full-speed
+# denied connects: none gets through, and every rule is there after.
+bulk_migrates_under_connects() {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	connects_through_load
+	[ "$(jq_status .layout_version)" = "$NM_NEW_LAYOUT" ]
+	[ "$(jq_status .rules)" = 300000 ]
+	[ "$(nm deny list | wc -l)" = 300000 ]
+}
+
+# An old edit (a replace of the bulk set by its first 1000 rules) killed
+# after its mark: `load` migrates the store as it is (edit_interrupted,
+# counts of the active generation), and the next edit repairs it.
+killed_edit_migrates() {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	head -n 1000 "$BATS_FILE_TMPDIR/bulk" >"$BATS_TEST_TMPDIR/small"
+	# the binary itself, not the old() function: a kill must reach it
+	"$OLD" --pin-dir "$NM_PIN_DIR" deny replace file "$BATS_TEST_TMPDIR/small" >/dev/null &
+	local pid=$! before a p
+	NM_PIDS+=("$pid")
+	while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] || { echo "the replace ended before the kill" >&2; return 1; }
+	before=$(old -j status | jq .rules)
+	nm load >/dev/null
+	[ "$(jq_status .rules)" = "$before" ]
+	[ "$(jq_status .edit_interrupted)" = true ]
+	[ "$(nm deny list | wc -l)" = "$before" ]
+	read -r a _ p <"$BATS_TEST_TMPDIR/small"
+	[ "$(udp "$a" "$p")" = EPERM ] # in the old set and the new
+	nm deny add 192.0.2.1 >/dev/null
+	[ "$(jq_status .edit_interrupted)" = false ]
+	[ "$(jq_status .rules)" = $((before + 1)) ]
+	[ "$(nm deny list | wc -l)" = $((before + 1)) ]
+	[ "$(udp "$a" "$p")" = EPERM ]
+}
+
+# An old flush killed after its switch leaves entries in the maps and an
+# empty active generation: the migration keeps the store empty, and the
+# next edit drops the leftovers.
+killed_flush_migrates_empty() {
+	local a p pid try
+	read -r a _ p <"$BATS_FILE_TMPDIR/bulk"
+	for try in 1 2 3 4 5; do
+		old deny replace file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+		"$OLD" --pin-dir "$NM_PIN_DIR" deny flush >/dev/null &
+		pid=$!
+		NM_PIDS+=("$pid")
+		while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
+		sleep 0.1 # the switch comes first; deleting 300k entries takes longer
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] && [ "$(old -j status | jq .rules)" = 0 ] && break
+		# killed before its switch, or done before the kill: again (the replace repairs)
+	done
+	[ "$(old -j status | jq .rules)" = 0 ] || { echo "no kill landed after the switch in $try tries" >&2; return 1; }
+	# entries are still in the maps, but the generation is empty
+	nm load >/dev/null
+	[ "$(jq_status .rules)" = 0 ]
+	[ "$(nm deny list | wc -l)" = 0 ]
+	[ "$(udp "$a" "$p")" != EPERM ]
+	nm deny add 192.0.2.1 >/dev/null # repairs: the leftover entries go
+	[ "$(jq_status .rules)" = 1 ]
+	[ "$(nm deny list)" = 192.0.2.1 ]
 }
