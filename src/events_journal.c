@@ -141,8 +141,8 @@ static int j_parse(const char *line, size_t len, struct j_field *f, char *scratc
 		x->key = k;
 		x->klen = s - k;
 		snprintf(x->name, sizeof(x->name), "NETMONCTL_%.*s", (int)x->klen, k);
-		for (i = 10; x->name[i]; i++)
-			x->name[i] = toupper((unsigned char)x->name[i]);
+		for (i = 10; x->name[i]; i++) /* journald takes A-Z, 0-9 and _ only */
+			x->name[i] = isalnum((unsigned char)x->name[i]) ? toupper((unsigned char)x->name[i]) : '_';
 		s += 2;
 		x->val = scratch;
 		if (*s == '"') {
