@@ -1,0 +1,249 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# boot-guest.sh: the checks inside the Debian guest of tests/vm/boot-test.sh.
+# Installed as /usr/local/sbin/nm-boot-check and run by nm-boot-check.service
+# once the guest reached multi-user.target, on every boot:
+#
+#   boot 1: what an admin does after `dpkg -i`: check that nothing is
+#           enforced yet, write /etc/netmonctl/netmonctl.conf, enable the
+#           units, reboot.
+#   boot 2: nothing is typed any more: check that the rules came back with
+#           the boot (before network-pre.target), that `netmonctl status`
+#           shows them, that the path unit applies a changed file within
+#           2 seconds, and that a denied connect reached the journal;
+#           then power off.
+#
+# Every check prints one console line the host parses:
+#   NM-BOOT-CHECK <name> PASS|FAIL <detail>
+# and the guest ends with `NM-BOOT-DONE <passed> <failed>` before powering
+# off. Anything else on the console is for a human reading a failure.
+set -uo pipefail
+
+STATE=/var/lib/nm-boot
+CONF=/etc/netmonctl/netmonctl.conf
+PROBE=/usr/local/bin/nmprobe
+CG=/sys/fs/cgroup          # the guest's own cgroup2 root: this is a VM
+BOOT_PORT=7001             # denied by the config written in boot 1
+PATH_PORT=7002             # denied by the changed config in boot 2
+RENAME_PORT=7003           # denied by the config renamed into place
+PATH_LIMIT_MS=2000
+passed=0 failed=0
+
+# The console is ttyS0 (console=ttyS0); the unit sends stdout there too.
+say() { printf '%s\n' "$*"; }
+check() { # check NAME PASS|FAIL DETAIL...
+	local name=$1 verdict=$2
+	shift 2
+	say "NM-BOOT-CHECK $name $verdict $*"
+	if [ "$verdict" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+# One TCP connect to 127.0.0.1:PORT with a listener there (--serve), so an
+# allowed connect prints OK and a denied one EPERM: never ECONNREFUSED.
+probe() { "$PROBE" --serve connect tcp 127.0.0.1 "$1" 2>&1; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Poll until `probe PORT` prints WANT, at most LIMIT_MS; prints the ms it took.
+wait_probe() { # wait_probe PORT WANT LIMIT_MS
+	local t0 t got
+	t0=$(now_ms)
+	while :; do
+		got=$(probe "$1")
+		t=$(($(now_ms) - t0))
+		[ "$got" = "$2" ] && { echo "$t"; return 0; }
+		[ "$t" -gt "$3" ] && { echo "$t"; return 1; }
+		sleep 0.05
+	done
+}
+
+# What a failure needs to be understood, on the console.
+diagnose() {
+	say "---- diagnostics ----"
+	systemctl --no-pager status netmonctl.service netmonctl.path \
+		netmonctl-apply.service netmonctl-events.service 2>&1 | head -n 60
+	journalctl -b --no-pager -o short-monotonic -u 'netmonctl*' 2>&1 | tail -n 40
+	netmonctl status 2>&1 | head -n 40
+	say "---- end of diagnostics ----"
+}
+
+# The state file of boot 1: the rule and the attachment to the guest's own
+# cgroup root, so every process of the guest is covered.
+write_boot_conf() {
+	cat >"$CONF" <<EOF
+# written by nm-boot-check in boot 1, restored by netmonctl.service in boot 2
+mode enforce
+attach cgroup $CG
+deny 127.0.0.1 port $BOOT_PORT proto tcp
+EOF
+}
+
+boot1() {
+	local got
+	got=$(dpkg-query -W -f='${Status} ${Version}' netmonctl 2>&1)
+	if [ "$got" = "install ok installed $(cat "$STATE/deb-version")" ]; then
+		check package PASS "dpkg: netmonctl $got"
+	else
+		check package FAIL "dpkg-query: '$got', expected version $(cat "$STATE/deb-version")"
+	fi
+	# The control for boot 2's EPERM: the same connect works without rules.
+	got=$(probe "$BOOT_PORT")
+	if [ "$got" = OK ]; then
+		check baseline PASS "connect 127.0.0.1:$BOOT_PORT before any config: OK"
+	else
+		check baseline FAIL "connect 127.0.0.1:$BOOT_PORT before any config: $got"
+	fi
+	write_boot_conf
+	systemctl enable netmonctl.service netmonctl.path netmonctl-events.service 2>&1
+	cat /proc/sys/kernel/random/boot_id >"$STATE/boot1-id"
+	echo 2 >"$STATE/stage"
+	sync
+	say "NM-BOOT-STAGE reboot"
+	systemctl reboot
+}
+
+check_reboot() {
+	local b1 b2
+	b1=$(cat "$STATE/boot1-id" 2>/dev/null) b2=$(cat /proc/sys/kernel/random/boot_id)
+	if [ -n "$b1" ] && [ "$b1" != "$b2" ]; then
+		check rebooted PASS "boot id $b1 -> $b2"
+	else
+		check rebooted FAIL "boot id '$b1' -> '$b2'"
+	fi
+}
+
+# The rules hold after the boot with nothing typed: netmonctl.service ran
+# and succeeded, the connect of the rule gets EPERM, another port does not.
+check_enforced() {
+	local state deny other
+	state=$(systemctl show -p ActiveState --value netmonctl.service)/$(systemctl show -p Result --value netmonctl.service)
+	deny=$(probe "$BOOT_PORT") other=$(probe "$PATH_PORT")
+	if [ "$state" = active/success ] && [ "$deny" = EPERM ] && [ "$other" = OK ]; then
+		check boot-enforced PASS "netmonctl.service $state; 127.0.0.1:$BOOT_PORT $deny, :$PATH_PORT $other"
+	else
+		check boot-enforced FAIL "netmonctl.service $state; 127.0.0.1:$BOOT_PORT $deny (want EPERM), :$PATH_PORT $other (want OK)"
+	fi
+}
+
+# `netmonctl status` (text, as an admin reads it, and -j) shows the rule
+# count, the mode and the attachment to the guest's cgroup root.
+check_status() {
+	local text json rules mode att
+	text=$(netmonctl status 2>&1)
+	say "$text" | sed 's/^/    status: /'
+	json=$(netmonctl -j status 2>&1)
+	rules=$(jq -r '.rules' <<<"$json" 2>/dev/null)
+	mode=$(jq -r '.mode' <<<"$json" 2>/dev/null)
+	att=$(jq -r --arg cg "$CG" '[.programs[] | select(.attached | index($cg))] | length' \
+		<<<"$json" 2>/dev/null)
+	if [ "$rules" = 1 ] && [ "$mode" = enforce ] && [ "${att:-0}" -gt 0 ] &&
+		grep -q "$CG" <<<"$text"; then
+		check status PASS "rules=$rules mode=$mode, $att programs attached to $CG"
+	else
+		check status FAIL "rules=$rules mode=$mode attached-to-$CG=$att (want 1 enforce >0)"
+	fi
+}
+
+# netmonctl.path: a changed file is applied (a restore) within 2 s. First
+# written in place, as an editor or `netmonctl save` does, then renamed
+# into place, as Ansible, Salt and Puppet do.
+check_path() {
+	local ms ms2 old
+	cat >"$CONF" <<EOF
+# changed in boot 2: the rule moves from port $BOOT_PORT to $PATH_PORT
+mode enforce
+attach cgroup $CG
+deny 127.0.0.1 port $PATH_PORT proto tcp
+EOF
+	if ms=$(wait_probe "$PATH_PORT" EPERM "$PATH_LIMIT_MS") &&
+		ms2=$(wait_probe "$BOOT_PORT" OK "$PATH_LIMIT_MS") &&
+		[ $((ms + ms2)) -le "$PATH_LIMIT_MS" ]; then
+		check path-write PASS "in-place write applied in $((ms + ms2)) ms: :$PATH_PORT EPERM, :$BOOT_PORT OK"
+	else
+		check path-write FAIL "in-place write not applied within $PATH_LIMIT_MS ms (:$PATH_PORT $(probe $PATH_PORT), :$BOOT_PORT $(probe $BOOT_PORT))"
+	fi
+	# Let the first apply finish, so the second change is its own trigger.
+	sleep 1
+	cat >"$CONF.tmp" <<EOF
+# renamed into place in boot 2
+mode enforce
+attach cgroup $CG
+deny 127.0.0.1 port $RENAME_PORT proto tcp
+EOF
+	mv "$CONF.tmp" "$CONF"
+	if ms=$(wait_probe "$RENAME_PORT" EPERM "$PATH_LIMIT_MS") &&
+		ms2=$(wait_probe "$PATH_PORT" OK "$PATH_LIMIT_MS") &&
+		[ $((ms + ms2)) -le "$PATH_LIMIT_MS" ]; then
+		check path-rename PASS "renamed file applied in $((ms + ms2)) ms: :$RENAME_PORT EPERM, :$PATH_PORT OK"
+	else
+		check path-rename FAIL "renamed file not applied within $PATH_LIMIT_MS ms (:$RENAME_PORT $(probe $RENAME_PORT), :$PATH_PORT $(probe $PATH_PORT))"
+	fi
+	old=$(systemctl show -p Result --value netmonctl-apply.service)
+	[ "$old" = success ] || check path-apply-unit FAIL "netmonctl-apply.service result: $old"
+}
+
+# netmonctl-events.service: a denied connect appears in the journal as a
+# JSON event of that unit, naming the port and the program that denied it.
+check_events() {
+	local i hit="" got since
+	# Only an event of this connect counts, not one of the path checks:
+	# the JSON times are RFC 3339 UTC with nanoseconds, so they compare as text.
+	since=$(date -u +%FT%T.%NZ)
+	got=$(probe "$RENAME_PORT")
+	for i in $(seq 1 50); do
+		hit=$(journalctl -b -u netmonctl-events.service -o cat --no-pager 2>/dev/null |
+			jq -c --argjson p "$RENAME_PORT" --arg t "$since" 'select(.type == "event" and .time >= $t and
+				.verdict == "deny" and .comm == "nmprobe" and
+				.daddr == "127.0.0.1" and .dport == $p)' 2>/dev/null | tail -n 1)
+		[ -n "$hit" ] && break
+		sleep 0.1
+	done
+	if [ "$got" = EPERM ] && [ -n "$hit" ]; then
+		check events-journal PASS "journalctl -u netmonctl-events: $hit"
+	else
+		check events-journal FAIL "connect :$RENAME_PORT $got; no deny event for port $RENAME_PORT in journalctl -u netmonctl-events"
+		journalctl -b -u netmonctl-events.service -o cat --no-pager 2>&1 | tail -n 10
+	fi
+}
+
+# netmonctl.service is done before network-pre.target is reached: the
+# rules hold before any network is configured.
+check_order() {
+	local svc net
+	svc=$(systemctl show -p ActiveEnterTimestampMonotonic --value netmonctl.service)
+	net=$(systemctl show -p ActiveEnterTimestampMonotonic --value network-pre.target)
+	if [ "${svc:-0}" -gt 0 ] && [ "${net:-0}" -gt 0 ] && [ "$svc" -le "$net" ]; then
+		check boot-order PASS "netmonctl.service done at $((svc / 1000)) ms, network-pre.target at $((net / 1000)) ms"
+	else
+		check boot-order FAIL "netmonctl.service done at '$svc' us, network-pre.target at '$net' us (want 0 < svc <= net)"
+	fi
+}
+
+boot2() {
+	check_reboot
+	check_enforced
+	check_order
+	check_status
+	check_path
+	check_events
+	echo done >"$STATE/stage"
+}
+
+main() {
+	local stage
+	stage=$(cat "$STATE/stage" 2>/dev/null || echo 1)
+	say "NM-BOOT-STAGE $stage kernel $(uname -r)"
+	case $stage in
+	1) boot1 ;;
+	2) boot2 ;;
+	*) check stage FAIL "unexpected stage '$stage' (booted again after the test?)" ;;
+	esac
+	[ "$failed" -eq 0 ] || diagnose
+	if [ "$stage" != 1 ]; then
+		say "NM-BOOT-DONE $passed $failed"
+		systemctl poweroff
+	fi
+}
+
+main "$@"
