@@ -192,17 +192,19 @@ check_events() {
 	since=$(date -u +%FT%T.%NZ)
 	got=$(probe "$RENAME_PORT")
 	for i in $(seq 1 50); do
-		hit=$(journalctl -b -u netmonctl-events.service -o cat --no-pager 2>/dev/null |
-			jq -c --argjson p "$RENAME_PORT" --arg t "$since" 'select(.type == "event" and .time >= $t and
+		# The command the unit and the man page give an admin.
+		hit=$(journalctl -b -t netmonctl-events -o cat --no-pager 2>/dev/null |
+			jq -R -c --argjson p "$RENAME_PORT" --arg t "$since" 'fromjson? |
+				select(.type == "event" and .time >= $t and
 				.verdict == "deny" and .comm == "nmprobe" and
 				.daddr == "127.0.0.1" and .dport == $p)' 2>/dev/null | tail -n 1)
 		[ -n "$hit" ] && break
 		sleep 0.1
 	done
 	if [ "$got" = EPERM ] && [ -n "$hit" ]; then
-		check events-journal PASS "journalctl -u netmonctl-events: $hit"
+		check events-journal PASS "journalctl -t netmonctl-events: $hit"
 	else
-		check events-journal FAIL "connect :$RENAME_PORT $got; no deny event for port $RENAME_PORT in journalctl -u netmonctl-events"
+		check events-journal FAIL "connect :$RENAME_PORT $got; no deny event for port $RENAME_PORT in journalctl -t netmonctl-events"
 		journalctl -b -u netmonctl-events.service -o cat --no-pager 2>&1 | tail -n 10
 	fi
 }
