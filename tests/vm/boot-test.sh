@@ -18,6 +18,8 @@
 #   NM_BOOT_KERNEL  matrix label             [6.1: bookworm's own kernel]
 #   NM_BOOT_TIMEOUT seconds for both boots   [420]
 #   NM_VM_CACHE     kernels and rootfs cache [/var/cache/netmonctl-vm]
+#   NM_VM_REFRESH=1 ask the mirror again: a new kernel if there is one, and
+#                   the rootfs debootstrapped again
 #   NM_BOOT_KEEP=1  keep the work dir (disk image, console log) on exit
 # Prints `NM-BOOT-CHECK <name> PASS|FAIL ...` per check and ends with
 # `boot: N passed, N failed` (a check that never ran is a failure).
@@ -140,10 +142,24 @@ debootstrap_rootfs() {
 	echo nm-boot >"$dir/etc/hostname"
 }
 
-# The pristine rootfs for this key, built when missing; prints its path.
-# flock: two runs at once build it once.
+# Remove a rootfs tree. debootstrap mounts proc and sysfs inside its target
+# while it works: a build that was killed can leave them there, and rm must
+# never walk into the host's /proc or /sys through them.
+remove_tree() {
+	local t=$1 m
+	[ -e "$t" ] || return 0
+	# Deepest first; /proc/mounts escapes spaces as \040, which a rootfs
+	# path under $CACHE does not have.
+	awk -v t="$t/" 'index($2 "/", t) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m" || true; done
+	rm -rf --one-file-system "$t"
+}
+
+# The pristine rootfs for this key, built when missing (or with
+# NM_VM_REFRESH=1, as fetch-kernels.sh); prints its path. flock: two runs
+# at once build it once.
 cached_rootfs() {
-	local mirror key dir
+	local mirror key dir old
 	mirror=$(system_mirror_url)
 	[ -n "$mirror" ] || die "no Debian mirror in /etc/apt/sources.list{,.d} (debootstrap needs one)"
 	key=$(rootfs_key "$mirror")
@@ -151,17 +167,20 @@ cached_rootfs() {
 	mkdir -p "$CACHE/rootfs"
 	exec 9>"$CACHE/rootfs/.lock"
 	flock 9
-	if [ ! -f "$dir/.nm-complete" ]; then
+	if [ ! -f "$dir/.nm-complete" ] || [ "${NM_VM_REFRESH:-0}" = 1 ]; then
 		log "building the $SUITE rootfs (debootstrap from $mirror, cache key $key)"
-		rm -rf "$dir" "$dir.new" "$dir.new.log"
+		remove_tree "$dir.new"
+		rm -f "$dir.new.log"
 		debootstrap_rootfs "$dir.new" "$mirror" ||
 			die "debootstrap $SUITE from $mirror failed (log above)"
 		date -u +%FT%TZ >"$dir.new/.nm-complete"
+		remove_tree "$dir"
 		mv "$dir.new" "$dir"
 		rm -f "$dir.new.log"
 		# The older keys' rootfs are stale now: one is kept.
-		find "$CACHE/rootfs" -mindepth 1 -maxdepth 1 -name "$SUITE-*" ! -path "$dir" \
-			-exec rm -rf {} +
+		for old in "$CACHE/rootfs/$SUITE-"*; do
+			[ "$old" = "$dir" ] || remove_tree "$old"
+		done
 	else
 		log "rootfs $SUITE-$key from the cache (built $(cat "$dir/.nm-complete"))"
 	fi
