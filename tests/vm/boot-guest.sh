@@ -53,8 +53,8 @@ mono_us() { awk '{ printf "%d\n", $1 * 1000000 }' /proc/uptime; }
 # timestamp: the probe's time, slow under TCG on a busy host, is not in
 # it). Fails after 10 s, or when the apply failed.
 apply_ms() { # apply_ms SINCE_US
-	local i end res
-	for i in $(seq 1 200); do
+	local end res
+	for _ in $(seq 1 200); do
 		end=$(systemctl show -p ExecMainExitTimestampMonotonic --value netmonctl-apply.service)
 		if [ "${end:-0}" -gt "$1" ]; then
 			res=$(systemctl show -p Result --value netmonctl-apply.service)
@@ -208,12 +208,12 @@ check_path() {
 # netmonctl-events.service: a denied connect appears in the journal as a
 # JSON event of that unit, naming the port and the program that denied it.
 check_events() {
-	local i hit="" got since
+	local hit="" got since
 	# Only an event of this connect counts, not one of the path checks:
 	# the JSON times are RFC 3339 UTC with nanoseconds, so they compare as text.
 	since=$(date -u +%FT%T.%NZ)
 	got=$(probe "$RENAME_PORT")
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		# The command the unit and the man page give an admin.
 		hit=$(journalctl -b -t netmonctl-events -o cat --no-pager 2>/dev/null |
 			jq -R -c --argjson p "$RENAME_PORT" --arg t "$since" 'fromjson? |
@@ -265,13 +265,13 @@ check_stop() {
 # (systemd-analyze would refuse: this unit is part of the boot, which is
 # not finished while it runs.)
 boot_times() {
-	local sysd start done mu
+	local sysd start end mu
 	sysd=$(systemctl show -p UserspaceTimestampMonotonic --value)
 	start=$(systemctl show -p InactiveExitTimestampMonotonic --value netmonctl.service)
-	done=$(systemctl show -p ActiveEnterTimestampMonotonic --value netmonctl.service)
+	end=$(systemctl show -p ActiveEnterTimestampMonotonic --value netmonctl.service)
 	mu=$(systemctl show -p ActiveEnterTimestampMonotonic --value multi-user.target)
 	say "    boot times (ms since the kernel started): systemd $((sysd / 1000))," \
-		"netmonctl.service $((start / 1000))-$((done / 1000)), multi-user.target $((mu / 1000))"
+		"netmonctl.service $((start / 1000))-$((end / 1000)), multi-user.target $((mu / 1000))"
 }
 
 boot2() {
@@ -283,7 +283,7 @@ boot2() {
 	check_path
 	check_events
 	check_stop
-	echo done >"$STATE/stage"
+	echo finished >"$STATE/stage"
 }
 
 main() {
