@@ -223,8 +223,14 @@ check_events() {
 		[ -n "$hit" ] && break
 		sleep 0.1
 	done
+	# And that line was written by the unit's process, not by anyone who
+	# took its tag (logger -t).
+	if [ -n "$hit" ] && ! journalctl -b -t netmonctl-events _SYSTEMD_UNIT=netmonctl-events.service \
+		-o cat --no-pager 2>/dev/null | jq -R -c 'fromjson?' 2>/dev/null | grep -qxF "$hit"; then
+		hit="" got="$got; the event is not from _SYSTEMD_UNIT=netmonctl-events.service"
+	fi
 	if [ "$got" = EPERM ] && [ -n "$hit" ]; then
-		check events-journal PASS "journalctl -t netmonctl-events: $hit"
+		check events-journal PASS "journalctl -t netmonctl-events (unit netmonctl-events.service): $hit"
 	else
 		check events-journal FAIL "connect :$RENAME_PORT $got; no deny event for port $RENAME_PORT in journalctl -t netmonctl-events"
 		journalctl -b -u netmonctl-events.service -o cat --no-pager 2>&1 | tail -n 10

@@ -94,7 +94,7 @@ package_deb() {
 		echo "$NM_DEB"
 		return
 	fi
-	deb=$(scripts/package.sh | tail -n 1) || die "scripts/package.sh failed"
+	deb=$(nice -n 10 scripts/package.sh | tail -n 1) || die "scripts/package.sh failed"
 	[ -f "$deb" ] || die "scripts/package.sh printed no .deb ($deb)"
 	echo "$deb"
 }
