@@ -55,6 +55,8 @@ die() {
 WORK="" QEMU_PID=""
 cleanup() {
 	local rc=$?
+	# Every step runs whatever the one before did: errexit off here.
+	set +e
 	if [ -n "$QEMU_PID" ]; then
 		kill "$QEMU_PID" 2>/dev/null && sleep 1
 		kill -9 "$QEMU_PID" 2>/dev/null
