@@ -27,6 +27,7 @@ CG=/sys/fs/cgroup          # the guest's own cgroup2 root: this is a VM
 BOOT_PORT=7001             # denied by the config written in boot 1
 PATH_PORT=7002             # denied by the changed config in boot 2
 RENAME_PORT=7003           # denied by the config renamed into place
+RACE_PORTS=(7004 7005)     # two changes, the second while the first applies
 PATH_LIMIT_MS=2000
 passed=0 failed=0
 
@@ -280,6 +281,40 @@ boot_times() {
 		"netmonctl.service $((start / 1000))-$((end / 1000)), multi-user.target $((mu / 1000))"
 }
 
+# A change made while netmonctl-apply.service is still applying the one
+# before must not be lost: whatever writes the file last must win, or a
+# fleet stays on a config its management tool already replaced. Made
+# certain, not left to timing: restore reads the file, then takes the pin
+# dir's lock (flock), so while this test holds that lock the apply of the
+# first change has read it and waits; the second change is written then,
+# and the lock let go.
+check_path_race() {
+	local first=${RACE_PORTS[0]} second=${RACE_PORTS[1]} fd during=no d f
+	exec {fd}</sys/fs/bpf/netmonctl
+	flock -x "$fd"
+	path_conf "$first" >"$CONF"
+	for _ in $(seq 1 100); do
+		[ "$(systemctl show -p ActiveState --value netmonctl-apply.service)" = activating ] &&
+			{ during=yes; break; }
+		sleep 0.05
+	done
+	# It read the file at once; the lock is what it waits for now.
+	sleep 1
+	path_conf "$second" >"$CONF"
+	flock -u "$fd"
+	exec {fd}<&-
+	for _ in $(seq 1 50); do
+		[ "$(probe "$second")" = EPERM ] && break
+		sleep 0.1
+	done
+	d=$(probe "$second") f=$(probe "$first")
+	if [ "$during" = yes ] && [ "$d" = EPERM ] && [ "$f" = OK ]; then
+		check path-race PASS "second change written while the first apply waited: the last file won: :$second $d, :$first $f"
+	else
+		check path-race FAIL "first apply seen waiting: $during; 5 s later :$second $d (want EPERM), :$first $f (want OK): the second change was lost"
+	fi
+}
+
 boot2() {
 	boot_times
 	check_reboot
@@ -289,6 +324,7 @@ boot2() {
 	check_path
 	check_events
 	check_stop
+	check_path_race
 	echo finished >"$STATE/stage"
 }
 

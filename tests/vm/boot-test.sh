@@ -39,7 +39,7 @@ SUITE=bookworm
 INCLUDE=systemd,systemd-sysv,jq
 # What boot-guest.sh reports, in order; any of them missing is a failure.
 CHECKS=(package baseline rebooted boot-enforced boot-order status path-write path-rename
-	events-journal stop-keeps)
+	events-journal stop-keeps path-race)
 
 log() { printf 'boot-test: %s\n' "$*" >&2; }
 # A prerequisite missing: one clear line, and a summary that counts it as
