@@ -11,8 +11,9 @@
 #   boot 2: nothing is typed any more: check that the rules came back with
 #           the boot (before network-pre.target), that `netmonctl status`
 #           shows them, that the path unit applies a changed file within
-#           2 seconds, that a denied connect reached the journal, and
-#           that stopping netmonctl.service lifts nothing; then power off.
+#           2 seconds, that a denied connect reached the journal, that
+#           stopping netmonctl.service lifts nothing, and that a change
+#           written during an apply is not lost; then power off.
 #
 # Every check prints one console line the host parses:
 #   NM-BOOT-CHECK <name> PASS|FAIL <detail>

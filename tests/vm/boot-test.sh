@@ -8,7 +8,8 @@
 # tree with dpkg -i, writes a config, enables the units and reboots;
 # after the reboot, with nothing typed, it checks the rules hold, that
 # `netmonctl status` shows them, that netmonctl.path applies a changed
-# config within 2 s, and that a denied connect reaches the journal.
+# config within 2 s (a change made during an apply too), and that a
+# denied connect reaches the journal.
 #
 #   tests/vm/boot-test.sh
 #
