@@ -6,7 +6,8 @@
 #   scripts/deps.sh test    build + bats, jq, iproute2, qemu and friends for the kernel matrix,
 #                           python3 (test helpers), clang's runtimes (libFuzzer, ASan) and
 #                           llvm-symbolizer (readable sanitizer reports), systemd (systemd-analyze
-#                           verify on the units), lintian (the .deb)
+#                           verify on the units), lintian (the .deb), debootstrap and e2fsprogs
+#                           (the boot test's Debian guest and its disk image)
 #   scripts/deps.sh bench   test + nftables
 set -euo pipefail
 
@@ -14,7 +15,7 @@ build_pkgs=(clang gcc make cmake pkg-config libbpf-dev bpftool libelf-dev zlib1g
 	libzstd-dev libjansson-dev linux-libc-dev netbase)
 test_pkgs=(bats bats-assert bats-support bats-file jq iproute2 procps qemu-system-x86
 	busybox-static bash-static cpio man-db groff-base bash-completion util-linux python3
-	libclang-rt-dev llvm systemd lintian file)
+	libclang-rt-dev llvm systemd lintian file debootstrap e2fsprogs)
 bench_pkgs=(nftables)
 
 want=("${build_pkgs[@]}")

@@ -11,9 +11,12 @@
 #                   NM_ASAN_BATS) against an ASan+UBSan build (per test;
 #                   every sanitizer report is one more failure)
 #   7. VM matrix    tests/vm/run-matrix.sh: Debian's kernels in qemu (one)
+#   8. boot         tests/vm/boot-test.sh: the .deb in a Debian guest booted
+#                   under qemu, its units proven across a reboot (per check)
 # Ends with one line `tests: N passed, N failed, N skipped`; a skip always
 # says why and is never counted as a pass.
-# NM_SKIP_FUZZ=1, NM_SKIP_ASAN=1, NM_SKIP_MATRIX=1 leave a part out (and say so).
+# NM_SKIP_FUZZ=1, NM_SKIP_ASAN=1, NM_SKIP_MATRIX=1, NM_SKIP_BOOT=1 leave a
+# part out (and say so).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -100,6 +103,17 @@ if [ -x tests/vm/run-matrix.sh ] && [ "${NM_SKIP_MATRIX:-0}" != 1 ]; then
 		echo "kernel matrix: FAILED"
 	fi
 	phase "kernel matrix"
+fi
+# ---- the .deb and its systemd units, proven by a real boot ----
+if [ "${NM_SKIP_BOOT:-0}" != 1 ]; then
+	# stderr too: a missing prerequisite is one line there, and the
+	# summary is on stdout either way.
+	tests/vm/boot-test.sh 2>&1 | tee "$log"
+	add_summary boot "$log"
+	phase "boot test"
+else
+	echo "boot: skipped (NM_SKIP_BOOT=1)"
+	skipped=$((skipped + 1))
 fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

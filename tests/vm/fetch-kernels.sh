@@ -260,4 +260,6 @@ main() {
 	return $rc
 }
 
-main "$@"
+# Sourced (tests/vm/boot-test.sh takes system_mirror from here): only
+# the functions, nothing runs.
+[ "${BASH_SOURCE[0]}" != "$0" ] || main "$@"
