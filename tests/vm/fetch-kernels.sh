@@ -21,28 +21,8 @@ set -euo pipefail
 
 CACHE=${NM_VM_CACHE:-/var/cache/netmonctl-vm}
 KEYRING_DEFAULT=/usr/share/keyrings/debian-archive-keyring.gpg
-ALL_LABELS=(5.10 6.1 6.12 newest arm64-5.10 arm64-6.1 arm64-6.12 arm64-newest)
-
-log() { printf 'fetch-kernels: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-# The one place a label's arch is decided: an `arm64-` prefix, else amd64.
-arch_of() {
-	case $1 in
-	arm64-*) echo arm64 ;;
-	*) echo amd64 ;;
-	esac
-}
-
-suite_of() {
-	case ${1#arm64-} in
-	5.10) echo bullseye ;;
-	6.1) echo bookworm ;;
-	6.12) echo trixie ;;
-	newest) echo sid ;;
-	*) return 1 ;;
-	esac
-}
+# shellcheck source=tests/vm/labels.sh
+. "$(dirname "$0")/labels.sh"
 
 # The host tools the VM tests need. Installed only when missing, so a
 # prepared machine never touches apt here.
