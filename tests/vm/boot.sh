@@ -34,6 +34,7 @@ RETRIES=${NM_VM_BOOT_RETRIES:-2}
 # every feature a Debian kernel may use, with the implementation-defined
 # pointer-authentication algorithm, which TCG computes far faster than
 # the architected QARMA (guests cannot tell the difference).
+# shellcheck disable=SC2054 # the commas are qemu's
 case ${NM_VM_ARCH:-amd64} in
 amd64) QEMU=(qemu-system-x86_64 -machine accel=tcg) TTY=ttyS0 ;;
 arm64) QEMU=(qemu-system-aarch64 -machine virt,accel=tcg -cpu max,pauth-impdef=on) TTY=ttyAMA0 ;;

@@ -63,7 +63,7 @@ NM_MATRIX_JSON=${NM_MATRIX_JSON:-build/matrix.json}
 # and newest, the one kernel to come. tests/vm/README.md says more.
 ARM64_KERNELS=${NM_MATRIX_ARM64-5.10 newest}
 [ "$ARM64_KERNELS" = all ] && ARM64_KERNELS="5.10 6.1 6.12 newest"
-KERNELS=${NM_MATRIX_KERNELS:-5.10 6.1 6.12 newest$(printf ' arm64-%s' $ARM64_KERNELS)}
+KERNELS=${NM_MATRIX_KERNELS:-5.10 6.1 6.12 newest$(for k in $ARM64_KERNELS; do printf ' arm64-%s' "$k"; done)}
 PARALLEL=${NM_VM_PARALLEL:-1}
 VM_TIMEOUT=${NM_VM_TIMEOUT:-420}
 RUN_HOST=1
