@@ -47,6 +47,9 @@ void nm_error_print(void); /* main() only */
 /* A success line on stdout: not in JSON mode, not with -q. */
 void nm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *nm_errno_name(int err);
+/* The kernel's internal "operation not supported" (include/linux/errno.h),
+ * which BPF hands to user space as is; libc has no name for it. */
+#define NM_ENOTSUPP 524
 bool nm_is_prefix(const char *arg, const char *keyword);
 /* Index of the keyword `arg` abbreviates uniquely in NULL-terminated `kw`; -1 none, -2 ambiguous. */
 int nm_keyword(const char *arg, const char *const *kw);

@@ -66,6 +66,12 @@ const char *nm_lsm_reason(int err)
 		return "no kernel BTF or no bpf_lsm_socket_connect: BPF-LSM not built in";
 	if (err == -EINVAL)
 		return "kernel rejected a BPF-LSM program (EINVAL): is 'bpf' in lsm= on the kernel command line?";
+	/* Loads, then the attach finds no BPF trampoline for the hook: arm64
+	 * has none before 6.0, and none on ftrace-managed functions (every
+	 * LSM hook) before 6.4 brought it ftrace direct calls. */
+	if (err == -NM_ENOTSUPP)
+		return "kernel cannot attach BPF-LSM programs (ENOTSUPP): no BPF trampoline for its LSM "
+		       "hooks (arm64: only from Linux 6.4 on)";
 	snprintf(buf, sizeof(buf), "kernel refused a BPF-LSM program: %s (%s)", strerror(-err),
 		 nm_errno_name(err));
 	return buf;

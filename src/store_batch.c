@@ -25,7 +25,7 @@ static size_t nm_write_batch(int fd, struct nm_batch *b, size_t from, size_t n)
 	if (!no_batch) {
 		if (bpf_map_update_batch(fd, &b->keys[from], &b->vals[from], &count, NULL) == 0)
 			return n;
-		if (errno != EINVAL && errno != ENOTSUP && errno != 524 /* ENOTSUPP */)
+		if (errno != EINVAL && errno != ENOTSUP && errno != NM_ENOTSUPP)
 			return count;
 		no_batch = true;
 	}
@@ -154,7 +154,7 @@ static int nm_read_batched(int fd, struct nm_rule_key **keys, struct nm_rule_val
 		ret = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, *keys + *n, *vals + *n, &count,
 					   NULL);
 		if (ret && errno != ENOENT)
-			return first && (errno == EINVAL || errno == ENOTSUP || errno == 524) ? 1 : -errno;
+			return first && (errno == EINVAL || errno == ENOTSUP || errno == NM_ENOTSUPP) ? 1 : -errno;
 		*n += count;
 		first = false;
 		if (ret) /* ENOENT: that was the last chunk */

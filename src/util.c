@@ -116,6 +116,7 @@ const char *nm_errno_name(int err)
 		{ EBUSY, "EBUSY" },   { ENOTSUP, "ENOTSUP" }, { EBADF, "EBADF" }, { ENOTDIR, "ENOTDIR" },
 		{ ESRCH, "ESRCH" },   { EFAULT, "EFAULT" }, { ENOSYS, "ENOSYS" }, { ENOTEMPTY, "ENOTEMPTY" },
 		{ EISDIR, "EISDIR" }, { EIO, "EIO" },       { EAGAIN, "EAGAIN" }, { EINTR, "EINTR" },
+		{ NM_ENOTSUPP, "ENOTSUPP" },
 	};
 	size_t i;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12 machine, as root, in this order:
 #   1. deps         scripts/deps.sh test
-#   2. build        build/ (dynamic, with the unit tests) and build-static/
+#   2. build        build/ (dynamic, with the unit tests), build-static/ and
+#                   build-static-arm64/ (the cross build the arm64 VMs run)
 #   3. unit         tests/unit/run.sh: pure functions, no root, < 1 s
 #                   (counted per test function)
 #   4. host bats    tests/bats against this machine's kernel (per test)
@@ -10,7 +11,8 @@
 #   6. ASan bats    tests/asan/run.sh: the bats suite (or the files in
 #                   NM_ASAN_BATS) against an ASan+UBSan build (per test;
 #                   every sanitizer report is one more failure)
-#   7. VM matrix    tests/vm/run-matrix.sh: Debian's kernels in qemu (one)
+#   7. VM matrix    tests/vm/run-matrix.sh: Debian's kernels in qemu, amd64
+#                   and arm64 (one)
 #   8. boot         tests/vm/boot-test.sh: the .deb in a Debian guest booted
 #                   under qemu, its units proven across a reboot (per check)
 # Ends with one line `tests: N passed, N failed, N skipped`; a skip always
@@ -29,6 +31,7 @@ phase() { # phase NAME: the time the last part took
 }
 scripts/deps.sh test || die "installing dependencies failed"
 scripts/build.sh --static || die "build failed"
+scripts/build.sh --arch arm64 || die "arm64 cross build failed"
 phase "deps and build"
 
 passed=0 failed=0 skipped=0

@@ -1,16 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# fetch-kernels.sh: put one Debian cloud-amd64 kernel image per suite into a
-# cache outside the work tree and print `<label> <version> <vmlinuz>` lines.
+# fetch-kernels.sh: put one Debian cloud kernel image per suite and arch
+# into a cache outside the work tree and print
+# `<label> <version> <vmlinuz> <arch>` lines (arch: Debian's name).
 #
 #   tests/vm/fetch-kernels.sh [--refresh] [--no-install] [LABEL...]
 #
-# Labels: 5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), newest (sid).
+# Labels: 5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), newest (sid), all
+# amd64; the same with an `arm64-` prefix (arm64-5.10 ...) are arm64.
 # A label already in the cache costs no network at all; --refresh (or
 # NM_VM_REFRESH=1) asks the mirror again which image is newest and fetches
 # it if it changed. Versions are never written down here: the newest
-# cloud-amd64 image of each suite is picked from the package lists.
+# cloud-<arch> image of each suite is picked from the package lists.
 #
 # Env: NM_VM_CACHE (default /var/cache/netmonctl-vm).
 # Exit: 0 all requested labels available, 1 at least one missing (each
@@ -19,26 +21,15 @@ set -euo pipefail
 
 CACHE=${NM_VM_CACHE:-/var/cache/netmonctl-vm}
 KEYRING_DEFAULT=/usr/share/keyrings/debian-archive-keyring.gpg
-ALL_LABELS=(5.10 6.1 6.12 newest)
-
-log() { printf 'fetch-kernels: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-suite_of() {
-	case $1 in
-	5.10) echo bullseye ;;
-	6.1) echo bookworm ;;
-	6.12) echo trixie ;;
-	newest) echo sid ;;
-	*) return 1 ;;
-	esac
-}
+# shellcheck source=tests/vm/labels.sh
+. "$(dirname "$0")/labels.sh"
 
 # The host tools the VM tests need. Installed only when missing, so a
 # prepared machine never touches apt here.
 ensure_host_tools() {
 	local missing=() want
 	command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+	command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm)
 	[ -x /bin/busybox ] && file_is_static /bin/busybox || missing+=(busybox-static)
 	[ -x /bin/bash-static ] || missing+=(bash-static)
 	command -v cpio >/dev/null || missing+=(cpio)
@@ -90,13 +81,26 @@ system_mirror() {
 	done
 }
 
-# A private apt configuration per suite: its own sources list, lists and
-# cache under $CACHE/apt, so the system's apt state is never read or
-# changed. Each suite has its own sources list and lists directory, so the
-# suites stay apart when asking for the newest image (an update of one
-# would otherwise delete the lists of the others).
+# A private apt configuration per suite and arch (REPO = suite or
+# suite-arch, see repo_of): its own sources list, lists and cache under
+# $CACHE/apt, so the system's apt state is never read or changed. Each has
+# its own sources list and lists directory, so they stay apart when asking
+# for the newest image (an update of one would otherwise delete the lists
+# of the others).
 APT_DIR=$CACHE/apt
+# amd64 keeps the suite's bare name, so caches made before arm64 stay valid.
+repo_of() {
+	local suite arch
+	suite=$(suite_of "$1") arch=$(arch_of "$1")
+	if [ "$arch" = amd64 ]; then echo "$suite"; else echo "$suite-$arch"; fi
+}
+arch_of_repo() {
+	case $1 in *-*) echo "${1#*-}" ;; *) echo amd64 ;; esac
+}
+suite_of_repo() { echo "${1%%-*}"; }
 apt_opts() {
+	local arch
+	arch=$(arch_of_repo "$1")
 	printf '%s\n' -o "Dir::Etc::sourcelist=$APT_DIR/sources-$1.list" \
 		-o "Dir::Etc::sourceparts=$APT_DIR/empty.d" \
 		-o "Dir::Etc::preferencesparts=$APT_DIR/empty.d" \
@@ -104,60 +108,62 @@ apt_opts() {
 		-o APT::Sandbox::User=root \
 		-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
 		-o Dir::State::status=/dev/null \
-		-o APT::Architecture=amd64 -o APT::Architectures=amd64 \
+		-o "APT::Architecture=$arch" -o "APT::Architectures=$arch" \
 		-o Acquire::Languages=none -o Acquire::Retries=3
 }
 apt_private() {
-	local suite=$1 opts
+	local repo=$1 opts
 	shift
-	mapfile -t opts < <(apt_opts "$suite")
+	mapfile -t opts < <(apt_opts "$repo")
 	apt-get -q "${opts[@]}" "$@"
 }
 apt_cache_private() {
-	local suite=$1 opts
+	local repo=$1 opts
 	shift
-	mapfile -t opts < <(apt_opts "$suite")
+	mapfile -t opts < <(apt_opts "$repo")
 	apt-cache "${opts[@]}" "$@"
 }
 
-# Write a private sources list per suite and refresh it. A suite that fails
-# (sid mid-transition, a mirror hiccup) is reported and left out, and the
-# others stay usable.
+# Write a private sources list per repo (suite-arch) and refresh it. One
+# that fails (sid mid-transition, a mirror hiccup) is reported and left
+# out, and the others stay usable.
 APT_READY=""
-apt_update_suites() {
-	local mirror keyring suite
+apt_update_repos() {
+	local mirror keyring repo
 	mirror=$(system_mirror | head -n1)
 	[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d}"
 	keyring=$KEYRING_DEFAULT
 	[ -f "$keyring" ] || die "$keyring missing (install debian-archive-keyring)"
 	mkdir -p "$APT_DIR/empty.d" "$APT_DIR/cache/archives/partial"
 	APT_READY=" "
-	for suite in "$@"; do
-		mkdir -p "$APT_DIR/lists-$suite/partial"
-		echo "deb [signed-by=$keyring] $mirror $suite main" >"$APT_DIR/sources-$suite.list"
+	for repo in "$@"; do
+		mkdir -p "$APT_DIR/lists-$repo/partial"
+		echo "deb [signed-by=$keyring] $mirror $(suite_of_repo "$repo") main" \
+			>"$APT_DIR/sources-$repo.list"
 		# apt-get update exits 0 on some fetch failures: its W:/E: lines
 		# are the real verdict.
-		if apt_private "$suite" update >"$APT_DIR/update-$suite.log" 2>&1 &&
-			! grep -qE '^(W|E): ' "$APT_DIR/update-$suite.log"; then
-			APT_READY+="$suite "
+		if apt_private "$repo" update >"$APT_DIR/update-$repo.log" 2>&1 &&
+			! grep -qE '^(W|E): ' "$APT_DIR/update-$repo.log"; then
+			APT_READY+="$repo "
 		else
-			log "suite $suite: apt-get update failed:"
-			grep -E '^(W|E): ' "$APT_DIR/update-$suite.log" | head -n 5 | sed 's/^/    /' >&2
+			log "$repo: apt-get update failed:"
+			grep -E '^(W|E): ' "$APT_DIR/update-$repo.log" | head -n 5 | sed 's/^/    /' >&2
 		fi
 	done
 }
 
-# Newest cloud-amd64 image package of SUITE: prints `<pkg> <version>`.
+# Newest cloud image package of REPO (suite-arch): prints `<pkg> <version>`.
 # sid ships the image in linux-binary-*, with linux-image-* only a meta
 # package; older suites have it in the signed linux-image-*.
 newest_image_pkg() {
-	local suite=$1 abi pkg ver
-	abi=$(apt_cache_private "$suite" pkgnames linux- 2>/dev/null |
-		grep -E '^linux-(image|binary)-[0-9][^ ]*-cloud-amd64$' |
-		sed -E 's/^linux-(image|binary)-//; s/-cloud-amd64$//' | sort -Vu | tail -n1)
+	local repo=$1 flavour abi pkg ver
+	flavour=cloud-$(arch_of_repo "$repo")
+	abi=$(apt_cache_private "$repo" pkgnames linux- 2>/dev/null |
+		grep -E "^linux-(image|binary)-[0-9][^ ]*-$flavour\$" |
+		sed -E "s/^linux-(image|binary)-//; s/-$flavour\$//" | sort -Vu | tail -n1)
 	[ -n "$abi" ] || return 1
-	for pkg in "linux-binary-$abi-cloud-amd64" "linux-image-$abi-cloud-amd64"; do
-		ver=$(apt_cache_private "$suite" show "$pkg" 2>/dev/null |
+	for pkg in "linux-binary-$abi-$flavour" "linux-image-$abi-$flavour"; do
+		ver=$(apt_cache_private "$repo" show "$pkg" 2>/dev/null |
 			awk '/^Version:/ { print $2; exit }')
 		if [ -n "$ver" ]; then
 			printf '%s %s\n' "$pkg" "$ver"
@@ -167,7 +173,7 @@ newest_image_pkg() {
 	return 1
 }
 
-# Download PKG (of suite $4) and keep only its vmlinuz (and config, for the record).
+# Download PKG (of repo $4) and keep only its vmlinuz (and config, for the record).
 fetch_image() {
 	local label=$1 pkg=$2 ver=$3 dst=$CACHE/kernels/$1 tmp img release
 	tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
@@ -194,21 +200,21 @@ cached() { [ -s "$CACHE/kernels/$1/vmlinuz" ] && [ -s "$CACHE/kernels/$1/info" ]
 
 # Resolve and fetch one label; the cache wins unless refreshing.
 resolve_label() {
-	local label=$1 suite refresh=$2 pv pkg ver
-	suite=$(suite_of "$label")
+	local label=$1 repo refresh=$2 pv pkg ver
+	repo=$(repo_of "$label")
 	if cached "$label" && [ "$refresh" = 0 ]; then
 		return 0
 	fi
 	if [ -z "$APT_READY" ]; then
-		apt_update_suites "${NEED_SUITES[@]}"
+		apt_update_repos "${NEED_REPOS[@]}"
 	fi
-	case $APT_READY in *" $suite "*) ;; *)
-		log "$label: suite $suite unavailable from the mirror right now"
+	case $APT_READY in *" $repo "*) ;; *)
+		log "$label: $repo unavailable from the mirror right now"
 		cached "$label" && { log "$label: keeping cached $(info_get "$label" version)"; return 0; }
 		return 1 ;;
 	esac
-	if ! pv=$(newest_image_pkg "$suite"); then
-		log "$label: no cloud-amd64 kernel image found in $suite"
+	if ! pv=$(newest_image_pkg "$repo"); then
+		log "$label: no cloud-$(arch_of "$label") kernel image found in $repo"
 		cached "$label" && return 0
 		return 1
 	fi
@@ -217,8 +223,8 @@ resolve_label() {
 		[ "$(info_get "$label" version)" = "$ver" ]; then
 		return 0
 	fi
-	log "$label: fetching $pkg $ver from $suite"
-	fetch_image "$label" "$pkg" "$ver" "$suite" || {
+	log "$label: fetching $pkg $ver from $repo"
+	fetch_image "$label" "$pkg" "$ver" "$repo" || {
 		log "$label: download of $pkg failed"
 		cached "$label" && return 0
 		return 1
@@ -231,7 +237,7 @@ main() {
 		case $1 in
 		--refresh) refresh=1 ;;
 		--no-install) install=0 ;;
-		-h | --help) sed -n '3,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		-h | --help) sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		-*) log "unknown option $1"; exit 2 ;;
 		*) suite_of "$1" >/dev/null || { log "unknown label $1"; exit 2; }
 		   labels+=("$1") ;;
@@ -242,16 +248,16 @@ main() {
 	[ "$(id -u)" = 0 ] || die "run as root (apt and the cache in $CACHE need it)"
 	[ "$install" = 1 ] && ensure_host_tools
 	mkdir -p "$CACHE/kernels"
-	NEED_SUITES=()
+	NEED_REPOS=()
 	for label in "${labels[@]}"; do
 		if ! cached "$label" || [ "$refresh" = 1 ]; then
-			NEED_SUITES+=("$(suite_of "$label")")
+			NEED_REPOS+=("$(repo_of "$label")")
 		fi
 	done
 	for label in "${labels[@]}"; do
 		if resolve_label "$label" "$refresh"; then
-			printf '%s %s %s\n' "$label" "$(info_get "$label" version)" \
-				"$CACHE/kernels/$label/vmlinuz"
+			printf '%s %s %s %s\n' "$label" "$(info_get "$label" version)" \
+				"$CACHE/kernels/$label/vmlinuz" "$(arch_of "$label")"
 		else
 			log "$label: NOT AVAILABLE"
 			rc=1

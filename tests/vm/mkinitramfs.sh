@@ -3,8 +3,8 @@
 #
 # mkinitramfs.sh: build the test initramfs the kernel-matrix VMs boot.
 #
-#   tests/vm/mkinitramfs.sh OUTPUT.cpio.gz --init SCRIPT [--file SRC:DEST]...
-#                           [--bin PATH]...
+#   tests/vm/mkinitramfs.sh OUTPUT.cpio.gz --init SCRIPT [--arch ARCH]
+#                           [--file SRC:DEST]... [--bin PATH]...
 #
 # Contents: busybox-static (applet links made at boot), bash-static as
 # /bin/bash (bats needs a real bash), bats-core and the bats-support,
@@ -16,12 +16,17 @@
 # the tests need, runs /payload, prints `NM-VM-EXIT <rc>` and powers off.
 # Kernel parameters of the form nm.KEY=VALUE reach the payload as
 # environment variables NM_KEY=VALUE (e.g. nm.verbose=1 -> NM_VERBOSE=1).
+# --arch (Debian's name; default the host's): for another arch, busybox,
+# bash and every --bin come from that arch's Debian packages (apt-get
+# download PKG:ARCH, so dpkg must know the arch: scripts/deps.sh cross),
+# cached in $NM_VM_CACHE/debs-ARCH (default /var/cache/netmonctl-vm);
+# bats is arch-independent shell and comes from the host as always.
 set -euo pipefail
 
 log() { printf 'mkinitramfs: %s\n' "$*" >&2; }
 die() { log "$*"; exit 2; }
 
-usage() { sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # A static binary runs in an image that has no libc: refuse anything else
 # here, where the message is clear, instead of an `not found` in the VM.
@@ -69,13 +74,86 @@ put_bin() {
 		done
 }
 
+# ---- another arch: programs from its Debian packages ----
+
+# unpack_debs PKG...: download PKG:$ARCH (cached) and unpack it into $STAGE.
+unpack_debs() {
+	local pkg deb cache=${NM_VM_CACHE:-/var/cache/netmonctl-vm}/debs-$ARCH
+	mkdir -p "$cache"
+	for pkg in "$@"; do
+		deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*_$ARCH.deb" | head -n1)
+		if [ -z "$deb" ]; then
+			(cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "$pkg:$ARCH" >/dev/null) ||
+				die "apt-get download $pkg:$ARCH failed (dpkg --add-architecture $ARCH; apt-get update)"
+			deb=$(find "$cache" -maxdepth 1 -name "${pkg}_*_$ARCH.deb" | head -n1)
+		fi
+		[ -n "$deb" ] || die "no $pkg .deb for $ARCH in $cache"
+		dpkg-deb -x "$deb" "$STAGE"
+	done
+}
+
+# A package and what it depends on, for $ARCH (libraries of a --bin).
+dep_closure() {
+	apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+		--no-breaks --no-replaces --no-enhances "$1:$ARCH" |
+		sed -n "s/^\([a-z0-9][^ :<]*\):$ARCH\$/\1/p" | sort -u
+}
+
+# The staged file a dynamic $ARCH binary asks for by soname.
+staged_lib() {
+	local d
+	for d in "$STAGE"/lib/*-linux-gnu* "$STAGE"/usr/lib/*-linux-gnu* "$STAGE/lib" "$STAGE/usr/lib"; do
+		[ -e "$d/$1" ] && { echo "${d#"$STAGE"}/$1"; return 0; }
+	done
+	return 1
+}
+
+# put_staged PATH: a staged $ARCH file into the image, with its program
+# interpreter and the libraries it needs (readelf: ldd cannot run it).
+put_staged() {
+	local path=$1 lib dep
+	[ -e "$ROOT$path" ] && return 0
+	put "$STAGE$path" "$path"
+	dep=$(LC_ALL=C readelf -l "$STAGE$path" 2>/dev/null |
+		sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+	[ -n "$dep" ] && put "$STAGE$dep" "$dep"
+	for lib in $(LC_ALL=C readelf -d "$STAGE$path" 2>/dev/null |
+		sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+		dep=$(staged_lib "$lib") || die "$path needs $lib: not in its packages for $ARCH"
+		put_staged "$dep"
+	done
+}
+
+# The host's program NAME, as the $ARCH package that owns it has it.
+put_bin_cross() {
+	local path pkg
+	path=$(command -v "$1") || die "no such program: $1"
+	path=$(readlink -f "$path")
+	pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1)
+	[ -n "$pkg" ] || die "$1: no Debian package owns $path"
+	# shellcheck disable=SC2046 # package names are words
+	unpack_debs $(dep_closure "$pkg")
+	[ -e "$STAGE$path" ] || die "$pkg:$ARCH has no $path"
+	put_staged "$path"
+}
+
+# busybox and bash: the host's own, or its arch's static packages.
+put_shells() {
+	local src=""
+	if [ "$ARCH" != "$HOST_ARCH" ]; then
+		unpack_debs busybox-static bash-static
+		src=$STAGE
+	fi
+	need_static "$src/bin/busybox" busybox-static
+	put "$src/bin/busybox" /bin/busybox
+	need_static "$src/bin/bash-static" bash-static
+	put "$src/bin/bash-static" /bin/bash
+}
+
 base_system() {
 	mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt}
 	chmod 1777 "$ROOT/tmp"
-	need_static /bin/busybox busybox-static
-	put /bin/busybox /bin/busybox
-	need_static /bin/bash-static bash-static
-	put /bin/bash-static /bin/bash
+	put_shells
 	ln -s bash "$ROOT/bin/sh.bash"
 	# The kernel opens /dev/console for PID 1 before devtmpfs is mounted.
 	mknod -m 600 "$ROOT/dev/console" c 5 1
@@ -137,6 +215,8 @@ EOF
 
 main() {
 	local out="" init="" files=() bins=() spec b
+	HOST_ARCH=$(dpkg --print-architecture)
+	ARCH=$HOST_ARCH
 	[ $# -ge 1 ] || usage
 	out=$1
 	shift
@@ -145,6 +225,7 @@ main() {
 		--init) [ $# -ge 2 ] || usage; init=$2; shift ;;
 		--file) [ $# -ge 2 ] || usage; files+=("$2"); shift ;;
 		--bin) [ $# -ge 2 ] || usage; bins+=("$2"); shift ;;
+		--arch) [ $# -ge 2 ] || usage; ARCH=$2; shift ;;
 		-h | --help) usage ;;
 		*) die "unexpected argument: $1" ;;
 		esac
@@ -153,7 +234,8 @@ main() {
 	[ -n "$init" ] || die "--init SCRIPT is required"
 	[ -f "$init" ] || die "no such payload: $init"
 	ROOT=$(mktemp -d "${TMPDIR:-/tmp}/nm-initramfs.XXXXXX")
-	trap 'rm -rf "$ROOT"' EXIT
+	STAGE=$(mktemp -d "${TMPDIR:-/tmp}/nm-initramfs-$ARCH.XXXXXX")
+	trap 'rm -rf "$ROOT" "$STAGE"' EXIT
 	base_system
 	write_init
 	put "$init" /payload
@@ -164,7 +246,7 @@ main() {
 		put "${spec%:*}" "${spec##*:}"
 	done
 	for b in ${bins[@]+"${bins[@]}"}; do
-		put_bin "$b"
+		if [ "$ARCH" = "$HOST_ARCH" ]; then put_bin "$b"; else put_bin_cross "$b"; fi
 	done
 	mkdir -p "$(dirname "$out")"
 	# newc is the only cpio format the kernel unpacks; gzip -1 because the
