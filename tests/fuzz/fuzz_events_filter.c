@@ -24,14 +24,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "events.h"
-
-#define FUZZ_ASSERT(c)                                                                        \
-	do {                                                                                 \
-		if (!(c)) {                                                                  \
-			fprintf(stderr, "fuzz_events_filter: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_WORDS 256
 

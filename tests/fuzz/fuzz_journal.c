@@ -19,14 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "events.h"
-
-#define FUZZ_ASSERT(c)                                                                   \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "fuzz_journal: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "fuzz.h"
 
 static int pair[2] = { -1, -1 };
 

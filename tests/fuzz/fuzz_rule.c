@@ -14,14 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nm.h"
-
-#define FUZZ_ASSERT(c)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "fuzz_rule: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
+#include "fuzz.h"
 
 static void check_accepted(const struct nm_rule *r)
 {

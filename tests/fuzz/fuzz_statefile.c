@@ -14,14 +14,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include "nm.h"
-
-#define FUZZ_ASSERT(c)                                                                       \
-	do {                                                                                \
-		if (!(c)) {                                                                 \
-			fprintf(stderr, "fuzz_statefile: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
+#include "fuzz.h"
 
 static int fuzz_fd = -1;
 
