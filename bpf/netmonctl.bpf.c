@@ -13,11 +13,15 @@
 
 #define AF_INET 2
 #define AF_INET6 10
+#define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_SCTP 132
 #define IPPROTO_UDPLITE 136
 #define IPPROTO_MPTCP 262
 #define TCP_CLOSE 7
+#define SOCK_RAW 3
 #define EPERM 1
 
 char LICENSE[] SEC("license") = "GPL";
@@ -81,7 +85,7 @@ struct {
 	__uint(max_entries, NM_GENS);
 	__type(key, __u32);
 	__type(value, struct nm_meta);
-} rule_totals SEC(".maps");
+} rule_tally SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -106,7 +110,7 @@ struct nm_query {
 	__u8 protocol; /* IPPROTO_*, MPTCP folded into TCP (see nm_protocol) */
 	__u8 hook;
 	__u8 src_unknown; /* ancillary data may set the source: see nm_decide */
-	__u8 pad;
+	__u8 pclass;      /* the socket's protocol class: one NM_PROTO_* bit */
 };
 
 /*
@@ -119,13 +123,21 @@ static __always_inline __u8 nm_protocol(__u32 protocol)
 	return protocol == IPPROTO_MPTCP ? IPPROTO_TCP : (__u8)protocol;
 }
 
-static __always_inline __u8 nm_proto_bit(__u8 protocol)
+/* The class of a socket (enum nm_proto_bit): its type first, because a
+ * raw socket may carry any protocol number, TCP's included. */
+static __always_inline __u8 nm_proto_class(__u32 type, __u32 protocol)
 {
-	if (protocol == IPPROTO_TCP)
+	if (type == SOCK_RAW)
+		return NM_PROTO_RAW;
+	if (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP)
 		return NM_PROTO_TCP;
 	if (protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE)
 		return NM_PROTO_UDP;
-	return 0;
+	if (protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6)
+		return NM_PROTO_ICMP;
+	if (protocol == IPPROTO_SCTP)
+		return NM_PROTO_SCTP;
+	return NM_PROTO_OTHER;
 }
 
 static __always_inline void nm_count(__u32 hook, int field)
@@ -270,10 +282,14 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
 			break;
 		if (!nm_port_rule_in_gen(r, gen))
 			continue;
-		if (i < NM_SET_SLOTS && nm_port_rule_is_set(r))
-			return nm_set_hit(nm_port_set_id(r), port, pbit) ? nm_hit(val->prefixlen, port, port, pbit)
-									  : 0;
-		if ((r->protos & pbit) && port >= r->lo && port <= r->hi)
+		if (i < NM_SET_SLOTS && nm_port_rule_is_set(r)) {
+			__u32 id = nm_port_set_id(r);
+
+			if (!(pbit & NM_PROTO_PORTED)) /* no ports: the id says */
+				return nm_set_id_classes(id) & pbit ? nm_hit(val->prefixlen, 0, 0xffff, pbit) : 0;
+			return nm_set_hit(id, port, pbit) ? nm_hit(val->prefixlen, port, port, pbit) : 0;
+		}
+		if (nm_port_rule_covers(r, port, pbit))
 			return nm_hit(val->prefixlen, r->lo, r->hi, r->protos);
 	}
 	return 0;
@@ -399,7 +415,7 @@ static __always_inline int nm_any_targets(const struct nm_query *q, struct nm_ru
  * switch to it.) */
 static __always_inline int nm_store_empty(__u32 gen)
 {
-	struct nm_meta *m = bpf_map_lookup_elem(&rule_totals, &gen);
+	struct nm_meta *m = bpf_map_lookup_elem(&rule_tally, &gen);
 
 	return m && m->rules == 0;
 }
@@ -432,7 +448,7 @@ static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit, __u32 g
  */
 static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 {
-	__u8 pbit = nm_proto_bit(q->protocol);
+	__u8 pbit = q->pclass;
 	__u32 zero = 0, gen;
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 	__u64 hit;
@@ -454,10 +470,11 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 	/* An empty generation has no rules, whatever its entries say: a bulk
 	 * load into an empty store writes them unflagged, and a flush leaves
 	 * them to be deleted after the switch (src/store_txn.c). */
-	if (!pbit || nm_store_empty(gen))
+	if (nm_store_empty(gen))
 		return NM_VERDICT_ALLOW;
 	hit = nm_check(&q->key, q->port, pbit, gen);
-	if (!hit && nm_addr_zero(q->key.addr))
+	/* A query with a shorter prefixlen (sock_create) has no address. */
+	if (!hit && q->key.prefixlen == NM_MAX_PREFIXLEN && nm_addr_zero(q->key.addr))
 		hit = nm_check_any(q, pbit, gen);
 	return hit ? nm_verdict_hit(q, hit, is_lsm) : NM_VERDICT_ALLOW;
 }
@@ -509,12 +526,14 @@ static __always_inline int nm_sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, _
 	__u32 ip = ctx->user_ip4;
 	__u32 port = ctx->user_port;
 	__u32 protocol = ctx->protocol;
+	__u32 type = ctx->type;
 
 	nm_query_init(&q, hook, dir);
 	q.key.family = NM_FAM_V4;
 	nm_set_v4(q.key.addr, ip);
 	q.port = bpf_ntohs((__u16)port);
 	q.protocol = nm_protocol(protocol);
+	q.pclass = nm_proto_class(type, protocol);
 	if (sendmsg)
 		nm_set_v4(q.laddr, ctx->msg_src_ip4);
 	if (ip == 0) {
@@ -534,6 +553,7 @@ static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, _
 	__u32 ip[4], src[4];
 	__u32 port = ctx->user_port;
 	__u32 protocol = ctx->protocol;
+	__u32 type = ctx->type;
 
 	ip[0] = ctx->user_ip6[0];
 	ip[1] = ctx->user_ip6[1];
@@ -543,6 +563,7 @@ static __always_inline int nm_sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, _
 	nm_set_v6(&q.key, ip);
 	q.port = bpf_ntohs((__u16)port);
 	q.protocol = nm_protocol(protocol);
+	q.pclass = nm_proto_class(type, protocol);
 	if (sendmsg) {
 		src[0] = ctx->msg_src_ip6[0];
 		src[1] = ctx->msg_src_ip6[1];
@@ -606,6 +627,33 @@ SEC("cgroup/bind6")
 int nm_bind6(struct bpf_sock_addr *ctx)
 {
 	return nm_sock_addr6(ctx, NM_HOOK_BIND6, NM_DIR_BIND, 0);
+}
+
+/*
+ * socket(2) inside the cgroup, for the classes the hooks above cannot
+ * check by address: raw sockets (no cgroup hook sees their sends) and
+ * ping sockets (no cgroup hook sees an unconnected send; measured on
+ * 6.18), SCTP and the rest. Creation has no address, so only egress rules
+ * on every address hold here: `any`, 0.0.0.0/0, ::/0, with no port. The
+ * query's prefixlen (NM_KEY_HDR_BITS) makes the trie return only those.
+ * TCP and UDP sockets are checked where they connect and send.
+ */
+SEC("cgroup/sock_create")
+int nm_sock_create(struct bpf_sock *sk)
+{
+	__u32 family = sk->family, type = sk->type, protocol = sk->protocol;
+	struct nm_query q;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 1;
+	nm_query_init(&q, NM_HOOK_SOCK_CREATE, NM_DIR_EGRESS);
+	q.pclass = nm_proto_class(type, protocol);
+	if (q.pclass & NM_PROTO_PORTED)
+		return 1;
+	q.key.prefixlen = NM_KEY_HDR_BITS;
+	q.key.family = family == AF_INET ? NM_FAM_V4 : NM_FAM_V6;
+	q.protocol = nm_protocol(protocol);
+	return nm_cgroup_verdict(&q);
 }
 
 /* ---- BPF-LSM layer: return 0 allow, -EPERM deny ---- */
@@ -674,7 +722,10 @@ static __always_inline int nm_from_sock(struct nm_query *q, struct sock *sk, int
 
 static __always_inline void nm_lsm_protocol(struct nm_query *q, struct socket *sock)
 {
-	q->protocol = nm_protocol(BPF_CORE_READ(sock, sk, sk_protocol));
+	__u16 protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+
+	q->protocol = nm_protocol(protocol);
+	q->pclass = nm_proto_class(BPF_CORE_READ(sock, type), protocol);
 }
 
 /* The socket's own address as q->src, for an any-address destination. */

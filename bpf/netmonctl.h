@@ -17,8 +17,11 @@
  * meta per generation, hide flags in port rules); 4: port sets (a prefix
  * with any number of port rules), rules counted per dir; 5: host rules
  * counted in the buckets too, which gate every lookup; buckets stored 16
- * to an element. `load` migrates 2, 3 and 4 -> 5. */
-#define NM_LAYOUT_VERSION 5
+ * to an element; 6: protocol classes beyond TCP and UDP (a rule with no
+ * port covers every protocol), a set's id carries the classes of its
+ * port-less rules, the sock_create hook, rules counted by what only the
+ * LSM layer sees. `load` migrates 2, 3, 4 and 5 -> 6. */
+#define NM_LAYOUT_VERSION 6
 
 /* Rule directions: which address of the socket operation a rule is about. */
 enum nm_dir {
@@ -35,13 +38,30 @@ enum nm_family {
 	NM_FAM_V6 = 6,
 };
 
-/* Protocol bits of a port rule. */
+/*
+ * Protocol classes: a port rule's protos is a mask of them, and a hook
+ * puts every socket in exactly one (nm_proto_class in the BPF file).
+ * Ports mean something to TCP and UDP only: a rule with a port matches
+ * those two, a rule without one (lo 0, hi 65535) matches its classes
+ * whatever the socket's port field says. NM_PROTO_ANY keeps the value
+ * layouts 2-5 gave `proto any` (TCP|UDP) and now means every class: no
+ * stored value changes meaning for TCP or UDP, and the rule a user wrote
+ * as "everything to this address" covers ping and raw sockets too, which
+ * it silently did not before layout 6. A slot never holds TCP|UDP as two
+ * separate protocols: the grammar names one class or any.
+ */
 enum nm_proto_bit {
-	NM_PROTO_TCP = 1,
-	NM_PROTO_UDP = 2,
+	NM_PROTO_TCP = 1,      /* TCP, MPTCP */
+	NM_PROTO_UDP = 2,      /* UDP, UDP-Lite */
 	NM_PROTO_ANY = NM_PROTO_TCP | NM_PROTO_UDP,
-	NM_PROTO_SET = 0x80, /* not a protocol: the slot names a port set */
+	NM_PROTO_SCTP = 4,     /* no port rules: see above */
+	NM_PROTO_ICMP = 8,     /* ping sockets (ICMP and ICMPv6 echo) */
+	NM_PROTO_RAW = 0x10,   /* SOCK_RAW, whatever its protocol number */
+	NM_PROTO_OTHER = 0x20, /* every other protocol; only `any` covers it */
+	NM_PROTO_SET = 0x80,   /* not a protocol: the slot names a port set */
 };
+#define NM_PROTO_PORTED NM_PROTO_ANY /* the classes with ports */
+#define NM_PROTO_PORTLESS (NM_PROTO_SCTP | NM_PROTO_ICMP | NM_PROTO_RAW | NM_PROTO_OTHER)
 
 /* Every program netmonctl loads; also the index of its counters. */
 enum nm_hook {
@@ -57,6 +77,7 @@ enum nm_hook {
 	NM_HOOK_LSM_RECVMSG,
 	NM_HOOK_BIND4, /* cgroup layer; after the LSM hooks so no number moved */
 	NM_HOOK_BIND6,
+	NM_HOOK_SOCK_CREATE, /* cgroup layer, layout 6 */
 	NM_HOOK_MAX,
 };
 #define NM_HOOK_FIRST_LSM NM_HOOK_LSM_CONNECT
@@ -207,6 +228,47 @@ static inline int nm_port_rule_in_gen(const struct nm_port_rule *r, __u32 gen)
 	return !(r->flags & NM_PR_HIDE(gen & 1));
 }
 
+/* A rule with no port condition: what covers the port-less classes. */
+static inline int nm_port_rule_portless(const struct nm_port_rule *r)
+{
+	return r->lo == 0 && r->hi == 0xffff;
+}
+
+/* The protocol classes rule r covers with no port: what a port set's id
+ * carries (nm_set_id_classes) and what only some hooks see. */
+static inline __u8 nm_port_rule_portless_classes(const struct nm_port_rule *r)
+{
+	if (!nm_port_rule_portless(r) || r->protos == NM_PROTO_SET)
+		return 0;
+	return r->protos == NM_PROTO_ANY ? NM_PROTO_PORTLESS : (r->protos & NM_PROTO_PORTLESS);
+}
+
+/*
+ * Does port rule r (not a set's slot) hold for a socket of class pclass
+ * (one NM_PROTO_* bit) at port? The one definition of protocol matching,
+ * for the hooks and for `deny test`.
+ */
+static inline int nm_port_rule_covers(const struct nm_port_rule *r, __u16 port, __u8 pclass)
+{
+	if (pclass & NM_PROTO_PORTED)
+		return (r->protos & pclass) && port >= r->lo && port <= r->hi;
+	return (nm_port_rule_portless_classes(r) & pclass) != 0;
+}
+
+/*
+ * Does rule (k, r) need the LSM layer to hold for every socket it covers?
+ * The cgroup layer's connect and sendmsg hooks see no raw socket and no
+ * unconnected ping send (measured on 6.18); its sock_create hook refuses
+ * a socket of a port-less class only where an egress rule covers every
+ * address (`any`, 0.0.0.0/0, ::/0: key prefixlen <= NM_KEY_HDR_BITS), as
+ * creation has no address yet. Counted per dir in nm_meta.lsm_only_rules.
+ */
+static inline int nm_rule_lsm_only(const struct nm_rule_key *k, const struct nm_port_rule *r)
+{
+	return nm_port_rule_portless_classes(r) &&
+	       !(k->dir == NM_DIR_EGRESS && k->prefixlen <= NM_KEY_HDR_BITS);
+}
+
 /*
  * All rules that share one prefix. The prefix length is repeated here
  * because an LPM lookup returns only the value, and the kernel side needs
@@ -244,6 +306,22 @@ static inline int nm_port_rule_is_set(const struct nm_port_rule *r)
 static inline __u32 nm_port_set_id(const struct nm_port_rule *r)
 {
 	return (__u32)r->lo | (__u32)r->hi << 16;
+}
+
+/*
+ * A set's bitmaps hold TCP and UDP ports. The port-less classes its rules
+ * cover (nm_port_rule_portless_classes) ride in bits 26-29 of its id,
+ * the same bits as in protos shifted by NM_SET_CLASS_SHIFT, so the hook
+ * needs no second lookup and the classes change with the slot, in the
+ * same write as the set (sets never change once named). The low bits
+ * count ids. Sets made by layouts 4 and 5 have no classes: `load`
+ * re-makes those whose rules have any (src/loader.c).
+ */
+#define NM_SET_CLASS_SHIFT 24
+#define NM_SET_SEQ_MASK ((1u << NM_SET_CLASS_SHIFT) - 1)
+static inline __u8 nm_set_id_classes(__u32 id)
+{
+	return (__u8)(id >> NM_SET_CLASS_SHIFT) & NM_PROTO_PORTLESS;
 }
 
 static inline struct nm_port_rule nm_port_set_ref(__u32 id)
@@ -328,6 +406,8 @@ struct nm_meta {
 	__u64 hosts;    /* entries in hosts */
 	__u32 len_count[NM_DIR_MAX][2][129];
 	__u64 dir_rules[NM_DIR_MAX]; /* rules per enum nm_dir: what a layer cannot enforce */
+	__u64 lsm_only_rules[NM_DIR_MAX]; /* of those, rules with port-less classes
+					     the cgroup layer cannot see (nm_rule_lsm_only) */
 };
 
 /* Per-CPU, per-hook counters. */
@@ -367,15 +447,17 @@ struct nm_event {
 #define NM_MAP_BUCKETS "buckets"
 #define NM_MAP_CONFIG "config"
 /* Renamed with each layout that an older netmonctl must not edit (2:
- * "meta", 3: "gen_meta", 4: "rule_counts"): it finds no meta of its name
+ * "meta", 3: "gen_meta", 4: "rule_counts", 5: "rule_totals"): it finds no meta of its name
  * and refuses, rather than edit rules it cannot read (layout 3 would take
  * a port set's slot for a rule; layout 4 would add host rules without
  * counting them in the buckets, and layout 5's hooks would never see
- * them). `load` moves the pin. */
-#define NM_MAP_META "rule_totals"
+ * them; layout 5 would make port sets without their classes). `load`
+ * moves the pin. */
+#define NM_MAP_META "rule_tally"
 #define NM_MAP_META_LAYOUT2 "meta"
 #define NM_MAP_META_LAYOUT3 "gen_meta"
 #define NM_MAP_META_LAYOUT4 "rule_counts"
+#define NM_MAP_META_LAYOUT5 "rule_totals"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"
@@ -394,7 +476,7 @@ NM_LAYOUT_CHECK(struct nm_rule_val, 52);
 NM_LAYOUT_CHECK(struct nm_config, 48);
 NM_LAYOUT_CHECK(struct nm_port_set, 16384);
 NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
-NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 8 * NM_DIR_MAX);
+NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 16 * NM_DIR_MAX);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_bucket_group, 64);
 NM_LAYOUT_CHECK(struct nm_event, 96);

@@ -29,8 +29,9 @@ int nm_help_one(const char *name);
  * README.md say the same; tests/bats/docs.bats checks). */
 /* The grammar alone (what `help -j` gives), then the help's note on NAME. */
 #define NM_HELP_RULE_GRAMMAR                                                          \
-	"RULE := { ADDR[/LEN] | any } [port PORTS] [proto { tcp | udp | any }]\n"     \
+	"RULE := { ADDR[/LEN] | any } [port PORTS] [proto PROTO]\n"                   \
 	"        [dir { egress | ingress | bind }]\n"                                  \
+	"PROTO := { tcp | udp | sctp | icmp | icmpv6 | raw | any | NUMBER }\n"         \
 	"PORTS := { N | N-M | NAME }[,...]"
 #define NM_HELP_RULE NM_HELP_RULE_GRAMMAR "  NAME: a service name (/etc/services)\n"
 #define NM_HELP_FILTER                                                                \

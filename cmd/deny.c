@@ -27,7 +27,7 @@ const struct nm_cmd nm_deny_cmds[] = {
 	{ "replace", deny_replace, true, "file { FILE | - }", "make the rule set the file's, in one switch" },
 	{ "list", deny_list, false, "", "every rule (-j: one object per line)" },
 	{ "flush", deny_flush, true, "", "delete every rule, in one switch" },
-	{ "test", deny_test, false, "ADDR [port N] [proto { tcp | udp | any }] [dir { egress | ingress | bind }]",
+	{ "test", deny_test, false, "ADDR [port N] [proto PROTO] [dir { egress | ingress | bind }]",
 	  "which rules hold for one operation" },
 	{ "help", deny_help, false, "", "this help" },
 	{ NULL, NULL, false, NULL, NULL },
@@ -87,41 +87,57 @@ static int deny_apply(void *arg, char *err, size_t len)
 	return nm_store_add(b->rules.v, b->rules.n, &b->added, err, len);
 }
 
-/* Rules of the batch that no attached layer enforces (their direction). */
-static size_t deny_unenforced(const struct nm_rules *rs, unsigned dirs)
-{
-	size_t i, n = 0;
+/* Rules of the batch that the attached layers do not enforce (their
+ * direction), and those they enforce only for TCP and UDP. */
+struct deny_enforcement {
+	size_t no, partly;
+};
 
-	for (i = 0; i < rs->n; i++)
-		n += !(dirs & (1u << rs->v[i].dir));
-	return n;
+static struct deny_enforcement deny_unenforced(const struct nm_rules *rs, unsigned dirs)
+{
+	struct deny_enforcement e = { 0, 0 };
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		enum nm_enforced how = nm_rule_enforced(&rs->v[i], dirs);
+
+		e.no += how == NM_ENF_NO;
+		e.partly += how == NM_ENF_PARTLY;
+	}
+	return e;
 }
 
 /* A rule that is listed is enforced, or said not to be: never silently neither. */
-static void deny_warn_unenforced(size_t n, unsigned dirs)
+static void deny_warn_unenforced(const char *what, struct deny_enforcement e, unsigned dirs)
 {
-	if (!n || nm_opts.json)
+	if (nm_opts.json)
 		return;
-	fprintf(stderr, "netmonctl: deny add: warning: %zu rule%s not enforced: %s\n", n,
-		n == 1 ? " is" : "s are",
-		dirs ? "dir ingress needs the LSM layer ('attach lsm')"
-		     : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
+	if (e.no)
+		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s not enforced: %s\n", what, e.no,
+			e.no == 1 ? " is" : "s are",
+			dirs ? "dir ingress needs the LSM layer ('attach lsm')"
+			     : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
+	if (e.partly)
+		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s enforced for TCP and UDP only: the "
+			"cgroup layer sees no raw socket and no unconnected ping send ('attach lsm', or "
+			"deny those on every address: 'any proto raw', 'any proto icmp')\n", what,
+			e.partly, e.partly == 1 ? " is" : "s are");
 }
 
 static int deny_report_added(struct deny_batch *b)
 {
 	size_t n = b->rules.n;
 	unsigned dirs = nm_enforced_dirs();
-	size_t unenforced = deny_unenforced(&b->rules, dirs);
+	struct deny_enforcement e = deny_unenforced(&b->rules, dirs);
 
 	if (nm_opts.json)
-		nm_json_print(json_pack("{s:I, s:I, s:I}", "added", (json_int_t)b->added, "present",
-					(json_int_t)(n - b->added), "unenforced",
-					(json_int_t)unenforced));
+		nm_json_print(json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)b->added, "present",
+					(json_int_t)(n - b->added), "unenforced", (json_int_t)e.no,
+					"partly_enforced", (json_int_t)e.partly));
 	else
 		nm_info("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
 		       n > b->added ? " (the rest were present already)" : "");
-	deny_warn_unenforced(unenforced, dirs);
+	deny_warn_unenforced("deny add", e, dirs);
 	return 0;
 }
 
@@ -237,6 +253,7 @@ static int deny_replace(int argc, char **argv)
 {
 	struct deny_replace_job j = {};
 	struct deny_batch b = {};
+	struct deny_enforcement e;
 	unsigned dirs;
 	int err;
 
@@ -248,15 +265,16 @@ static int deny_replace(int argc, char **argv)
 		err = deny_locked("deny replace file", deny_replace_apply, &j);
 	if (!err) {
 		dirs = nm_enforced_dirs();
+		e = deny_unenforced(&j.rules, dirs);
 		if (nm_opts.json)
-			nm_json_print(json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)j.added,
+			nm_json_print(json_pack("{s:I, s:I, s:I, s:I, s:I}", "added", (json_int_t)j.added,
 						"removed", (json_int_t)j.removed, "rules",
-						(json_int_t)j.rules.n, "unenforced",
-						(json_int_t)deny_unenforced(&j.rules, dirs)));
+						(json_int_t)j.rules.n, "unenforced", (json_int_t)e.no,
+						"partly_enforced", (json_int_t)e.partly));
 		else
 			nm_info("replaced: added %zu rule%s, removed %zu\n", j.added, j.added == 1 ? "" : "s",
 			       j.removed);
-		deny_warn_unenforced(deny_unenforced(&j.rules, dirs), dirs);
+		deny_warn_unenforced("deny replace", e, dirs);
 	}
 	nm_rules_free(&j.rules);
 	return err;
@@ -318,7 +336,7 @@ static int deny_list_json(const struct nm_rule *r, void *arg)
 {
 	unsigned dirs = *(const unsigned *)arg;
 	char line[NM_RULE_JSON_MAX];
-	size_t len = nm_rule_json_line(r, !!(dirs & (1u << r->dir)), line, sizeof(line) - 1);
+	size_t len = nm_rule_json_line(r, nm_rule_enforced(r, dirs), line, sizeof(line) - 1);
 	json_t *o;
 	int err = 0;
 
@@ -363,15 +381,21 @@ static int deny_list(int argc, char **argv)
 struct deny_test_job {
 	json_t *rules;
 	unsigned dirs;
+	uint8_t pclass; /* the query's class; NM_PROTO_ANY: not given */
 	size_t n;
+	size_t enforced; /* rules that hold for it and that a layer enforces for it */
 };
 
 static int deny_test_rule(const struct nm_rule *r, void *arg)
 {
 	struct deny_test_job *j = arg;
-	json_t *o = nm_rule_json(r, !!(j->dirs & (1u << r->dir)));
+	enum nm_enforced how = nm_rule_enforced(r, j->dirs);
+	json_t *o = nm_rule_json(r, how);
 
 	j->n++;
+	/* Partly enforced is enforced for a TCP or UDP operation. */
+	j->enforced += how == NM_ENF_YES || (how == NM_ENF_PARTLY && (j->pclass & NM_PROTO_PORTED) &&
+					     j->pclass != NM_PROTO_ANY);
 	return json_array_append_new(j->rules, o) ? -ENOMEM : 0;
 }
 
@@ -397,7 +421,7 @@ static size_t deny_test_addrs(const struct nm_rule *q, struct nm_rule out[2])
 /* The verdict line: what the hooks do, and whether any layer does it. */
 static void deny_test_print(const struct deny_test_job *j, const struct nm_rule *q, uint32_t mode)
 {
-	bool enforced = j->dirs & (1u << q->dir);
+	bool dir_seen = j->dirs & (1u << q->dir);
 	size_t i;
 
 	if (!j->n) {
@@ -406,8 +430,11 @@ static void deny_test_print(const struct deny_test_job *j, const struct nm_rule 
 	}
 	printf("%s by %zu rule%s%s\n", mode == NM_MODE_AUDIT ? "audited (mode audit: allowed, and an event)" : "denied",
 	       j->n, j->n == 1 ? "" : "s",
-	       enforced ? "" : q->dir == NM_DIR_INGRESS && j->dirs ? ", but not enforced: dir ingress needs the LSM layer"
-				  : ", but not enforced: no layer is attached");
+	       j->enforced ? ""
+	       : !dir_seen ? (q->dir == NM_DIR_INGRESS && j->dirs ? ", but not enforced: dir ingress needs the LSM layer"
+								 : ", but not enforced: no layer is attached")
+			   : ", but not enforced for every protocol: the cgroup layer sees no raw socket and "
+			     "no unconnected ping send");
 	for (i = 0; i < j->n; i++)
 		printf("  %s\n", json_string_value(json_object_get(json_array_get(j->rules, i), "rule")));
 }
@@ -435,6 +462,7 @@ static int deny_test(int argc, char **argv)
 	if (!err && lock < 0)
 		err = nm_sys(nm_opts.pin_dir, lock);
 	n = err ? 0 : deny_test_addrs(q, addrs);
+	j.pclass = err ? 0 : q->port.protos;
 	for (i = 0; !err && i < n; i++) {
 		int ret = nm_store_test(&addrs[i], q->port.lo != q->port.hi, deny_test_rule, &j);
 
@@ -450,7 +478,7 @@ static int deny_test(int argc, char **argv)
 	if (!err && nm_opts.json)
 		nm_json_print(json_pack("{s:s, s:b, s:s, s:O, s:O}", "verdict",
 					!j.n ? "allow" : cfg.mode == NM_MODE_AUDIT ? "audit" : "deny", "enforced",
-					j.n && (j.dirs & (1u << q->dir)), "mode",
+					j.enforced > 0, "mode",
 					cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "checked", checked, "rules",
 					j.rules));
 	else if (!err)

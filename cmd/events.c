@@ -25,9 +25,9 @@ static int events_help(int argc, char **argv)
 	nm_help_one("events");
 	fprintf(stderr,
 		NM_HELP_FILTER
-		"HOOK   := connect4 | connect6 | sendmsg4 | sendmsg6 | bind4 | bind6 |\n"
+		"HOOK   := connect4 | connect6 | sendmsg4 | sendmsg6 | bind4 | bind6 | sock_create |\n"
 		"          lsm_connect | lsm_bind | lsm_listen | lsm_accept | lsm_sendmsg | lsm_recvmsg |\n"
-		"          connect | sendmsg | bind | listen | accept | recvmsg\n"
+		"          connect | sendmsg | bind | listen | accept | recvmsg | socket\n"
 		"Filters of different kinds must all match; repeats of one kind: any.\n"
 		"-j (or output json) prints one JSON object per line (NDJSON); output journal\n"
 		"sends each event to systemd-journald with its keys as NETMONCTL_* fields.\n");

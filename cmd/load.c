@@ -52,7 +52,7 @@ int do_load(int argc, char **argv)
 	if (!err && !nm_opts.json && !nm_opts.quiet) {
 		lsm = json_string_value(json_object_get(report, "lsm_layer"));
 		printf("%s at %s\n", json_string_value(json_object_get(report, "action")), nm_opts.pin_dir);
-		printf("cgroup layer: loaded (connect4 connect6 sendmsg4 sendmsg6 bind4 bind6)\n");
+		printf("cgroup layer: loaded (connect4 connect6 sendmsg4 sendmsg6 bind4 bind6 sock_create)\n");
 		if (strcmp(lsm, "available"))
 			printf("lsm layer: unavailable: %s\n", lsm);
 		else

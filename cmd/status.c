@@ -108,6 +108,22 @@ static json_int_t status_unenforced(const struct nm_meta *meta)
 	return n;
 }
 
+/* Rules the attached layers enforce for TCP and UDP only: with no port,
+ * in a direction the cgroup layer sees, while the LSM layer is off
+ * (nm_rule_enforced, counted per dir by the store). */
+static json_int_t status_partly_enforced(const struct nm_meta *meta)
+{
+	unsigned dirs = nm_enforced_dirs();
+	json_int_t n = 0;
+	int d;
+
+	if (dirs & (1u << NM_DIR_INGRESS))
+		return 0; /* the LSM layer sees every socket */
+	for (d = 0; d < NM_DIR_MAX; d++)
+		n += dirs & (1u << d) ? (json_int_t)meta->lsm_only_rules[d] : 0;
+	return n;
+}
+
 /* Where each program is attached, from the link pins. */
 static int status_link(const char *name, int fd, void *arg)
 {
@@ -197,8 +213,10 @@ static json_t *status_limits(json_t *progs, const struct nm_config *cfg)
 	if (cg && !lsm)
 		json_array_append_new(l, json_string("a socket created outside an attached cgroup and "
 						     "passed in is judged by its creator's cgroup"));
-	json_array_append_new(l, json_string("only TCP and UDP are checked: raw, ICMP ping and SCTP "
-					     "sockets are not"));
+	if (cg && !lsm)
+		json_array_append_new(l, json_string("raw sockets, unconnected ping sends and SCTP are "
+						     "checked only at socket creation, against rules on "
+						     "every address (see partly_enforced)"));
 	json_array_append_new(l, json_string(lsm ? "connections made before a rule are cut at their next send"
 						 : "connections made before a rule keep working"));
 	return l;
@@ -236,6 +254,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 		      by, "mode", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "rules",
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
 	json_object_set_new(o, "unenforced", json_integer(status_unenforced(&meta)));
+	json_object_set_new(o, "partly_enforced", json_integer(status_partly_enforced(&meta)));
 	json_object_set_new(o, "generation", json_integer(cfg.active_gen));
 	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));
 	json_object_set_new(o, "programs", status_programs(links, cnt, k));
@@ -284,11 +303,13 @@ static void status_text(json_t *st)
 		printf("loaded: yes (layout %lld, by netmonctl %s)\n",
 		       json_integer_value(json_object_get(st, "layout_version")),
 		       json_string_value(json_object_get(st, "loaded_by")));
-		printf("mode: %s\nrules: %lld (%lld prefixes, %lld not enforced by the attached layers)%s\n",
+		printf("mode: %s\nrules: %lld (%lld prefixes, %lld not enforced by the attached layers, "
+		       "%lld for TCP and UDP only)%s\n",
 		       json_string_value(json_object_get(st, "mode")),
 		       json_integer_value(json_object_get(st, "rules")),
 		       json_integer_value(json_object_get(st, "prefixes")),
 		       json_integer_value(json_object_get(st, "unenforced")),
+		       json_integer_value(json_object_get(st, "partly_enforced")),
 		       json_is_true(json_object_get(st, "edit_interrupted"))
 			       ? "; an edit was interrupted: counts may be off until the next change repairs them"
 			       : "");

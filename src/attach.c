@@ -85,6 +85,24 @@ unsigned nm_enforced_dirs(void)
 }
 
 /*
+ * How the attached layers (dirs from nm_enforced_dirs) enforce rule r. A
+ * layer that sees dir ingress is the LSM layer, which sees every socket;
+ * the cgroup layer alone leaves the port-less classes of most rules
+ * unchecked (nm_rule_lsm_only).
+ */
+enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs)
+{
+	struct nm_rule_key k;
+
+	if (!(dirs & (1u << r->dir)))
+		return NM_ENF_NO;
+	if (dirs & (1u << NM_DIR_INGRESS))
+		return NM_ENF_YES;
+	nm_rule_key(r, &k);
+	return nm_rule_lsm_only(&k, &r->port) ? NM_ENF_PARTLY : NM_ENF_YES;
+}
+
+/*
  * Detach a pinned link now, not when the kernel gets round to freeing it:
  * the last reference of an unpinned link is dropped from an RCU callback,
  * so a plain unlink left enforcement on for up to ~100 ms after `detach`
@@ -440,5 +458,75 @@ int nm_detach_all(void)
 	int err = nm_links_walk(nm_release_one, NULL);
 
 	nm_unpin_leftovers();
+	return err;
+}
+
+/* ---- after an upgrade: the programs a new layout added, where the layer is ---- */
+
+struct nm_cg_ids {
+	uint64_t id[64];
+	int n;
+};
+
+static int nm_cg_id_seen(const char *name, int fd, void *arg)
+{
+	struct nm_cg_ids *ids = arg;
+	uint64_t id = strtoull(name + 2, NULL, 10);
+	int i;
+
+	(void)fd;
+	if (nm_link_desc(name)->layer != NM_LAYER_CGROUP)
+		return 0;
+	for (i = 0; i < ids->n && ids->id[i] != id; i++)
+		;
+	if (i == ids->n && ids->n < (int)(sizeof(ids->id) / sizeof(ids->id[0])))
+		ids->id[ids->n++] = id;
+	return 0;
+}
+
+static bool nm_cgroup_layer_partial(uint64_t cgid)
+{
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		char name[64];
+
+		if (nm_progs[i].layer != NM_LAYER_CGROUP || !nm_pin_exists("progs", nm_progs[i].name))
+			continue;
+		nm_link_name(name, sizeof(name), &nm_progs[i], cgid);
+		if (!nm_pin_exists("links", name))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Every cgroup the cgroup layer is attached to gets the loaded programs it
+ * lacks: after an upgrade that added a hook (layout 6: sock_create), the
+ * relinked programs alone would leave the new one unattached, and the
+ * rules only it enforces listed but not enforced. Returns how many
+ * cgroups were completed, or an exit code (< 0 never).
+ */
+int nm_attach_complete(json_t *report, int *completed)
+{
+	struct nm_cg_ids ids = { .n = 0 };
+	int i, err = 0;
+
+	*completed = 0;
+	nm_links_walk(nm_cg_id_seen, &ids);
+	for (i = 0; i < ids.n && !err; i++) {
+		char path[NM_PATH_MAX];
+		int fd;
+
+		if (!nm_cgroup_layer_partial(ids.id[i]) || nm_cgroup_path(ids.id[i], path, sizeof(path)))
+			continue; /* complete, or the cgroup is gone */
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		nm_report_init(report, "attached");
+		err = nm_attach_layer(NM_LAYER_CGROUP, fd, ids.id[i], path, report);
+		close(fd);
+		*completed += !err;
+	}
 	return err;
 }

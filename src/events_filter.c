@@ -14,11 +14,11 @@ const char *const nm_ev_filter_kw[NM_EV_F_MAX + 1] = { "hook", "verdict", "pid",
 						       "addr", "port", NULL };
 
 /* Program names, then the operations they share (`connect` = connect4,
- * connect6 and lsm_connect). */
+ * connect6 and lsm_connect; `socket` = sock_create). */
 const char *const nm_events_hook_words[] = {
 	"connect4", "connect6", "sendmsg4", "sendmsg6", "lsm_connect", "lsm_bind", "lsm_listen",
-	"lsm_accept", "lsm_sendmsg", "lsm_recvmsg", "bind4", "bind6", "connect", "sendmsg", "bind",
-	"listen", "accept", "recvmsg", NULL,
+	"lsm_accept", "lsm_sendmsg", "lsm_recvmsg", "bind4", "bind6", "sock_create", "connect", "sendmsg",
+	"bind", "listen", "accept", "recvmsg", "socket", NULL,
 };
 static const uint32_t ev_hook_op_mask[] = {
 	(1u << NM_HOOK_CONNECT4) | (1u << NM_HOOK_CONNECT6) | (1u << NM_HOOK_LSM_CONNECT),
@@ -27,6 +27,7 @@ static const uint32_t ev_hook_op_mask[] = {
 	1u << NM_HOOK_LSM_LISTEN,
 	1u << NM_HOOK_LSM_ACCEPT,
 	1u << NM_HOOK_LSM_RECVMSG,
+	1u << NM_HOOK_SOCK_CREATE,
 };
 _Static_assert(sizeof(nm_events_hook_words) / sizeof(nm_events_hook_words[0]) ==
 		       NM_HOOK_MAX + sizeof(ev_hook_op_mask) / sizeof(ev_hook_op_mask[0]) + 1,
@@ -43,9 +44,9 @@ static int ev_filter_hook(struct nm_ev_filter *f, const char *v, struct nm_ev_er
 	if (i < 0)
 		return nm_ev_errf(e, NM_EXIT_USAGE,
 				  "hook %s: %s; expected a program name (connect4, connect6, "
-				  "sendmsg4, sendmsg6, bind4, bind6, lsm_connect, lsm_bind, lsm_listen, "
-				  "lsm_accept, lsm_sendmsg, lsm_recvmsg) or an operation (connect, "
-				  "sendmsg, bind, listen, accept, recvmsg)",
+				  "sendmsg4, sendmsg6, bind4, bind6, sock_create, lsm_connect, lsm_bind, "
+				  "lsm_listen, lsm_accept, lsm_sendmsg, lsm_recvmsg) or an operation "
+				  "(connect, sendmsg, bind, listen, accept, recvmsg, socket)",
 				  v, i == -2 ? "ambiguous" : "unknown");
 	f->hooks |= i < NM_HOOK_MAX ? 1u << i : ev_hook_op_mask[i - NM_HOOK_MAX];
 	return 0;

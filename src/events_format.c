@@ -107,6 +107,12 @@ static char *put_proto(char *o, uint8_t p)
 		return PUT_LIT(o, "tcp");
 	if (p == 17)
 		return PUT_LIT(o, "udp");
+	if (p == 1)
+		return PUT_LIT(o, "icmp");
+	if (p == 58)
+		return PUT_LIT(o, "icmpv6");
+	if (p == 132)
+		return PUT_LIT(o, "sctp");
 	return put_u64(o, p);
 }
 

@@ -58,32 +58,34 @@ static uint64_t nm_now_ns(void)
 
 /* The maps a migration from layout `from` starts fresh: config (it says
  * the layout), the counts (under a new name each layout), the buckets
- * (16 slots to an element since 5, and counting hosts), from 2 and 3 the
- * port sets (new in 4), and from 2 the counters (layout 3 has two more
- * hooks, bind4 and bind6). */
+ * before 5 (16 slots to an element since 5, and counting hosts), from 2
+ * and 3 the port sets (new in 4), and the counters (one per hook: layout 3
+ * added bind4 and bind6, layout 6 sock_create; the counts restart at 0). */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
 {
-	if (map == skel->maps.config || map == skel->maps.rule_totals || map == skel->maps.buckets)
+	if (map == skel->maps.config || map == skel->maps.rule_tally)
+		return true;
+	if (from < 5 && map == skel->maps.buckets)
 		return true;
 	if (from < 4 && (map == skel->maps.port_sets || map == skel->maps.set_rules))
 		return true;
-	return from == 2 && map == skel->maps.counters;
+	return map == skel->maps.counters; /* layout 6 has one more hook: sock_create */
 }
 
-/* The counts of the active generation, for both of the new layout's: from
- * 4 copied (the same struct, exact per generation, and a count over port
- * sets needs them loaded); from 2 and 3 taken from the maps. */
+/* The counts of the active generation, for both of the new layout's, taken
+ * from the maps: layout 6 counts what no older one did (lsm_only_rules).
+ * A generation an older meta calls empty stays empty. */
 static int nm_migrate_meta(uint32_t from, uint32_t gen, struct nm_meta *meta)
 {
+	static const char *const old_meta[] = { [2] = NM_MAP_META_LAYOUT2, [3] = NM_MAP_META_LAYOUT3,
+						[4] = NM_MAP_META_LAYOUT4, [5] = NM_MAP_META_LAYOUT5 };
 	uint64_t old_rules = 1;
 	int err = 0;
 
-	if (from == 4)
-		return nm_array_read_raw(NM_MAP_META_LAYOUT4, gen, meta, sizeof(*meta));
-	if (from == 3)
-		err = nm_array_read_raw(NM_MAP_META_LAYOUT3, gen, &old_rules, sizeof(old_rules));
+	if (from >= 3) /* layout 2's meta had no generations: never empty */
+		err = nm_array_read_raw(old_meta[from], gen, &old_rules, sizeof(old_rules));
 	if (!err && old_rules)
-		err = nm_store_recount(gen, meta);
+		err = nm_store_recount(gen, from >= 4, meta);
 	return err;
 }
 
@@ -138,7 +140,7 @@ static int nm_reuse_maps(struct netmonctl_bpf *skel, const struct nm_load_opts *
 }
 
 /*
- * Layout 2, 3 or 4 -> 5, into the new object's fresh config and counts.
+ * Layout 2, 3, 4 or 5 -> 6, into the new object's fresh config and counts.
  * The config keeps everything but the layout number: layout 2's is the
  * first 40 bytes of this one (active_gen 0), later ones all of it
  * (active_gen too: a killed edit of an older layout is repaired by the
@@ -165,7 +167,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 
 	if (!err)
 		err = nm_migrate_meta(from, cfg.active_gen & 1, &meta);
-	if (!err)
+	if (!err && from < 5)
 		err = nm_store_recount_buckets(bpf_map__fd(skel->maps.buckets), &slots);
 	if (err)
 		return nm_sys("load: reading the state of an older layout", err);
@@ -173,7 +175,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
 		return nm_sys("load: config", errno);
 	for (key = 0; key < NM_GENS; key++)
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_totals), &key, &meta, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_tally), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
 	nm_migrated_slots = slots;
 	return 0;
@@ -450,7 +452,13 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 		json_object_set_new(report, "migrated_from_layout", json_integer(migrate));
 	if (migrate)
 		json_object_set_new(report, "bucket_slots_recounted", json_integer(nm_migrated_slots));
-	return 0;
+	if (migrate) {
+		int completed;
+
+		err = nm_attach_complete(report, &completed);
+		json_object_set_new(report, "cgroups_completed", json_integer(completed));
+	}
+	return err;
 }
 
 static int nm_load_failed(int err)

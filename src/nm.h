@@ -172,11 +172,19 @@ struct nm_rule {
 int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err, size_t errlen);
 /* The same for a rules file line: 0 for a blank or comment line. */
 int nm_rule_parse_line(char *line, struct nm_rule *out, int max, char *err, size_t errlen);
+const char *nm_proto_name(uint8_t protos, uint8_t family); /* a class, as `proto` reads it */
 void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);
 void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p, struct nm_rule *r);
 void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);
 #define NM_RULE_JSON_MAX 512
+/* How the attached layers enforce a rule (nm_rule_enforced). */
+enum nm_enforced {
+	NM_ENF_NO = 0,     /* no attached layer sees its direction */
+	NM_ENF_YES = 1,
+	NM_ENF_PARTLY = 2, /* TCP and UDP yes, its port-less classes only under LSM */
+};
+enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs);
 size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_t size);
 json_t *nm_rule_json(const struct nm_rule *r, int enforced);
 extern const char *const nm_dir_names[NM_DIR_MAX];
@@ -251,7 +259,7 @@ struct nm_repair {
 };
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
 /* meta counted from the pinned maps, the rules of generation gen */
-int nm_store_recount(uint32_t gen, struct nm_meta *m);
+int nm_store_recount(uint32_t gen, bool with_sets, struct nm_meta *m);
 /* Every bucket slot of the array at buckets_fd counted from the pinned
  * rule maps (a migration fills its new array); *written: slots changed. */
 int nm_store_recount_buckets(int buckets_fd, uint64_t *written);
@@ -264,6 +272,7 @@ int nm_load_opts_parse(int argc, char **argv, struct nm_load_opts *o, char *err,
 int nm_attach_cgroup(const char *cg_path, json_t *report);
 int nm_detach_cgroup(const char *cg_path, json_t *report);
 int nm_attach_lsm(json_t *report);
+int nm_attach_complete(json_t *report, int *completed); /* after an upgrade */
 int nm_detach_lsm(json_t *report);
 int nm_detach_all(void);
 int nm_detach_cgroup_id(uint64_t cgid, json_t *report); /* also of a cgroup removed since */

@@ -22,6 +22,8 @@ const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
 	{ "lsm_recvmsg", "lsm/socket_recvmsg", NM_HOOK_LSM_RECVMSG, BPF_LSM_MAC, NM_LAYER_LSM },
 	{ "bind4", "cgroup/bind4", NM_HOOK_BIND4, BPF_CGROUP_INET4_BIND, NM_LAYER_CGROUP },
 	{ "bind6", "cgroup/bind6", NM_HOOK_BIND6, BPF_CGROUP_INET6_BIND, NM_LAYER_CGROUP },
+	{ "sock_create", "cgroup/sock_create", NM_HOOK_SOCK_CREATE, BPF_CGROUP_INET_SOCK_CREATE,
+	  NM_LAYER_CGROUP },
 };
 
 const char *const nm_map_names[] = { NM_MAP_HOSTS, NM_MAP_NETS, NM_MAP_BUCKETS, NM_MAP_CONFIG,
@@ -212,12 +214,12 @@ int nm_counters_read(struct nm_counters out[NM_HOOK_MAX])
 
 /* Unpin what netmonctl pinned, by name (and a `<prog>__new` a stopped load
  * left); other pins in progs/ and maps/ stay. */
-/* The meta pins of layouts 2 to 4: state of an older netmonctl, which a
+/* The meta pins of layouts 2 to 5: state of an older netmonctl, which a
  * migration moved or an unload of this one takes too. */
 int nm_unpin_old_meta(void)
 {
 	static const char *const names[] = { NM_MAP_META_LAYOUT2, NM_MAP_META_LAYOUT3,
-					     NM_MAP_META_LAYOUT4 };
+					     NM_MAP_META_LAYOUT4, NM_MAP_META_LAYOUT5 };
 	char path[NM_PATH_MAX];
 	size_t i;
 	int err = 0, e;

@@ -6,8 +6,9 @@
  * `port 22,80,8000-8999` gives one rule per list element, `port domain`
  * one per protocol the service name has; the text form is always one
  * rule, numbers only.
- *   RULE := { ADDR[/LEN] | any } [port PORTS] [proto { tcp | udp | any }]
+ *   RULE := { ADDR[/LEN] | any } [port PORTS] [proto PROTO]
  *           [dir { egress | ingress | bind }]
+ *   PROTO := { tcp | udp | sctp | icmp | icmpv6 | raw | any | NUMBER }
  *   PORTS := { N | N-M | NAME }[,...]
  */
 #include <arpa/inet.h>
@@ -20,8 +21,11 @@
 
 const char *const nm_dir_names[NM_DIR_MAX] = { "egress", "ingress", "bind" };
 static const char *const dir_kw[] = { "egress", "ingress", "bind", NULL };
-static const char *const proto_kw[] = { "tcp", "udp", "any", NULL };
-static const uint8_t proto_bits[] = { NM_PROTO_TCP, NM_PROTO_UDP, NM_PROTO_ANY };
+/* The names of the protocol classes (bpf/netmonctl.h); icmp and icmpv6 are
+ * one class, printed by the rule's family. */
+static const char *const proto_kw[] = { "tcp", "udp", "sctp", "icmp", "icmpv6", "raw", "any", NULL };
+static const uint8_t proto_bits[] = { NM_PROTO_TCP,  NM_PROTO_UDP, NM_PROTO_SCTP, NM_PROTO_ICMP,
+				      NM_PROTO_ICMP, NM_PROTO_RAW, NM_PROTO_ANY };
 static const char *const rule_kw[] = { "port", "proto", "dir", NULL };
 
 #define RULE_ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
@@ -244,6 +248,59 @@ static int nm_parse_choice(const char *what, const char *arg, const char *const 
 	return i;
 }
 
+/*
+ * proto P: a class name, or an IP protocol number that names one. MPTCP
+ * and UDP-Lite are checked as TCP and UDP (a rule on those holds for them
+ * too), so naming them alone would promise a distinction no hook makes.
+ */
+static int nm_parse_proto(const char *arg, uint8_t *protos, char *err, size_t errlen)
+{
+	static const struct {
+		uint64_t number;
+		const char *name;
+	} numbers[] = { { 1, "icmp" }, { 6, "tcp" }, { 17, "udp" }, { 58, "icmpv6" }, { 132, "sctp" } };
+	int i = nm_keyword(arg, proto_kw);
+	uint64_t n;
+	size_t k;
+
+	if (i >= 0) {
+		*protos = proto_bits[i];
+		return 0;
+	}
+	if (!strcmp(arg, "mptcp") || !strcmp(arg, "262"))
+		return RULE_ERR("proto %s: MPTCP is checked as TCP; use proto tcp", arg);
+	if (!strcmp(arg, "udplite") || !strcmp(arg, "136"))
+		return RULE_ERR("proto %s: UDP-Lite is checked as UDP; use proto udp", arg);
+	if (i == -1 && nm_parse_u64(arg, 255, &n) == 0) {
+		for (k = 0; k < sizeof(numbers) / sizeof(numbers[0]); k++)
+			if (numbers[k].number == n)
+				return nm_parse_proto(numbers[k].name, protos, err, errlen);
+		return RULE_ERR("proto %s: no hook tells this protocol apart; use proto raw (raw "
+				"sockets) or proto any", arg);
+	}
+	return RULE_ERR("proto %s: %s; expected tcp | udp | sctp | icmp | icmpv6 | raw | any", arg,
+			i == -2 ? "ambiguous" : "unknown");
+}
+
+/* The name of a rule's protocol class, as nm_parse_proto reads it back. */
+const char *nm_proto_name(uint8_t protos, uint8_t family)
+{
+	switch (protos) {
+	case NM_PROTO_TCP:
+		return "tcp";
+	case NM_PROTO_UDP:
+		return "udp";
+	case NM_PROTO_SCTP:
+		return "sctp";
+	case NM_PROTO_ICMP:
+		return family == NM_FAM_V6 ? "icmpv6" : "icmp";
+	case NM_PROTO_RAW:
+		return "raw";
+	default:
+		return "any";
+	}
+}
+
 /* One rule per port list element: out[0] is the template (port any). */
 static int nm_rule_expand(const char *port, struct nm_rule *out, int max, char *err, size_t errlen)
 {
@@ -292,10 +349,8 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err
 		if (k == 0) {
 			port = argv[i + 1]; /* expanded once proto is known */
 		} else if (k == 1) {
-			v = nm_parse_choice("proto", argv[i + 1], proto_kw, err, errlen);
-			if (v < 0)
-				return v;
-			r->port.protos = proto_bits[v];
+			if (nm_parse_proto(argv[i + 1], &r->port.protos, err, errlen))
+				return -EINVAL;
 		} else {
 			v = nm_parse_choice("dir", argv[i + 1], dir_kw, err, errlen);
 			if (v < 0)
@@ -303,6 +358,9 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err
 			r->dir = v;
 		}
 	}
+	if (port && !(r->port.protos & NM_PROTO_PORTED))
+		return RULE_ERR("port %.64s: proto %s has no ports; a rule on it has no port", port,
+				nm_proto_name(r->port.protos, r->family));
 	return nm_rule_expand(port, out, max, err, errlen);
 }
 
@@ -353,32 +411,58 @@ void nm_rule_format(const struct nm_rule *r, char *buf, size_t len)
 	else if (r->port.lo != 0 || r->port.hi != 65535)
 		n += snprintf(buf + n, len - n, " port %u-%u", r->port.lo, r->port.hi);
 	if (bit != NM_PROTO_ANY)
-		n += snprintf(buf + n, len - n, " proto %s", bit == NM_PROTO_TCP ? "tcp" : "udp");
+		n += snprintf(buf + n, len - n, " proto %s", nm_proto_name(bit, r->family));
 	if (r->dir != NM_DIR_EGRESS)
 		snprintf(buf + n, len - n, " dir %s", nm_dir_names[r->dir]);
+}
+
+/* The port-less classes of a rule as a JSON array of names. */
+static void nm_classes_json(uint8_t classes, char *buf, size_t size)
+{
+	static const struct {
+		uint8_t bit;
+		const char *name;
+	} names[] = { { NM_PROTO_SCTP, "sctp" }, { NM_PROTO_ICMP, "icmp" }, { NM_PROTO_RAW, "raw" },
+		      { NM_PROTO_OTHER, "other" } };
+	size_t i, n = 0;
+
+	n += snprintf(buf, size, "[");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && n < size; i++)
+		if (classes & names[i].bit)
+			n += snprintf(buf + n, size - n, "%s\"%s\"", n > 1 ? "," : "", names[i].name);
+	if (n < size)
+		snprintf(buf + n, size - n, "]");
 }
 
 /*
  * The one definition of a rule as JSON: a compact object on one line
  * (what `deny list -j` streams, a million at a time, and `deny add file`
  * reads back). Every value is our own ASCII, so nothing needs escaping.
- * enforced < 0 leaves that key out. Returns the length (< size).
+ * enforced (enum nm_enforced) < 0 leaves that key out; NM_ENF_PARTLY is
+ * false with the classes no attached layer checks. Returns the length
+ * (< size).
  */
 size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_t size)
 {
-	char text[160], addr[INET6_ADDRSTRLEN];
+	char text[160], addr[INET6_ADDRSTRLEN], partly[80] = "";
 	int bit = r->port.protos, n;
+
+	if (enforced == NM_ENF_PARTLY) {
+		size_t k = (size_t)snprintf(partly, sizeof(partly), ",\"unenforced_protocols\":");
+
+		nm_classes_json(nm_port_rule_portless_classes(&r->port), partly + k, sizeof(partly) - k);
+	}
 
 	nm_rule_format(r, text, sizeof(text));
 	nm_addr_format(r->family, r->addr, addr, sizeof(addr));
 	n = snprintf(buf, size,
 		     "{\"rule\":\"%s\",\"family\":\"%s\",\"addr\":\"%s\",\"prefixlen\":%u,"
-		     "\"port_lo\":%u,\"port_hi\":%u,\"proto\":\"%s\",\"dir\":\"%s\"%s%s}",
+		     "\"port_lo\":%u,\"port_hi\":%u,\"proto\":\"%s\",\"dir\":\"%s\"%s%s%s}",
 		     text, r->family == NM_FAM_V4 ? "ipv4" : r->family == NM_FAM_V6 ? "ipv6" : "any",
 		     addr, r->plen, r->port.lo, r->port.hi,
-		     bit == NM_PROTO_TCP ? "tcp" : bit == NM_PROTO_UDP ? "udp" : "any",
+		     nm_proto_name(bit, r->family),
 		     nm_dir_names[r->dir], enforced < 0 ? "" : ",\"enforced\":",
-		     enforced < 0 ? "" : enforced ? "true" : "false");
+		     enforced < 0 ? "" : enforced == NM_ENF_YES ? "true" : "false", partly);
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 

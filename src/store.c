@@ -220,10 +220,22 @@ struct nm_test_walk {
 	void *arg;
 };
 
-/* Does port rule p hold for the query? */
+/*
+ * Does port rule p hold for the query? A query names one class, or any:
+ * then a socket of some class, so every rule that would hold for one.
+ * The match itself is the hooks' (nm_port_rule_covers).
+ */
 static bool nm_test_port_hit(const struct nm_test_walk *t, const struct nm_port_rule *p)
 {
-	return (p->protos & t->q->port.protos) && (t->any_port || (p->lo <= t->q->port.lo && t->q->port.lo <= p->hi));
+	uint8_t c = t->q->port.protos;
+	uint16_t port = t->q->port.lo;
+
+	if (c == NM_PROTO_ANY)
+		return t->any_port || nm_port_rule_covers(p, port, NM_PROTO_TCP) ||
+		       nm_port_rule_covers(p, port, NM_PROTO_UDP) || nm_port_rule_portless_classes(p);
+	if ((c & NM_PROTO_PORTED) && t->any_port)
+		return (p->protos & c) != 0;
+	return nm_port_rule_covers(p, port, c);
 }
 
 static int nm_test_hit(const struct nm_rule *r, void *arg)

@@ -167,6 +167,7 @@ int nm_sets_delete(struct nm_sets *S, uint32_t id);
 int nm_sets_delete_rules(struct nm_sets *S, uint32_t id, const struct nm_port_rule *r, size_t n);
 int nm_sets_keep_only(struct nm_sets *S, const uint32_t *keep, size_t n_keep, uint64_t *gone);
 uint64_t nm_sets_val_rules(const struct nm_sets *S, const struct nm_rule_val *v);
+uint64_t nm_sets_val_lsm_only(const struct nm_sets *S, const struct nm_rule_key *k, const struct nm_rule_val *v);
 
 /* The set a value names, or 0 (ids start at 1). */
 static inline uint32_t nm_val_set_id(const struct nm_rule_val *v)
@@ -205,6 +206,8 @@ int nm_big_del(struct nm_plan *p, int w, size_t e, const struct nm_port_rule *r)
 int nm_big_from_set(struct nm_store *s, struct nm_plan *p, int w, size_t e, uint32_t id);
 bool nm_plan_old_has(struct nm_store *s, const struct nm_batch *b, size_t e, const struct nm_port_rule *r);
 uint64_t nm_plan_val_rules(struct nm_store *s, const struct nm_plan *p, const struct nm_rule_val *v);
+uint64_t nm_plan_val_lsm_only(struct nm_store *s, const struct nm_plan *p, const struct nm_rule_key *k,
+			      const struct nm_rule_val *v);
 int nm_plan_finalize(struct nm_store *s, struct nm_plan *p, char *err, size_t errlen);
 void nm_plan_sets_free(struct nm_plan *p);
 

@@ -185,6 +185,36 @@ uint64_t nm_plan_val_rules(struct nm_store *s, const struct nm_plan *p, const st
 	return n;
 }
 
+/* Of a value's rules (key k), those only the LSM layer enforces in full:
+ * a set's from the plan's new sets or the store's. */
+uint64_t nm_plan_val_lsm_only(struct nm_store *s, const struct nm_plan *p, const struct nm_rule_key *k,
+			      const struct nm_rule_val *v)
+{
+	uint64_t n = 0;
+	size_t j;
+	int i;
+
+	for (i = 0; i < v->count && i < NM_PORT_RULES; i++) {
+		uint32_t id = nm_port_set_id(&v->r[i]);
+
+		if (!nm_port_rule_is_set(&v->r[i])) {
+			n += nm_rule_lsm_only(k, &v->r[i]);
+			continue;
+		}
+		for (j = 0; j < p->n_made && p->made[j].id != id; j++)
+			;
+		if (j == p->n_made) {
+			struct nm_rule_val one = { .count = 1, .r = { v->r[i] } };
+
+			n += nm_sets_val_lsm_only(&s->sets, k, &one);
+			continue;
+		}
+		for (size_t x = 0; x < p->made[j].n; x++)
+			n += nm_rule_lsm_only(k, &p->made[j].r[x]);
+	}
+	return n;
+}
+
 static int nm_port_rule_cmp(const void *a, const void *b)
 {
 	const struct nm_port_rule *x = a, *y = b;
@@ -294,6 +324,18 @@ static int nm_plan_made_add(struct nm_plan *p, uint32_t id, struct nm_rule_list 
 	return 0;
 }
 
+/* A fresh id for a set of these rules, carrying their port-less classes
+ * (nm_set_id_classes): the hooks read them from the naming slot. */
+static uint32_t nm_set_new_id(struct nm_sets *S, const struct nm_rule_list *rules)
+{
+	uint8_t classes = 0;
+	size_t i;
+
+	for (i = 0; i < rules->n; i++)
+		classes |= nm_port_rule_portless_classes(&rules->r[i]);
+	return (++S->top_id & NM_SET_SEQ_MASK) | (uint32_t)classes << NM_SET_CLASS_SHIFT;
+}
+
 /*
  * Entry e holds all NM_PORT_RULES slots inline (a layout-3 store) and needs
  * one more for its new set: its rules go into a set of their own first,
@@ -302,7 +344,7 @@ static int nm_plan_made_add(struct nm_plan *p, uint32_t id, struct nm_rule_list 
 static int nm_plan_rehome(struct nm_store *s, struct nm_plan *p, int w, size_t e, struct nm_rule_list *old)
 {
 	struct nm_batch *b = &p->b[w];
-	uint32_t id = ++s->sets.top_id;
+	uint32_t id = nm_set_new_id(&s->sets, old);
 	struct nm_rule_val ref = { .prefixlen = b->olds[e].prefixlen, .count = 1 };
 	int ret;
 
@@ -347,7 +389,7 @@ static int nm_entry_final(struct nm_store *s, struct nm_plan *p, int w, size_t e
 
 		if (b->existed[e] && b->olds[e].count + 1 > NM_PORT_RULES)
 			ret = nm_plan_rehome(s, p, w, e, &old);
-		id = ++s->sets.top_id;
+		id = nm_set_new_id(&s->sets, &fin);
 		v->r[0] = nm_port_set_ref(id);
 		v->count = 1;
 		if (!ret)

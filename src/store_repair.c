@@ -114,6 +114,7 @@ static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, const stru
 			ret = nm_ids_push(named, nm_val_set_id(&fin));
 		m->rules += nm_sets_val_rules(S, &fin);
 		m->dir_rules[(*keys)[i].dir] += nm_sets_val_rules(S, &fin);
+		m->lsm_only_rules[(*keys)[i].dir] += nm_sets_val_lsm_only(S, &(*keys)[i], &fin);
 		m->prefixes++;
 		if (which == NM_HOSTS)
 			m->hosts++;
@@ -157,17 +158,28 @@ int nm_store_repair(struct nm_store *s, struct nm_repair *r)
 	return ret;
 }
 
-/* Count the pinned maps' rules of generation gen (a store of layout 2 or
- * 3 has no port sets; nothing is written), for `load` migrating a store
- * whose meta has another layout or may miscount. */
-int nm_store_recount(uint32_t gen, struct nm_meta *m)
+/* Count the pinned maps' rules of generation gen (port sets only from
+ * layout 4 on; nothing is written), for `load` migrating a store whose
+ * meta has another layout or may miscount. */
+int nm_store_recount(uint32_t gen, bool with_sets, struct nm_meta *m)
 {
-	struct nm_sets none = { .loaded = true };
+	struct nm_sets none = { .loaded = true }, sets;
+	struct nm_sets *S = &none;
 	struct nm_ids named = {};
 	struct nm_repair r = {};
 	int w, ret = 0;
 
 	memset(m, 0, sizeof(*m));
+	if (with_sets) {
+		ret = nm_sets_open(&sets);
+		if (!ret)
+			ret = nm_sets_load(&sets);
+		if (ret) {
+			nm_sets_close(&sets);
+			return ret;
+		}
+		S = &sets;
+	}
 	for (w = 0; w < NM_STORES && !ret; w++) {
 		struct nm_rule_key *keys = NULL;
 		size_t n = 0;
@@ -175,11 +187,13 @@ int nm_store_recount(uint32_t gen, struct nm_meta *m)
 
 		if (fd < 0)
 			return fd;
-		ret = nm_repair_map(fd, w, gen, false, &none, &named, m, &keys, &n, &r);
+		ret = nm_repair_map(fd, w, gen, false, S, &named, m, &keys, &n, &r);
 		free(keys);
 		close(fd);
 	}
 	free(named.v);
+	if (with_sets)
+		nm_sets_close(&sets);
 	return ret;
 }
 

@@ -78,13 +78,13 @@ int nm_sets_load(struct nm_sets *S)
 			break;
 		S->k[S->n++] = key;
 		prev = &S->k[S->n - 1];
-		if (key.id > S->top_id)
-			S->top_id = key.id;
+		if ((key.id & NM_SET_SEQ_MASK) > S->top_id) /* the count, not the classes */
+			S->top_id = key.id & NM_SET_SEQ_MASK;
 	}
 	while (!ret && bpf_map_get_next_key(S->fd_bits, pid, &id) == 0) {
 		S->n_sets++;
-		if (id > S->top_id)
-			S->top_id = id;
+		if ((id & NM_SET_SEQ_MASK) > S->top_id)
+			S->top_id = id & NM_SET_SEQ_MASK;
 		S->last = id;
 		pid = &S->last;
 	}
@@ -284,5 +284,32 @@ uint64_t nm_sets_val_rules(const struct nm_sets *S, const struct nm_rule_val *v)
 
 	for (i = 0; i < v->count && i < NM_PORT_RULES; i++)
 		n += nm_port_rule_is_set(&v->r[i]) ? nm_sets_find(S, nm_port_set_id(&v->r[i]), &first) : 1;
+	return n;
+}
+
+/* Of v's rules (key k), those only the LSM layer enforces in full
+ * (nm_rule_lsm_only). A set has some only when its id carries classes. */
+uint64_t nm_sets_val_lsm_only(const struct nm_sets *S, const struct nm_rule_key *k, const struct nm_rule_val *v)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < v->count && i < NM_PORT_RULES; i++) {
+		const struct nm_port_rule *r = &v->r[i];
+		const struct nm_set_rule_key *first;
+		uint32_t id = nm_port_set_id(r);
+		size_t j, m;
+
+		if (!nm_port_rule_is_set(r)) {
+			n += nm_rule_lsm_only(k, r);
+			continue;
+		}
+		m = nm_set_id_classes(id) ? nm_sets_find(S, id, &first) : 0;
+		for (j = 0; j < m; j++) {
+			struct nm_port_rule x = { first[j].lo, first[j].hi, first[j].protos, 0 };
+
+			n += nm_rule_lsm_only(k, &x);
+		}
+	}
 	return n;
 }
