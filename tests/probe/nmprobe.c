@@ -49,6 +49,10 @@ static const char usage_text[] =
 	"      sendmsg-pktinfo (udp: sendmsg with an IP(V6)_PKTINFO naming SRCADDR) |\n"
 	"      send-named (tcp: connect, then sendto() naming PORT+1, which TCP\n"
 	"      ignores)\n"
+	"      icmp (a ping socket) and raw (SOCK_RAW, ICMP): connect (connect,\n"
+	"      then send an echo request) | sendto (an echo request) | bind |\n"
+	"      socket (only create it); PORT is the echo id (ping) or ignored\n"
+	"      (raw). --newnet as root lets every group open ping sockets there.\n"
 	"  ADDR with ':' is IPv6 (::ffff:a.b.c.d and fe80::1%IFNAME included),\n"
 	"  else IPv4.\n"
 	"  --serve   connect/fastopen (tcp, mptcp): listen on ADDR:PORT first, so\n"
@@ -242,6 +246,12 @@ static void new_netns(void)
 
 	if (unshare(CLONE_NEWNET | (geteuid() ? CLONE_NEWUSER : 0)))
 		setup_fail("unshare (--newnet)", errno);
+	if (!geteuid()) { /* ping sockets for every group, in this netns only */
+		fd = open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0 2147483647", 12) != 12)
+			setup_fail("ping_group_range", errno);
+		close(fd);
+	}
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr))
 		setup_fail("lo flags", errno);
@@ -603,6 +613,89 @@ static int op_recv(struct probe *p)
 	return rc;
 }
 
+/* ---- ping and raw sockets: an ICMP(v6) echo request ---- */
+
+/* The socket, or -errno: its creation is what sock_create checks, so a
+ * refusal is the result, not a setup failure. */
+static int icmp_socket(const struct probe *p)
+{
+	int fd = socket(p->dst.family, p->type, p->dst.family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int icmp_send(const struct probe *p, int fd, int named)
+{
+	/* type, code, checksum (the kernel's for ping and ICMPv6), id, seq */
+	unsigned char echo[8] = { p->dst.family == AF_INET6 ? 128 : 8, 0, 0, 0, 0, 1, 0, 1 };
+
+	if (p->dst.family == AF_INET && p->type == SOCK_RAW) {
+		unsigned sum = 0;
+
+		for (int i = 0; i < 8; i += 2)
+			sum += (unsigned)echo[i] << 8 | echo[i + 1];
+		sum = (sum & 0xffff) + (sum >> 16);
+		echo[2] = (unsigned char)(~sum >> 8);
+		echo[3] = (unsigned char)~sum;
+	}
+	return ret_errno(named ? sendto(fd, echo, sizeof(echo), 0, (const struct sockaddr *)&p->dst.ss, p->dst.len)
+			       : send(fd, echo, sizeof(echo), 0));
+}
+
+static int op_icmp_connect(struct probe *p)
+{
+	int fd = icmp_socket(p), rc;
+
+	if (fd < 0)
+		return -fd;
+	sync_point(p);
+	rc = ret_errno(connect(fd, (const struct sockaddr *)&p->dst.ss, p->dst.len));
+	if (!rc)
+		rc = icmp_send(p, fd, 0);
+	close(fd);
+	return rc;
+}
+
+static int op_icmp_sendto(struct probe *p)
+{
+	int fd = icmp_socket(p), rc;
+
+	if (fd < 0)
+		return -fd;
+	sync_point(p);
+	rc = icmp_send(p, fd, 1);
+	close(fd);
+	return rc;
+}
+
+static int op_icmp_bind(struct probe *p)
+{
+	int fd = icmp_socket(p), rc;
+
+	if (fd < 0)
+		return -fd;
+	sync_point(p);
+	rc = ret_errno(bind(fd, (const struct sockaddr *)&p->dst.ss, p->dst.len));
+	close(fd);
+	return rc;
+}
+
+/* socket(2) alone: what the cgroup layer's sock_create hook sees. */
+static int op_socket(struct probe *p)
+{
+	int v6 = p->dst.family == AF_INET6, fd;
+	int proto = p->type == SOCK_STREAM || p->proto == IPPROTO_UDP ? p->proto
+		    : v6			      ? IPPROTO_ICMPV6
+							      : IPPROTO_ICMP;
+
+	sync_point(p);
+	fd = socket(p->dst.family, p->type, proto);
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
 static const struct op {
 	const char *name;
 	int (*fn)(struct probe *p);
@@ -668,8 +761,12 @@ static int parse_args(int argc, char **argv, struct probe *p)
 		p->proto = IPPROTO_UDP, p->type = SOCK_DGRAM;
 	else if (!strcmp(argv[i + 1], "mptcp"))
 		p->proto = IPPROTO_MPTCP, p->type = SOCK_STREAM;
+	else if (!strcmp(argv[i + 1], "icmp"))
+		p->proto = IPPROTO_ICMP, p->type = SOCK_DGRAM;
+	else if (!strcmp(argv[i + 1], "raw"))
+		p->proto = IPPROTO_ICMP, p->type = SOCK_RAW;
 	else
-		usage("PROTO must be tcp, udp or mptcp");
+		usage("PROTO must be tcp, udp, mptcp, icmp or raw");
 	if (parse_addr(argv[i + 2], argv[i + 3], &p->dst))
 		usage("bad ADDR or PORT");
 	if (parse_addr(p->serve_at ? p->serve_at : argv[i + 2], argv[i + 3], &p->srv))
@@ -694,6 +791,23 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &p);
 	op = find_op(p.op);
+	if (p.proto == IPPROTO_ICMP) { /* ping and raw: their own ops */
+		static const struct op icmp_ops[] = {
+			{ "connect", op_icmp_connect, 1, 1 }, { "sendto", op_icmp_sendto, 1, 1 },
+			{ "bind", op_icmp_bind, 1, 1 },	      { "socket", op_socket, 1, 1 },
+		};
+		const struct op *found = NULL;
+
+		for (size_t k = 0; k < sizeof(icmp_ops) / sizeof(icmp_ops[0]); k++)
+			if (!strcmp(icmp_ops[k].name, p.op))
+				found = &icmp_ops[k];
+		if (!found || p.serve)
+			usage("icmp and raw take connect, sendto, bind or socket, without --serve");
+		op = found;
+		p.type = p.type == SOCK_RAW ? SOCK_RAW : SOCK_DGRAM;
+	} else if (!strcmp(p.op, "socket")) {
+		op = &(const struct op){ "socket", op_socket, 1, 1 };
+	}
 	if (!op)
 		usage("unknown OP");
 	if ((p.type == SOCK_STREAM && !op->tcp) || (p.type == SOCK_DGRAM && !op->udp))

@@ -28,9 +28,9 @@
 # its baseline), 3 when it could not run at all.
 set -u
 
-PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6
+PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6 sock_create
 	lsm_connect lsm_bind lsm_listen lsm_accept lsm_sendmsg lsm_recvmsg)
-CG_PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6)
+CG_PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6 sock_create)
 LSM_PROGS=(lsm_connect lsm_bind lsm_listen lsm_accept lsm_sendmsg lsm_recvmsg)
 
 NM=${NM_BIN:-netmonctl}
@@ -192,6 +192,24 @@ enforce_midway() {
 	verdict "$prog" "$before" "$after"
 }
 
+# check_enforce CHECK "RULE" PROBE-ARGS...: as enforce, for a check (not
+# a program): ok when the probe gets OK without the rule and EPERM with it.
+check_enforce() {
+	local check=$1 rule=$2 before after
+	shift 2
+	nm deny flush >/dev/null
+	before=$(probe "$@")
+	# shellcheck disable=SC2086
+	nm deny add $rule >/dev/null 2>&1 || after=RULE-REFUSED
+	: "${after:=$(probe "$@")}"
+	nm deny flush >/dev/null
+	if [ "$before" = OK ] && [ "$after" = EPERM ]; then
+		say "NM-CHECK $check ok"
+	else
+		say "NM-CHECK $check fail probe=$before/$after"
+	fi
+}
+
 verdict() {
 	PROBED[$1]=$2/$3
 	ERRNO[$1]=$3
@@ -242,6 +260,10 @@ cgroup_layer() {
 	enforce sendmsg6 "::1 port 9 proto udp" sendto udp ::1 9
 	enforce bind4 "127.0.0.2 port 9 proto tcp dir bind" bind tcp 127.0.0.2 9
 	enforce bind6 "::1 port 9 proto tcp dir bind" bind tcp ::1 9
+	# ping and raw sockets: in a netns of their own (--newnet opens ping
+	# sockets to every group there); raw only at creation on this layer
+	enforce sock_create "any proto raw" --newnet socket raw 127.0.0.2 0
+	check_enforce cgroup_ping_connect "127.0.0.2" --newnet connect icmp 127.0.0.2 0
 	if nm detach cgroup "$CGROUP" >/dev/null 2>&1; then
 		lifted detach_cgroup "127.0.0.2 port 9 proto tcp" --serve connect tcp 127.0.0.2 9
 	else
@@ -292,6 +314,10 @@ lsm_layer() {
 		accept tcp 127.0.0.3 7002 from 127.0.0.1
 	# the accepted socket's peer is the client at 127.0.0.5: ingress
 	enforce lsm_recvmsg "127.0.0.5 dir ingress" recv tcp 127.0.0.4 7003 from 127.0.0.5
+	# a rule with no port holds for ping and raw sends, which only LSM sees
+	check_enforce lsm_ping_sendto "127.0.0.2" --newnet sendto icmp 127.0.0.2 0
+	check_enforce lsm_ping6_sendto "::1" --newnet sendto icmp ::1 0
+	check_enforce lsm_raw_sendto "127.0.0.2" --newnet sendto raw 127.0.0.2 0
 	if nm detach lsm >/dev/null 2>&1; then
 		lifted detach_lsm "127.0.0.3 port 7000 dir bind" bind tcp 127.0.0.3 7000
 	else

@@ -40,7 +40,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO" || exit 2
 
-PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6
+PROGS=(connect4 connect6 sendmsg4 sendmsg6 bind4 bind6 sock_create
 	lsm_connect lsm_bind lsm_listen lsm_accept lsm_sendmsg lsm_recvmsg)
 
 NM_BIN=${NM_BIN:-build-static/netmonctl}
