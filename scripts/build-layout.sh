@@ -11,7 +11,8 @@ case ${1:-} in
 2) commit=a86060f ;; # main before layout 3
 3) commit=9ff8174 ;; # main before layout 4 (port sets)
 4) commit=51576df ;; # main before layout 5 (host rules in the buckets)
-*) echo "usage: build-layout.sh { 2 | 3 | 4 }" >&2; exit 2 ;;
+5) commit=2ccdf55 ;; # main before layout 6 (protocol classes, sock_create)
+*) echo "usage: build-layout.sh { 2 | 3 | 4 | 5 }" >&2; exit 2 ;;
 esac
 out=build-layout$1
 bin=$out/build/netmonctl

@@ -452,6 +452,14 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 		json_object_set_new(report, "migrated_from_layout", json_integer(migrate));
 	if (migrate)
 		json_object_set_new(report, "bucket_slots_recounted", json_integer(nm_migrated_slots));
+	if (migrate >= 4) {
+		uint64_t remade;
+
+		err = nm_store_class_sets(&remade);
+		if (err)
+			return nm_sys("load: giving port sets their protocol classes", err);
+		json_object_set_new(report, "sets_remade", json_integer((json_int_t)remade));
+	}
 	if (migrate) {
 		int completed;
 

@@ -260,6 +260,7 @@ struct nm_repair {
 extern struct nm_repair nm_store_last_repair; /* what this process repaired, for -d */
 /* meta counted from the pinned maps, the rules of generation gen */
 int nm_store_recount(uint32_t gen, bool with_sets, struct nm_meta *m);
+int nm_store_class_sets(uint64_t *remade); /* load: sets of layouts 4-5 get their classes */
 /* Every bucket slot of the array at buckets_fd counted from the pinned
  * rule maps (a migration fills its new array); *written: slots changed. */
 int nm_store_recount_buckets(int buckets_fd, uint64_t *written);

@@ -14,7 +14,7 @@ load migrate_helpers
 	# This netmonctl on unmigrated pins: one line saying what to do.
 	run nm deny list
 	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates it to layout 5"
+	assert_output --partial "'netmonctl load' migrates it to layout 6"
 }
 
 @test "load migrates layout 2 in place: rules, mode and links stay; edits work afterwards" {
@@ -76,11 +76,11 @@ load migrate_helpers
 	[ "$(jq_status .rules)" = $((listed + 1)) ]
 }
 
-@test "after a layout-2 netmonctl unloads layout-5 pins, load starts clean" {
+@test "after a layout-2 netmonctl unloads layout-6 pins, load starts clean" {
 	nm load >/dev/null # migrated
 	old unload >/dev/null 2>&1 || true
-	# It does not know rule_totals and the port sets, which stay behind alone.
-	[ -e "$NM_PIN_DIR/maps/rule_totals" ]
+	# It does not know rule_tally and the port sets, which stay behind alone.
+	[ -e "$NM_PIN_DIR/maps/rule_tally" ]
 	[ -e "$NM_PIN_DIR/maps/port_sets" ]
 	[ ! -e "$NM_PIN_DIR/maps/config" ]
 	run nm load

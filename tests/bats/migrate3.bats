@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # `load` of this netmonctl over pins of layout 3 (written by the netmonctl
 # of the last layout-3 commit, built by scripts/build-layout.sh) migrates
-# them in place to layout 5: the port sets start empty beside the rules,
+# them in place to layout 6: the port sets start empty beside the rules,
 # mode, generation and links, which stay as they are; enforcement never
 # lapses while it runs.
 NM_OLD_LAYOUT=3
@@ -49,7 +49,7 @@ load migrate_helpers
 	[ "$(udp 10.9.0.3 1)" = EPERM ]
 	[ "$(udp 10.9.0.3 10)" != EPERM ]
 	[ "$(jq_status .rules)" = 14 ]
-	# The layout-3 binary refuses layout 5, changing nothing.
+	# The layout-3 binary refuses layout 6, changing nothing.
 	run old deny add 10.9.0.8
 	assert_failure
 	[ "$(jq_status .rules)" = 14 ]

@@ -1,11 +1,11 @@
 #!/usr/bin/env bats
 # `load` of this netmonctl over pins of layout 4 (written by the netmonctl
 # of the last layout-4 commit, built by scripts/build-layout.sh) migrates
-# them in place to layout 5: every map but config and the counts is
-# reused (port sets too), and the buckets are counted again with the host
-# rules in them, before any layout-5 program runs: layout 5's hooks look
-# into `hosts` only where a bucket says a rule is near. Enforcement never
-# lapses while it runs.
+# them in place to layout 6: every map but config, the counts and the
+# per-hook counters is reused (port sets too), and the buckets are counted
+# again with the host rules in them, before any new program runs: since
+# layout 5 the hooks look into `hosts` only where a bucket says a rule is
+# near. Enforcement never lapses while it runs.
 NM_OLD_LAYOUT=4
 load helpers
 load migrate_helpers
