@@ -806,7 +806,9 @@ int main(int argc, char **argv)
 		op = found;
 		p.type = p.type == SOCK_RAW ? SOCK_RAW : SOCK_DGRAM;
 	} else if (!strcmp(p.op, "socket")) {
-		op = &(const struct op){ "socket", op_socket, 1, 1 };
+		static const struct op socket_op = { "socket", op_socket, 1, 1 };
+
+		op = &socket_op;
 	}
 	if (!op)
 		usage("unknown OP");
