@@ -131,7 +131,7 @@ agrees() {
 	nm deny add 10.9.9.9 port 7,8 dir ingress >/dev/null 2>&1
 	[ "$(nm -j status | jq .unenforced)" = 2 ]
 	run nm status
-	assert_output --partial "rules: 16 (7 prefixes, 2 not enforced by the attached layers)"
+	assert_output --partial "rules: 16 (7 prefixes, 2 not enforced by the attached layers, 0 for TCP and UDP only)"
 	nm detach cgroup "$CG" >/dev/null
 	[ "$(nm -j status | jq .unenforced)" = 16 ]
 	nm attach cgroup "$CG" >/dev/null

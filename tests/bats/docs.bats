@@ -118,7 +118,7 @@ completes() {
 	assert_success
 	[ "${lines[0]}" = "detach deny" ]
 	[ "${lines[1]}" = "proto" ]
-	[ "${lines[2]}" = "tcp udp any" ]
+	[ "${lines[2]}" = "tcp udp sctp icmp icmpv6 raw any" ]
 	[ "${lines[3]}" = "enforce audit" ]
 }
 

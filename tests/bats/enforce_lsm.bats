@@ -131,6 +131,42 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	probe_expect OK bind tcp 192.0.2.3 7009
 }
 
+# Ping probes make a netns of their own (--newnet: ping sockets open to
+# every group there, as the VM's root has none by default), where the
+# documentation addresses have no route: allowed is ENETUNREACH, a deny
+# comes before routing. Raw probes run where the addresses are local.
+@test "a rule with no port denies ping and raw sends and connects, v4 and v6; a rule with a port does not" {
+	probe_expect ENETUNREACH --newnet sendto icmp 192.0.2.1 0
+	probe_expect OK sendto raw 192.0.2.1 0
+	nm deny add 192.0.2.1 port 80
+	probe_expect ENETUNREACH --newnet sendto icmp 192.0.2.1 0
+	probe_expect OK sendto raw 192.0.2.1 0
+	nm deny add 192.0.2.1
+	nm deny add 2001:db8::1
+	probe_expect EPERM --newnet sendto icmp 192.0.2.1 0
+	probe_expect EPERM --newnet connect icmp 192.0.2.1 0
+	probe_expect EPERM sendto raw 192.0.2.1 0
+	probe_expect EPERM connect raw 192.0.2.1 0
+	probe_expect EPERM --newnet sendto icmp 2001:db8::1 0
+	probe_expect EPERM sendto raw 2001:db8::1 0
+	probe_expect OK sendto raw 192.0.2.2 0
+	# the LSM layer sees them all: nothing is partly enforced
+	[ "$(nm -j status | jq .partly_enforced)" = 0 ]
+	nm -j deny list | jq -e 'select(.rule == "192.0.2.1") | .enforced == true'
+	[ "$(nm -j deny test 192.0.2.1 proto raw | jq -c '[.verdict, .enforced]')" = '["deny",true]' ]
+}
+
+@test "proto icmp and proto raw each hold for their class only" {
+	nm deny add 192.0.2.2 proto icmp
+	nm deny add 192.0.2.3 proto raw
+	probe_expect EPERM --newnet sendto icmp 192.0.2.2 0
+	probe_expect OK sendto raw 192.0.2.2 0
+	probe_expect OK --serve connect tcp 192.0.2.2 7000
+	probe_expect EPERM sendto raw 192.0.2.3 0
+	probe_expect ENETUNREACH --newnet sendto icmp 192.0.2.3 0
+	probe_expect OK sendto udp 192.0.2.3 5353
+}
+
 @test "an ingress rule does not deny egress to that address" {
 	nm deny add 192.0.2.2 dir ingress
 	probe_expect OK --serve connect tcp 192.0.2.2 7000

@@ -69,7 +69,7 @@ bad() {
 }
 
 @test "malformed keywords" {
-	bad 2 deny add 10.0.0.1 proto icmp
+	bad 2 deny add 10.0.0.1 proto gre
 	bad 2 deny add 10.0.0.1 dir sideways
 	bad 2 deny add 10.0.0.1 colour red
 	bad 2 deny add 10.0.0.1 p 80 # ambiguous: port or proto

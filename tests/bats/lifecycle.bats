@@ -56,7 +56,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[[ $output != *"no layer is attached"* ]]
 	assert_output --partial "dir ingress rules are not enforced"
 	assert_output --partial "judged by its creator's cgroup"
-	assert_output --partial "only TCP and UDP are checked"
+	assert_output --partial "raw sockets, unconnected ping sends and SCTP are checked only at socket creation"
 	run nm status
 	assert_output --partial "limits:"
 	assert_output --partial "  connections made before a rule keep working"
@@ -94,7 +94,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	[ -e "$NM_PIN_DIR/progs/connect4" ]
 	[ "$(jq_status .loaded)" = true ]
 	[ "$(jq_status .layout_version)" = "$(jq_status .tool_layout_version)" ]
-	for p in connect4 connect6 sendmsg4 sendmsg6 bind4 bind6; do
+	for p in connect4 connect6 sendmsg4 sendmsg6 bind4 bind6 sock_create; do
 		[ "$(jq_status ".programs[] | select(.name == \"$p\") | .loaded")" = true ]
 	done
 	if nm_lsm_loadable; then
@@ -363,7 +363,7 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 # ids of the cgroup programs pinned now, sorted
 cgroup_prog_ids() {
 	local p
-	for p in connect4 connect6 sendmsg4 sendmsg6 bind4 bind6; do
+	for p in connect4 connect6 sendmsg4 sendmsg6 bind4 bind6 sock_create; do
 		bpftool prog show pinned "$1/progs/$p" -j | jq .id
 	done | sort -n | tr '\n' ' '
 }
