@@ -245,18 +245,23 @@ static __always_inline int nm_may_match(const struct nm_rule_key *k)
 }
 
 /*
- * Is port in set id for this protocol? Global for the same reason as
- * nm_lookup: verified once, not at each of the slots that may call it.
+ * Does set id hold for port and protocol class pbit? The bitmaps for TCP
+ * and UDP, the id's classes for the rest (nm_set_id_classes). Returns the
+ * hit (prefixlen plen) or 0. Global for the same reason as nm_lookup:
+ * verified once, not at each of the slots that may call it.
  */
-__noinline int nm_set_hit(__u32 id, __u32 port, __u32 pbit)
+__noinline __u64 nm_set_hit(__u32 plen, __u32 id, __u32 port, __u32 pbit)
 {
-	struct nm_port_set *set = bpf_map_lookup_elem(&port_sets, &id);
+	struct nm_port_set *set;
 	__u64 word;
 
+	if (!(pbit & NM_PROTO_PORTED))
+		return nm_set_id_classes(id) & pbit ? nm_hit((__u16)plen, 0, 0xffff, (__u8)pbit) : 0;
+	set = bpf_map_lookup_elem(&port_sets, &id);
 	if (!set)
 		return 0; /* user space writes a set before naming it */
 	word = set->bits[nm_port_set_proto(pbit) & 1][(port & 0xffff) / 64];
-	return (word >> (port % 64)) & 1;
+	return (word >> (port % 64)) & 1 ? nm_hit((__u16)plen, (__u16)port, (__u16)port, (__u8)pbit) : 0;
 }
 
 /*
@@ -270,7 +275,7 @@ __noinline int nm_set_hit(__u32 id, __u32 port, __u32 pbit)
  * load under TCG from ~40 s to 147 s; this way it is 23k.
  */
 static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 port, __u8 pbit,
-					 __u32 gen)
+					 const struct nm_proto_ask *ask, __u32 gen)
 {
 	int i;
 
@@ -282,14 +287,9 @@ static __always_inline __u64 nm_port_hit(const struct nm_rule_val *val, __u16 po
 			break;
 		if (!nm_port_rule_in_gen(r, gen))
 			continue;
-		if (i < NM_SET_SLOTS && nm_port_rule_is_set(r)) {
-			__u32 id = nm_port_set_id(r);
-
-			if (!(pbit & NM_PROTO_PORTED)) /* no ports: the id says */
-				return nm_set_id_classes(id) & pbit ? nm_hit(val->prefixlen, 0, 0xffff, pbit) : 0;
-			return nm_set_hit(id, port, pbit) ? nm_hit(val->prefixlen, port, port, pbit) : 0;
-		}
-		if (nm_port_rule_covers(r, port, pbit))
+		if (i < NM_SET_SLOTS && nm_port_rule_is_set(r))
+			return nm_set_hit(val->prefixlen, nm_port_set_id(r), port, pbit);
+		if (nm_port_rule_holds(r, ask))
 			return nm_hit(val->prefixlen, r->lo, r->hi, r->protos);
 	}
 	return 0;
@@ -322,6 +322,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 	__u16 port = (__u16)query;
 	__u8 pbit = (__u8)(query >> 16);
 	__u32 gen = query >> 24;
+	struct nm_proto_ask ask = nm_proto_ask(port, pbit);
 	struct nm_rule_key key;
 	struct nm_rule_val *val;
 	__u64 hit;
@@ -334,7 +335,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 		return 0;
 	val = bpf_map_lookup_elem(&hosts, &key);
 	if (val) {
-		hit = nm_port_hit(val, port, pbit, gen);
+		hit = nm_port_hit(val, port, pbit, &ask, gen);
 		if (hit)
 			return hit;
 	}
@@ -342,7 +343,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 		val = bpf_map_lookup_elem(&nets, &key);
 		if (!val)
 			return 0;
-		hit = nm_port_hit(val, port, pbit, gen);
+		hit = nm_port_hit(val, port, pbit, &ask, gen);
 		if (hit)
 			return hit;
 		if (val->prefixlen <= NM_KEY_ANY_BITS)

@@ -244,15 +244,45 @@ static inline __u8 nm_port_rule_portless_classes(const struct nm_port_rule *r)
 }
 
 /*
- * Does port rule r (not a set's slot) hold for a socket of class pclass
- * (one NM_PROTO_* bit) at port? The one definition of protocol matching,
- * for the hooks and for `deny test`.
+ * What a socket of class pclass (one NM_PROTO_* bit) at port asks of a
+ * port rule: the protos values that hold for it, as a bit mask indexed by
+ * value (its own class and NM_PROTO_ANY; a slot holds one class or ANY,
+ * never TCP|UDP as two), and the port range the rule must include (the
+ * port itself, or every port for a class without ports). The one
+ * definition of protocol matching, for the hooks and for `deny test`.
+ * A mask and two compares per slot, as in layout 5: a branch per case
+ * inside the hooks' 8-slot loop (ported or not, ANY or not) took the
+ * verifier from 23k to 629k instructions per program on 6.18 and the 5.10
+ * load under TCG from ~40 s to 365 s; this form verifies in 35k.
  */
+struct nm_proto_ask {
+	__u64 accept; /* bit v: a rule with protos v holds */
+	__u16 lo, hi; /* the rule's range must include lo..hi */
+};
+
+static inline struct nm_proto_ask nm_proto_ask(__u16 port, __u8 pclass)
+{
+	struct nm_proto_ask a = { (1ull << pclass) | (1ull << NM_PROTO_ANY), port, port };
+
+	if (!(pclass & NM_PROTO_PORTED)) {
+		a.lo = 0;
+		a.hi = 0xffff;
+	}
+	return a;
+}
+
+/* Does port rule r (not a set's slot: NM_PROTO_SET is no index of accept)
+ * hold for the ask? */
+static inline int nm_port_rule_holds(const struct nm_port_rule *r, const struct nm_proto_ask *a)
+{
+	return ((1ull << (r->protos & 63)) & a->accept) && r->lo <= a->lo && r->hi >= a->hi;
+}
+
 static inline int nm_port_rule_covers(const struct nm_port_rule *r, __u16 port, __u8 pclass)
 {
-	if (pclass & NM_PROTO_PORTED)
-		return (r->protos & pclass) && port >= r->lo && port <= r->hi;
-	return (nm_port_rule_portless_classes(r) & pclass) != 0;
+	struct nm_proto_ask a = nm_proto_ask(port, pclass);
+
+	return nm_port_rule_holds(r, &a);
 }
 
 /*
