@@ -89,6 +89,19 @@ static const struct {
 	{ "10.0.0.1 dir ingress proto tcp port 5", "10.0.0.1 port 5 proto tcp dir ingress" },
 	{ "10.0.0.1 po 80 pr t d i", "10.0.0.1 port 80 proto tcp dir ingress" }, /* abbreviations */
 	{ "10.0.0.1 por 80 proto u di b", "10.0.0.1 port 80 proto udp dir bind" },
+	/* protocol classes (layout 6): icmp and icmpv6 are one class, by family */
+	{ "10.0.0.1 proto icmp", "10.0.0.1 proto icmp" },
+	{ "10.0.0.1 proto icmpv6", "10.0.0.1 proto icmp" },
+	{ "2001:db8::1 proto icmp", "2001:db8::1 proto icmpv6" },
+	{ "any proto icmpv6", "any proto icmp" },
+	{ "10.0.0.1 proto 1", "10.0.0.1 proto icmp" },
+	{ "10.0.0.1 proto 58", "10.0.0.1 proto icmp" },
+	{ "10.0.0.1 proto 6 port 22", "10.0.0.1 port 22 proto tcp" },
+	{ "10.0.0.1 proto 17", "10.0.0.1 proto udp" },
+	{ "10.0.0.0/8 proto 132", "10.0.0.0/8 proto sctp" },
+	{ "any proto raw", "any proto raw" },
+	{ "::/0 proto r dir bind", "::/0 proto raw dir bind" },
+	{ "10.0.0.1 proto sc", "10.0.0.1 proto sctp" },
 };
 
 static void test_round_trip_table(void)
@@ -193,7 +206,7 @@ static const char *const rejects[] = {
 	"10.0.0.1 port -80", "10.0.0.1 port 90-80", "10.0.0.1 port nosuchservice", "10.0.0.1 port",
 	"10.0.0.1 port 0x50", "10.0.0.1 port 80-+90", "10.0.0.1 port 1 port 2",
 	"10.0.0.1 port 18446744073709551696", "10.0.0.1 port 80-90-100",
-	"10.0.0.1 port 0000000000000000080", "10.0.0.1 proto icmp", "10.0.0.1 proto",
+	"10.0.0.1 port 0000000000000000080", "10.0.0.1 proto gre", "10.0.0.1 proto",
 	"10.0.0.1 dir sideways", "10.0.0.1 dir", "10.0.0.1 colour red", "10.0.0.1 p 80",
 	"10.0.0.1 proto tcp proto udp", "10.0.0.1 dir bind dir bind", "10.0.0.1 80",
 	"any/0", "10.0.0.1 port 80 extra", "port 80",
@@ -220,6 +233,10 @@ static void test_rejects_blanks(void)
 		{ "10.0.0.1", "port", " 80" }, { "10.0.0.1", "port", "80 " },
 		{ "10.0.0.1", "port", "80- 90" }, { "10.0.0.1", "port", "\t80" },
 		{ "10.0.0.1", "port", "" }, { "10.0.0.1", "proto", "" }, { "10.0.0.1", "", "80" },
+		{ "10.0.0.1", "proto", "icm" },	   /* icmp or icmpv6: ambiguous */
+		{ "10.0.0.1", "proto", "mptcp" },  /* checked as TCP: not a class */
+		{ "10.0.0.1", "proto", "udplite" }, { "10.0.0.1", "proto", "47" },
+		{ "10.0.0.1", "proto", "256" },	   { "10.0.0.1", "proto", "-1" },
 	};
 	char err[300];
 	struct nm_rule r;
@@ -360,7 +377,7 @@ static const struct {
 	{ "10.0.0.1 port 1,+2", "port 1,+2: +2: ports are 0-65535" },
 	{ "10.0.0.1 port 1;2", "port 1;2: ports are 0-65535" },
 	{ "10.0.0.1 port SSH", "port SSH: unknown service name" }, /* names are case-sensitive */
-	{ "10.0.0.1 port 80,ssh proto icmp", "proto icmp: expected tcp | udp | any" },
+	{ "10.0.0.1 port 80,ssh proto icmp", "port 80,ssh: proto icmp has no ports" },
 };
 
 static void test_port_rejects(void)
