@@ -464,23 +464,26 @@ int nm_detach_all(void)
 /* ---- after an upgrade: the programs a new layout added, where the layer is ---- */
 
 struct nm_cg_ids {
-	uint64_t id[64];
-	int n;
+	uint64_t *id;
+	size_t n, cap;
 };
 
 static int nm_cg_id_seen(const char *name, int fd, void *arg)
 {
 	struct nm_cg_ids *ids = arg;
 	uint64_t id = strtoull(name + 2, NULL, 10);
-	int i;
+	size_t i;
 
 	(void)fd;
 	if (nm_link_desc(name)->layer != NM_LAYER_CGROUP)
 		return 0;
 	for (i = 0; i < ids->n && ids->id[i] != id; i++)
 		;
-	if (i == ids->n && ids->n < (int)(sizeof(ids->id) / sizeof(ids->id[0])))
-		ids->id[ids->n++] = id;
+	if (i < ids->n)
+		return 0;
+	if (nm_array_grow(&ids->id, &ids->cap, ids->n + 1, sizeof(*ids->id)))
+		return -ENOMEM;
+	ids->id[ids->n++] = id;
 	return 0;
 }
 
@@ -504,16 +507,18 @@ static bool nm_cgroup_layer_partial(uint64_t cgid)
  * Every cgroup the cgroup layer is attached to gets the loaded programs it
  * lacks: after an upgrade that added a hook (layout 6: sock_create), the
  * relinked programs alone would leave the new one unattached, and the
- * rules only it enforces listed but not enforced. Returns how many
- * cgroups were completed, or an exit code (< 0 never).
+ * rules only it enforces listed but not enforced. *completed: how many
+ * cgroups got programs. Returns 0 or an exit code (reported).
  */
 int nm_attach_complete(json_t *report, int *completed)
 {
-	struct nm_cg_ids ids = { .n = 0 };
-	int i, err = 0;
+	struct nm_cg_ids ids = { NULL, 0, 0 };
+	size_t i;
+	int err = 0;
 
 	*completed = 0;
-	nm_links_walk(nm_cg_id_seen, &ids);
+	if (nm_links_walk(nm_cg_id_seen, &ids))
+		err = nm_sys("attach: the cgroup links", -ENOMEM);
 	for (i = 0; i < ids.n && !err; i++) {
 		char path[NM_PATH_MAX];
 		int fd;
@@ -528,5 +533,6 @@ int nm_attach_complete(json_t *report, int *completed)
 		close(fd);
 		*completed += !err;
 	}
+	free(ids.id);
 	return err;
 }

@@ -1,21 +1,23 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Hook cost far from every rule and inside the rule set, layout 4 (every
-# lookup probes `hosts`) against this tree's layout 5 (the buckets gate
-# `hosts` too), on the benchmark's 1M-rule set, from the kernel's own
-# statistics (bpf_stats: run_time_ns / run_cnt), both stores loaded side
-# by side and the variants interleaved round by round. As root:
+# Hook cost far from every rule and inside the rule set, an older layout
+# (--old N, scripts/build-layout.sh N; default the one before this tree's)
+# against this tree's, on the benchmark's 1M-rule set, from the kernel's
+# own statistics (bpf_stats: run_time_ns / run_cnt), both stores loaded
+# side by side and the variants interleaved round by round. Layout 4 -> 5:
+# the buckets gate `hosts` too; 5 -> 6: protocol classes (a mask and two
+# compares per port rule). As root:
 #
-#   tests/bench/gate-bench.sh [--rounds N] [--count N] [--size N] [--out FILE]
+#   tests/bench/gate-bench.sh [--old N] [--rounds N] [--count N] [--size N] [--out FILE]
 #
 # Variants (UDP connects the rules allow, so the hook does its whole check):
 #   far4  127.0.0.1:9   far6  ::1:9   (no rule in their buckets)
 #   in4   10.123.45.67:9   in6  2001:db8:1234:5678::9:9   (inside the dense
 #         areas: 5 covering prefixes with port rules that do not match)
 # Prints ns per call of connect4/connect6 (median of rounds) per layout and
-# new/old. The old binary comes from scripts/build-layout.sh 4.
-# Touches: /sys/fs/bpf/nmgb{4,5}-<pid>, two scratch cgroups under the
+# new/old.
+# Touches: /sys/fs/bpf/nmgb{old,new}-<pid>, two scratch cgroups under the
 # cgroup2 mount, a network namespace nmgb-<pid>, kernel.bpf_stats_enabled
 # (restored), a mktemp dir.
 set -euo pipefail
@@ -26,18 +28,21 @@ ROUNDS=7
 COUNT=20000
 SIZE=1000000
 OUT=$SRC/build/gate-bench.json
+NEW=$(awk '$2 == "NM_LAYOUT_VERSION" { print $3 }' "$SRC/bpf/netmonctl.h")
+OLD=$((NEW - 1))
 while [ $# -gt 0 ]; do
 	case $1 in
+	--old) OLD=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--count) COUNT=$2; shift ;;
 	--size) SIZE=$2; shift ;;
 	--out) OUT=$2; shift ;;
-	*) sed -n '3,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 	shift
 done
 
-declare -A NMBIN=([4]=$("$SRC/scripts/build-layout.sh" 4) [5]=${NETMONCTL:-$SRC/build/netmonctl})
+declare -A NMBIN=([$OLD]=$("$SRC/scripts/build-layout.sh" "$OLD") [$NEW]=${NETMONCTL:-$SRC/build/netmonctl})
 PROBE=${NMPROBE:-$SRC/build/nmprobe}
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 NS=nmgb-$$
@@ -50,7 +55,7 @@ VARIANTS=(far4 far6 in4 in6)
 cleanup() {
 	local l
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
-	for l in 4 5; do
+	for l in "$OLD" "$NEW"; do
 		"${NMBIN[$l]}" --pin-dir "/sys/fs/bpf/nmgb$l-$$" unload >/dev/null 2>&1 || true
 		rmdir "$CGROOT/nmgb$l-$$" 2>/dev/null || true
 	done
@@ -66,7 +71,7 @@ ip -n "$NS" addr add "${ADDR[in6]}/128" dev lo nodad
 python3 "$HERE/genrules.py" --sizes "$SIZE" --outdir "$WORK" --map-path /unused \
 	--nft-table unused --hash-map-path /unused >/dev/null
 cat "$WORK/walk.txt" "$WORK/rules-$SIZE.txt" >"$WORK/rules"
-for l in 4 5; do
+for l in "$OLD" "$NEW"; do
 	mkdir "$CGROOT/nmgb$l-$$"
 	"${NMBIN[$l]}" --pin-dir "/sys/fs/bpf/nmgb$l-$$" load entries $((2 * SIZE)) >/dev/null
 	"${NMBIN[$l]}" --pin-dir "/sys/fs/bpf/nmgb$l-$$" attach cgroup "$CGROOT/nmgb$l-$$" >/dev/null
@@ -89,21 +94,23 @@ one() {
 sysctl -qw kernel.bpf_stats_enabled=1
 : >"$WORK/samples"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for lv in $(for v in "${VARIANTS[@]}"; do echo "4:$v"; echo "5:$v"; done | shuf --random-source=<(yes "$r")); do
+	for lv in $(for v in "${VARIANTS[@]}"; do echo "$OLD:$v"; echo "$NEW:$v"; done | shuf --random-source=<(yes "$r")); do
 		ns=$(one "${lv%%:*}" "${lv#*:}") # set -e: a failed probe ends the run
 		echo "${lv%%:*} ${lv#*:} $ns" >>"$WORK/samples"
 	done
 done
-python3 - "$WORK/samples" "$OUT" "$ROUNDS" "$COUNT" "$SIZE" <<'PY'
+python3 - "$WORK/samples" "$OUT" "$ROUNDS" "$COUNT" "$SIZE" "$OLD" "$NEW" <<'PY'
 import json, statistics, sys
 ns = {}
 for line in open(sys.argv[1]):
     layout, v, x = line.split()
     ns.setdefault(v, {}).setdefault(layout, []).append(float(x))
 med = {v: {l: statistics.median(x) for l, x in d.items()} for v, d in ns.items()}
-print("%-6s %10s %10s %8s" % ("target", "layout 4", "layout 5", "new/old"))
+old, new = sys.argv[6], sys.argv[7]
+print("%-6s %10s %10s %8s" % ("target", "layout " + old, "layout " + new, "new/old"))
 for v in ("far4", "far6", "in4", "in6"):
-    print("%-6s %10.1f %10.1f %8.2f" % (v, med[v]["4"], med[v]["5"], med[v]["5"] / med[v]["4"]))
+    print("%-6s %10.1f %10.1f %8.2f" % (v, med[v][old], med[v][new], med[v][new] / med[v][old]))
 json.dump({"rounds": int(sys.argv[3]), "count": int(sys.argv[4]), "rules": int(sys.argv[5]),
+           "old_layout": int(old), "new_layout": int(new),
            "ns_per_call": med, "samples": ns}, open(sys.argv[2], "w"), indent=1)
 PY
