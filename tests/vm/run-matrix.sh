@@ -230,7 +230,7 @@ column_json() {
 		jq -R -s --arg lbl "$label" --arg version "${VERSION[$label]:-}" --arg arch "${ARCH[$label]:-}" \
 			--argjson rc "${BOOT_RC[$label]:-null}" --argjson secs "${SECS[$label]:-null}" \
 			--arg release "$(sed -n 's/^NM-INFO kernel=\([^ ]*\).*/\1/p' <<<"$text" | head -n1)" \
-			--arg checks "$(sed -n 's/^NM-CHECK \([a-z_]*\) \([^ ]*\).*/\1=\2/p' <<<"$text")" \
+			--arg checks "$(sed -n 's/^NM-CHECK \([a-z0-9_]*\) \([^ ]*\).*/\1=\2/p' <<<"$text")" \
 			--arg bats "$(sed -n 's/^NM-BATS //p' <<<"$text" | tail -n1)" \
 			--arg lsm_refused "$(sed -n 's/^lsm layer: unavailable: //p' <<<"$text" | head -n1)" '
 		def kv: split(" ") | map(select(contains("=")) | split("=") | {(.[0]): (.[1:] | join("="))}) | add;
