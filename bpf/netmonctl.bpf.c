@@ -322,7 +322,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 	__u16 port = (__u16)query;
 	__u8 pbit = (__u8)(query >> 16);
 	__u32 gen = query >> 24;
-	struct nm_proto_ask ask = nm_proto_ask(port, pbit);
+	struct nm_proto_ask ask;
 	struct nm_rule_key key;
 	struct nm_rule_val *val;
 	__u64 hit;
@@ -333,6 +333,7 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 	__builtin_memcpy(key.addr + 8, &a1, 8);
 	if (!nm_may_match(&key))
 		return 0;
+	ask = nm_proto_ask(port, pbit); /* after the gate: far lookups stop before */
 	val = bpf_map_lookup_elem(&hosts, &key);
 	if (val) {
 		hit = nm_port_hit(val, port, pbit, &ask, gen);
