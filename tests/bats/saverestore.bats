@@ -58,7 +58,7 @@ state() {
 	[ "$(jq_status .mode)" = audit ]
 	[ "$(jq_status .rules)" = 2 ]
 	[ "$(jq_status '.maps[] | select(.name == "nets") | .max_entries')" = 65536 ]
-	[ "$(jq_status '[.programs[] | select(.attached | index("'"$CG_A"'"))] | length')" = 6 ]
+	[ "$(jq_status '[.programs[] | select(.attached | index("'"$CG_A"'"))] | length')" = 7 ]
 	local gen links
 	gen=$(jq_status .generation)
 	links=$(jq_status '[.links[].id] | sort | join(",")')

@@ -125,7 +125,7 @@ empty() { : >"$BATS_TEST_TMPDIR/none"; echo "$BATS_TEST_TMPDIR/none"; }
 	local gen
 	gen=$(jq_status .generation)
 	nm deny list | nm -j deny replace file - >"$BATS_TEST_TMPDIR/out"
-	[ "$(jq -c . "$BATS_TEST_TMPDIR/out")" = '{"added":0,"removed":0,"rules":2,"unenforced":0}' ]
+	[ "$(jq -c . "$BATS_TEST_TMPDIR/out")" = '{"added":0,"removed":0,"rules":2,"unenforced":0,"partly_enforced":0}' ]
 	[ "$(jq_status .generation)" = "$gen" ]
 }
 
