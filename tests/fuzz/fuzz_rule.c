@@ -33,7 +33,11 @@ static void check_accepted(const struct nm_rule *r)
 	FUZZ_ASSERT(!strcmp(text, again));
 
 	FUZZ_ASSERT(r->dir < NM_DIR_MAX && r->port.lo <= r->port.hi);
-	FUZZ_ASSERT(r->port.protos >= 1 && r->port.protos <= NM_PROTO_ANY);
+	/* one class, or ANY; a class without ports has no port condition */
+	FUZZ_ASSERT(r->port.protos == NM_PROTO_ANY ||
+		    (r->port.protos && !(r->port.protos & (r->port.protos - 1)) &&
+		     r->port.protos <= NM_PROTO_RAW));
+	FUZZ_ASSERT((r->port.protos & NM_PROTO_PORTED) || nm_port_rule_portless(&r->port));
 	nm_rule_key(r, &k);
 	FUZZ_ASSERT(k.prefixlen <= NM_MAX_PREFIXLEN);
 	if (r->family != NM_FAM_ANY) {
