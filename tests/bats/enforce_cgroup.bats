@@ -16,18 +16,11 @@ teardown_file() {
 }
 
 setup() {
-	nm_cgroup_create CG
-	nm attach cgroup "$CG"
+	nm_attached_cg_setup
 }
 
 teardown() {
-	local rc=0
-	nm_kill_started
-	nm detach cgroup "$CG" >/dev/null 2>&1 || true # some tests detach already
-	nm deny flush >/dev/null || rc=1
-	nm mode enforce >/dev/null || rc=1
-	nm_cgroups_destroy || rc=1
-	return $rc
+	nm_attached_cg_teardown
 }
 
 # The probe inside the attached cgroup: WANT then probe arguments.

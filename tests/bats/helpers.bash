@@ -175,6 +175,25 @@ nm_kill_started() {
 	NM_PIDS=()
 }
 
+# Files whose every test runs in a scratch cgroup with the cgroup layer
+# attached: the bodies of their setup() and teardown(). The teardown puts
+# back what a test may change (rules, mode), also after a failure, and
+# removes the cgroups it made; 1 when any of that failed.
+nm_attached_cg_setup() {
+	nm_cgroup_create CG
+	nm attach cgroup "$CG"
+}
+
+nm_attached_cg_teardown() {
+	local rc=0
+	nm_kill_started
+	nm detach cgroup "$CG" >/dev/null 2>&1 || true # some tests detach already
+	nm deny flush >/dev/null || rc=1
+	nm mode enforce >/dev/null || rc=1
+	nm_cgroups_destroy || rc=1
+	return $rc
+}
+
 # Remove this test's cgroups, children first (a cgroup must be empty to go).
 nm_cgroups_destroy() {
 	local i cg rc=0

@@ -16,17 +16,11 @@ teardown_file() {
 }
 
 setup() {
-	nm_cgroup_create CG
-	nm attach cgroup "$CG"
+	nm_attached_cg_setup
 }
 
 teardown() {
-	local rc=0
-	nm_kill_started
-	nm detach cgroup "$CG" >/dev/null 2>&1 || true
-	nm deny flush >/dev/null || rc=1
-	nm_cgroups_destroy || rc=1
-	return $rc
+	nm_attached_cg_teardown
 }
 
 # Service names come from /etc/services (netbase); a VM's initramfs has none.

@@ -16,16 +16,12 @@ teardown_file() {
 }
 
 setup() {
-	nm_cgroup_create CG
-	nm attach cgroup "$CG"
+	nm_attached_cg_setup
 }
 
 teardown() {
 	local rc=0
-	nm_kill_started
-	nm detach cgroup "$CG" >/dev/null 2>&1 || true
-	nm deny flush >/dev/null || rc=1
-	nm_cgroups_destroy || rc=1
+	nm_attached_cg_teardown || rc=1
 	[ "$(set_entries)" = 0 ] || { echo "a flush left $(set_entries) port-set rules" >&2; rc=1; }
 	return $rc
 }

@@ -19,18 +19,11 @@ teardown_file() {
 }
 
 setup() {
-	nm_cgroup_create CG
-	nm attach cgroup "$CG"
+	nm_attached_cg_setup
 }
 
 teardown() {
-	local rc=0
-	nm_kill_started
-	nm detach cgroup "$CG" >/dev/null 2>&1 || rc=1
-	nm deny flush >/dev/null || rc=1
-	nm mode enforce >/dev/null || rc=1
-	nm_cgroups_destroy || rc=1
-	return $rc
+	nm_attached_cg_teardown
 }
 
 # WANT OP PROTO ADDR: the probe in the cgroup, in a netns of its own.

@@ -642,43 +642,30 @@ static int icmp_send(const struct probe *p, int fd, int named)
 			       : send(fd, echo, sizeof(echo), 0));
 }
 
-static int op_icmp_connect(struct probe *p)
+enum icmp_step { ICMP_CONNECT, ICMP_SENDTO, ICMP_BIND };
+
+/* One ping or raw operation: connect then send, sendto, or bind. */
+static int icmp_op(struct probe *p, enum icmp_step step)
 {
+	const struct sockaddr *dst = (const struct sockaddr *)&p->dst.ss;
 	int fd = icmp_socket(p), rc;
 
 	if (fd < 0)
 		return -fd;
 	sync_point(p);
-	rc = ret_errno(connect(fd, (const struct sockaddr *)&p->dst.ss, p->dst.len));
-	if (!rc)
+	if (step == ICMP_SENDTO)
+		rc = icmp_send(p, fd, 1);
+	else if (step == ICMP_BIND)
+		rc = ret_errno(bind(fd, dst, p->dst.len));
+	else if (!(rc = ret_errno(connect(fd, dst, p->dst.len))))
 		rc = icmp_send(p, fd, 0);
 	close(fd);
 	return rc;
 }
 
-static int op_icmp_sendto(struct probe *p)
-{
-	int fd = icmp_socket(p), rc;
-
-	if (fd < 0)
-		return -fd;
-	sync_point(p);
-	rc = icmp_send(p, fd, 1);
-	close(fd);
-	return rc;
-}
-
-static int op_icmp_bind(struct probe *p)
-{
-	int fd = icmp_socket(p), rc;
-
-	if (fd < 0)
-		return -fd;
-	sync_point(p);
-	rc = ret_errno(bind(fd, (const struct sockaddr *)&p->dst.ss, p->dst.len));
-	close(fd);
-	return rc;
-}
+static int op_icmp_connect(struct probe *p) { return icmp_op(p, ICMP_CONNECT); }
+static int op_icmp_sendto(struct probe *p) { return icmp_op(p, ICMP_SENDTO); }
+static int op_icmp_bind(struct probe *p) { return icmp_op(p, ICMP_BIND); }
 
 /* socket(2) alone: what the cgroup layer's sock_create hook sees. */
 static int op_socket(struct probe *p)
