@@ -119,6 +119,21 @@ int nm_store_class_sets(uint64_t *remade)
 	ret = nm_sets_load(&s.sets);
 	if (!ret)
 		ret = nm_sets_to_remake(&s.sets, &m, &n);
+	if (!ret && n && nm_edit_marked()) { /* we hold the lock: a killed edit's mark */
+		/* An older edit was killed: repair it first (its mark would go
+		 * with ours), then look again at what the repair left. */
+		char err[256];
+
+		free(m);
+		m = NULL;
+		nm_store_close(&s);
+		ret = nm_store_open_edit(&s, err, sizeof(err));
+		if (ret)
+			return ret;
+		ret = nm_sets_load(&s.sets);
+		if (!ret)
+			ret = nm_sets_to_remake(&s.sets, &m, &n);
+	}
 	if (!ret && n)
 		ret = nm_edit_mark(); /* killed midway: the next edit repairs (orphan sets go) */
 	for (i = 0; !ret && i < n; i++) {

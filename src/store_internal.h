@@ -218,6 +218,7 @@ int nm_txn_commit(struct nm_store *s, struct nm_plan *p, char *err, size_t errle
 int nm_store_open_edit(struct nm_store *s, char *err, size_t errlen);
 int nm_store_repair(struct nm_store *s, struct nm_repair *r);
 int nm_edit_mark(void); /* before an edit's first write */
+bool nm_edit_marked(void); /* a mark is there: with the lock held, a killed edit's */
 void nm_edit_done(void);  /* after its last, or a failure before its first */
 
 /* store_buckets.c: every slot set from the keys of both maps; *written: slots changed */

@@ -28,7 +28,7 @@ static void nm_edit_mark_path(char *buf, size_t len)
 	nm_pin_path(buf, len, "maps", NM_EDIT_MARK);
 }
 
-static bool nm_edit_marked(void)
+bool nm_edit_marked(void)
 {
 	char path[NM_PATH_MAX];
 

@@ -14,6 +14,14 @@ load migrate_helpers
 
 icmp() { nm_in_net "$NMPROBE" --cgroup "$CG" --newnet "$1" icmp "$2" 0 2>&1 || true; }
 raw() { nm_in_net "$NMPROBE" --cgroup "$CG" --newnet "$1" raw "$2" 0 2>&1 || true; }
+# Port rules in the rule maps that carry a hide flag (bits 0-1): none at rest.
+flagged() {
+	local m
+	for m in hosts nets; do
+		bpftool -j map dump pinned "$NM_PIN_DIR/maps/$m" |
+			jq '[.[] | .formatted.value | .r[:.count][] | select(.flags % 4 != 0)] | length'
+	done | awk '{ n += $1 } END { print n }'
+}
 
 @test "the binary that makes layout 5 pins is the last layout-5 commit's" {
 	run old -j status
@@ -94,6 +102,34 @@ raw() { nm_in_net "$NMPROBE" --cgroup "$CG" --newnet "$1" raw "$2" 0 2>&1 || tru
 	nm deny del 10.9.0.3 >/dev/null
 	[ "$(icmp connect 10.9.0.3)" = ENETUNREACH ] # allowed; no route in the probe's netns
 	[ "$(udp 10.9.0.3 9)" = EPERM ]
+}
+
+@test "a killed layout-5 edit and a set to make again: after load, the set has its classes and nothing of the edit is left" {
+	old deny add file "$BATS_FILE_TMPDIR/bulk" >/dev/null
+	{
+		head -n 1000 "$BATS_FILE_TMPDIR/bulk"
+		printf '10.9.0.3 port %s\n' 1 2 3 4 5 6 7 8 9
+		echo 10.9.0.3
+	} >"$BATS_TEST_TMPDIR/small"
+	old deny add 10.9.0.3 port 1,2,3,4,5,6,7,8,9 >/dev/null
+	old deny add 10.9.0.3 >/dev/null
+	"$OLD" --pin-dir "$NM_PIN_DIR" deny replace file "$BATS_TEST_TMPDIR/small" >/dev/null &
+	local pid=$!
+	NM_PIDS+=("$pid")
+	while kill -0 "$pid" 2>/dev/null && [ ! -e "$NM_PIN_DIR/maps/edit_in_progress" ]; do :; done
+	kill -KILL "$pid"
+	wait "$pid" || true
+	[ -e "$NM_PIN_DIR/maps/edit_in_progress" ] || { echo "the replace ended before the kill" >&2; return 1; }
+	run nm -j load
+	assert_success
+	[ "$(jq -r .sets_remade <<<"$output")" = 1 ]
+	# nothing of the killed edit is left: no mark, no entry with a flag
+	[ "$(jq_status .edit_interrupted)" = false ]
+	[ "$(flagged)" = 0 ]
+	[ "$(jq_status .rules)" = "$(nm deny list | wc -l)" ]
+	[ "$(icmp connect 10.9.0.3)" = EPERM ]
+	[ "$(udp 10.9.0.3 5)" = EPERM ]
+	[ "$(bpftool map dump pinned "$NM_PIN_DIR/maps/port_sets" -j | jq length)" = 1 ]
 }
 
 @test "connects at full speed through the migration of 300k layout-5 rules: none gets through" {
