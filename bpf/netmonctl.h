@@ -245,38 +245,35 @@ static inline __u8 nm_port_rule_portless_classes(const struct nm_port_rule *r)
 
 /*
  * What a socket of class pclass (one NM_PROTO_* bit) at port asks of a
- * port rule: the protos values that hold for it, as a bit mask indexed by
- * value (its own class and NM_PROTO_ANY; a slot holds one class or ANY,
- * never TCP|UDP as two), and the port range the rule must include (the
- * port itself, or every port for a class without ports). The one
- * definition of protocol matching, for the hooks and for `deny test`.
- * A mask and two compares per slot, as in layout 5: a branch per case
- * inside the hooks' 8-slot loop (ported or not, ANY or not) took the
- * verifier from 23k to 629k instructions per program on 6.18 and the 5.10
- * load under TCG from ~40 s to 365 s; this form verifies in 37k (5.10
- * under TCG: 120 s for all 13 programs).
+ * port rule: its class (a rule of that class or of ANY holds: a slot
+ * holds one class or ANY, never TCP|UDP as two), and the port range the
+ * rule must include (the port itself, or every port for a class without
+ * ports). The one definition of protocol matching, for the hooks and for
+ * `deny test`. Two compares for the class and two for the range per
+ * slot: a branch per case inside the hooks' 8-slot loop (ported or not,
+ * ANY or not) took the verifier from 23.5k to 629k instructions per
+ * program on 6.18 and the 5.10 load under TCG from ~40 s to 365 s; this
+ * form verifies in 36k (a mask indexed by protos: 37k).
  */
 struct nm_proto_ask {
-	__u64 accept; /* bit v: a rule with protos v holds */
+	__u8 pclass;
 	__u16 lo, hi; /* the rule's range must include lo..hi */
 };
 
 static inline struct nm_proto_ask nm_proto_ask(__u16 port, __u8 pclass)
 {
-	struct nm_proto_ask a = { (1ull << pclass) | (1ull << NM_PROTO_ANY), port, port };
+	/* 0xffff for TCP or UDP (bit 0 or 1), else 0, with no branch */
+	__u32 keep = 0u - ((pclass | pclass >> 1) & 1u);
+	struct nm_proto_ask a = { pclass, (__u16)(port & keep), (__u16)(port | (~keep & 0xffff)) };
 
-	if (!(pclass & NM_PROTO_PORTED)) {
-		a.lo = 0;
-		a.hi = 0xffff;
-	}
 	return a;
 }
 
-/* Does port rule r (not a set's slot: NM_PROTO_SET is no index of accept)
- * hold for the ask? */
+/* Does port rule r hold for the ask? A set's slot (NM_PROTO_SET) never
+ * does: the hooks and `deny test` look into the set instead. */
 static inline int nm_port_rule_holds(const struct nm_port_rule *r, const struct nm_proto_ask *a)
 {
-	return ((1ull << (r->protos & 63)) & a->accept) && r->lo <= a->lo && r->hi >= a->hi;
+	return (r->protos == a->pclass || r->protos == NM_PROTO_ANY) && r->lo <= a->lo && r->hi >= a->hi;
 }
 
 static inline int nm_port_rule_covers(const struct nm_port_rule *r, __u16 port, __u8 pclass)
