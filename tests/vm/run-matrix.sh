@@ -26,8 +26,8 @@
 #   NM_MATRIX_KERNELS labels                          [5.10 6.1 6.12 newest
 #                   (arm64-LABEL: arm64)               + NM_MATRIX_ARM64's]
 #   NM_VM_PARALLEL  VMs at once                       [1: measured faster here]
-#   NM_VM_TIMEOUT   seconds per VM                    [420]
-#   NM_VM_TIMEOUT_ARM64  the same for arm64 VMs       [600]
+#   NM_VM_TIMEOUT   seconds per VM                    [600]
+#   NM_VM_TIMEOUT_ARM64  the same for arm64 VMs       [780]
 #   NM_VM_CACHE     kernel cache (fetch-kernels.sh)   [/var/cache/netmonctl-vm]
 # Console logs: <dir of NM_MATRIX_JSON>/matrix-logs/<label>.log.
 # Exit: 0 no regression, 1 regression or a column that could not run,
@@ -67,10 +67,12 @@ ARM64_KERNELS=${NM_MATRIX_ARM64-5.10 newest}
 [ "$ARM64_KERNELS" = all ] && ARM64_KERNELS="5.10 6.1 6.12 newest"
 KERNELS=${NM_MATRIX_KERNELS:-5.10 6.1 6.12 newest$(for k in $ARM64_KERNELS; do printf ' arm64-%s' "$k"; done)}
 PARALLEL=${NM_VM_PARALLEL:-1}
-VM_TIMEOUT=${NM_VM_TIMEOUT:-420}
+# A guard against a hung VM, with room for a slower host: layout 6's 5.10
+# column took 336 s on a quiet one (the verifier alone 120 s under TCG).
+VM_TIMEOUT=${NM_VM_TIMEOUT:-600}
 # The in-VM bats run ~2x slower on arm64 than on amd64 under TCG (326 s
 # seen for arm64-newest on a busy machine): the same margin needs more.
-VM_TIMEOUT_ARM64=${NM_VM_TIMEOUT_ARM64:-600}
+VM_TIMEOUT_ARM64=${NM_VM_TIMEOUT_ARM64:-780}
 RUN_HOST=1
 
 log() { printf 'run-matrix: %s\n' "$*" >&2; }
