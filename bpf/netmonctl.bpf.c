@@ -828,7 +828,9 @@ int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, 
 	nm_lsm_protocol(&q, sock);
 	name = BPF_CORE_READ(msg, msg_name);
 	namelen = BPF_CORE_READ(msg, msg_namelen);
-	if (q.protocol == IPPROTO_TCP && BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE)
+	/* The class, not the protocol number: a raw socket of protocol TCP
+	 * sends to msg_name even when connected. */
+	if (q.pclass == NM_PROTO_TCP && BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_CLOSE)
 		name = NULL;
 	if (!nm_from_sockaddr(&q, name, namelen)) {
 		if (!nm_from_sock(&q, sk, 1) || nm_addr_zero(q.key.addr))

@@ -152,8 +152,19 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	probe_expect OK sendto raw 192.0.2.2 0
 	# the LSM layer sees them all: nothing is partly enforced
 	[ "$(nm -j status | jq .partly_enforced)" = 0 ]
-	nm -j deny list | jq -e 'select(.rule == "192.0.2.1") | .enforced == true'
+	nm -j deny list | jq -se 'map(select(.rule == "192.0.2.1")) | length == 1 and .[0].enforced == true'
 	[ "$(nm -j deny test 192.0.2.1 proto raw | jq -c '[.verdict, .enforced]')" = '["deny",true]' ]
+}
+
+@test "a connected raw socket naming another address: the named one is checked, TCP's protocol number too" {
+	nm deny add 192.0.2.2
+	nm deny add 2001:db8::2
+	probe_expect OK send-named rawtcp 192.0.2.3 0 from 192.0.2.1
+	# a raw socket sends to msg_name even when connected: unlike a TCP
+	# socket's, it must not be skipped for the peer (192.0.2.1, allowed)
+	probe_expect EPERM send-named rawtcp 192.0.2.2 0 from 192.0.2.1
+	probe_expect EPERM send-named raw 192.0.2.2 0 from 192.0.2.1
+	probe_expect EPERM send-named raw 2001:db8::2 0 from 2001:db8::1
 }
 
 @test "proto icmp and proto raw each hold for their class only" {

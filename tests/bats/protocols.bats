@@ -72,7 +72,8 @@ in_cg() { probe_expect "$1" --cgroup "$CG" --newnet "$2" "$3" "$4" 0; }
 	in_cg OK sendto icmp 127.0.0.3
 	in_cg OK sendto raw 127.0.0.3
 	run nm -j deny list
-	jq -e 'select(.rule == "127.0.0.3") | .enforced == false and .unenforced_protocols == ["sctp","icmp","raw","other"]' <<<"$output"
+	jq -se 'map(select(.rule == "127.0.0.3")) | length == 1 and .[0].enforced == false and
+		.[0].unenforced_protocols == ["sctp","icmp","raw","other"]' <<<"$output"
 	[ "$(nm -j status | jq .partly_enforced)" = 1 ]
 	[ "$(nm -j status | jq .unenforced)" = 0 ]
 	run nm deny test 127.0.0.3 proto icmp

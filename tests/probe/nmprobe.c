@@ -49,10 +49,12 @@ static const char usage_text[] =
 	"      sendmsg-pktinfo (udp: sendmsg with an IP(V6)_PKTINFO naming SRCADDR) |\n"
 	"      send-named (tcp: connect, then sendto() naming PORT+1, which TCP\n"
 	"      ignores)\n"
-	"      icmp (a ping socket) and raw (SOCK_RAW, ICMP): connect (connect,\n"
-	"      then send an echo request) | sendto (an echo request) | bind |\n"
-	"      socket (only create it); PORT is the echo id (ping) or ignored\n"
-	"      (raw). --newnet as root lets every group open ping sockets there.\n"
+	"      icmp (a ping socket), raw (SOCK_RAW, ICMP) and rawtcp (SOCK_RAW,\n"
+	"      TCP): connect (connect, then send an echo request) | sendto (an\n"
+	"      echo request) | bind | socket (only create it) | send-named\n"
+	"      (connect to SRCADDR, then sendto() naming ADDR); PORT is the echo\n"
+	"      id (ping) or ignored (raw). --newnet as root lets every group open\n"
+	"      ping sockets there.\n"
 	"  ADDR with ':' is IPv6 (::ffff:a.b.c.d and fe80::1%IFNAME included),\n"
 	"  else IPv4.\n"
 	"  --serve   connect/fastopen (tcp, mptcp): listen on ADDR:PORT first, so\n"
@@ -80,6 +82,7 @@ struct probe {
 	const char *op, *cgroup, *sync, *serve_at;
 	long count;
 	int counted, serve, proto, type, has_src, newnet;
+	int raw_tcp; /* rawtcp: a raw socket of protocol TCP */
 	long user; /* --user: -1 if none */
 	struct addr dst, src, srv; /* srv: where --serve listens */
 	int listener; /* --serve, accept, recv: -1 if none */
@@ -619,7 +622,8 @@ static int op_recv(struct probe *p)
  * refusal is the result, not a setup failure. */
 static int icmp_socket(const struct probe *p)
 {
-	int fd = socket(p->dst.family, p->type, p->dst.family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	int proto = p->raw_tcp ? IPPROTO_TCP : p->dst.family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	int fd = socket(p->dst.family, p->type, proto);
 
 	return fd < 0 ? -errno : fd;
 }
@@ -642,7 +646,7 @@ static int icmp_send(const struct probe *p, int fd, int named)
 			       : send(fd, echo, sizeof(echo), 0));
 }
 
-enum icmp_step { ICMP_CONNECT, ICMP_SENDTO, ICMP_BIND };
+enum icmp_step { ICMP_CONNECT, ICMP_SENDTO, ICMP_BIND, ICMP_SEND_NAMED };
 
 /* One ping or raw operation: connect then send, sendto, or bind. */
 static int icmp_op(struct probe *p, enum icmp_step step)
@@ -653,7 +657,9 @@ static int icmp_op(struct probe *p, enum icmp_step step)
 	if (fd < 0)
 		return -fd;
 	sync_point(p);
-	if (step == ICMP_SENDTO)
+	if (step == ICMP_SEND_NAMED && connect(fd, (const struct sockaddr *)&p->src.ss, p->src.len))
+		setup_fail("connect to SRCADDR", errno);
+	if (step == ICMP_SENDTO || step == ICMP_SEND_NAMED)
 		rc = icmp_send(p, fd, 1);
 	else if (step == ICMP_BIND)
 		rc = ret_errno(bind(fd, dst, p->dst.len));
@@ -666,6 +672,9 @@ static int icmp_op(struct probe *p, enum icmp_step step)
 static int op_icmp_connect(struct probe *p) { return icmp_op(p, ICMP_CONNECT); }
 static int op_icmp_sendto(struct probe *p) { return icmp_op(p, ICMP_SENDTO); }
 static int op_icmp_bind(struct probe *p) { return icmp_op(p, ICMP_BIND); }
+/* A connected raw socket that names another destination: raw sockets send
+ * there, so the named one is what a hook must check. */
+static int op_icmp_send_named(struct probe *p) { return icmp_op(p, ICMP_SEND_NAMED); }
 
 /* socket(2) alone: what the cgroup layer's sock_create hook sees. */
 static int op_socket(struct probe *p)
@@ -752,8 +761,10 @@ static int parse_args(int argc, char **argv, struct probe *p)
 		p->proto = IPPROTO_ICMP, p->type = SOCK_DGRAM;
 	else if (!strcmp(argv[i + 1], "raw"))
 		p->proto = IPPROTO_ICMP, p->type = SOCK_RAW;
+	else if (!strcmp(argv[i + 1], "rawtcp"))
+		p->proto = IPPROTO_ICMP, p->type = SOCK_RAW, p->raw_tcp = 1;
 	else
-		usage("PROTO must be tcp, udp, mptcp, icmp or raw");
+		usage("PROTO must be tcp, udp, mptcp, icmp, raw or rawtcp");
 	if (parse_addr(argv[i + 2], argv[i + 3], &p->dst))
 		usage("bad ADDR or PORT");
 	if (parse_addr(p->serve_at ? p->serve_at : argv[i + 2], argv[i + 3], &p->srv))
@@ -782,6 +793,7 @@ int main(int argc, char **argv)
 		static const struct op icmp_ops[] = {
 			{ "connect", op_icmp_connect, 1, 1 }, { "sendto", op_icmp_sendto, 1, 1 },
 			{ "bind", op_icmp_bind, 1, 1 },	      { "socket", op_socket, 1, 1 },
+			{ "send-named", op_icmp_send_named, 1, 1 },
 		};
 		const struct op *found = NULL;
 
@@ -789,7 +801,9 @@ int main(int argc, char **argv)
 			if (!strcmp(icmp_ops[k].name, p.op))
 				found = &icmp_ops[k];
 		if (!found || p.serve)
-			usage("icmp and raw take connect, sendto, bind or socket, without --serve");
+			usage("icmp and raw take connect, sendto, bind, socket or send-named, without --serve");
+		if (found->fn == op_icmp_send_named && !p.has_src)
+			usage("send-named needs `from SRCADDR`, the address it connects to");
 		op = found;
 		p.type = p.type == SOCK_RAW ? SOCK_RAW : SOCK_DGRAM;
 	} else if (!strcmp(p.op, "socket")) {
