@@ -12,6 +12,8 @@ load helpers
 
 setup_file() {
 	nm_file_setup
+	# ping sockets for every group in this file's own netns (not the host's)
+	ip netns exec "$NM_NETNS" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
 }
 
 teardown_file() {
@@ -154,4 +156,23 @@ in_cg() { probe_expect "$1" --cgroup "$CG" --newnet "$2" "$3" "$4" 0; }
 	in_cg EPERM connect icmp 127.0.0.3
 	probe_expect EPERM --cgroup "$CG" --newnet connect udp 127.0.0.3 10
 	[ "$(nm -j status | jq .partly_enforced)" = 1 ]
+}
+
+@test "bypass vectors: an unprivileged user's ping, a child cgroup, the any-address" {
+	local child
+	nm deny add 127.0.0.3 >/dev/null 2>&1
+	nm deny add 127.0.0.1 >/dev/null 2>&1
+	# uid 65534 in the cgroup, in this file's netns where 127.0.0.0/8 is local
+	probe_expect OK --cgroup "$CG" --user 65534 connect icmp 127.0.0.4 0
+	probe_expect EPERM --cgroup "$CG" --user 65534 connect icmp 127.0.0.3 0
+	# a ping connect to the any-address goes to loopback: checked as 127.0.0.1
+	probe_expect EPERM --cgroup "$CG" connect icmp 0.0.0.0 0
+	nm_cgroup_create child "$CG"
+	probe_expect EPERM --cgroup "$child" --user 65534 connect icmp 127.0.0.3 0
+	nm deny add any proto raw >/dev/null
+	nm deny add any proto icmp >/dev/null
+	probe_expect EPERM --cgroup "$child" socket raw 127.0.0.1 0
+	probe_expect EPERM --cgroup "$child" --user 65534 socket icmp 127.0.0.1 0
+	probe_expect EPERM --cgroup "$child" --user 65534 socket icmp ::1 0
+	probe_expect OK --user 65534 socket icmp 127.0.0.1 0 # outside the cgroup
 }
