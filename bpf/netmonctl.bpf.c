@@ -85,7 +85,24 @@ struct {
 	__uint(max_entries, NM_GENS);
 	__type(key, __u32);
 	__type(value, struct nm_meta);
-} rule_tally SEC(".maps");
+} rule_lists SEC(".maps");
+
+/* The scope of the cgroup a cgroup program is attached at (nm_scope_ctx):
+ * zero where the cgroup layer itself is attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+	__type(key, __u64);
+	__type(value, struct nm_scope_ctx);
+} scope_ctx SEC(".maps");
+
+/* Each scope's record: user space only, here so that `load` makes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, NM_MAX_SCOPES + 1);
+	__type(key, __u32);
+	__type(value, struct nm_scope);
+} scopes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -111,6 +128,7 @@ struct nm_query {
 	__u8 hook;
 	__u8 src_unknown; /* ancillary data may set the source: see nm_decide */
 	__u8 pclass;      /* the socket's protocol class: one NM_PROTO_* bit */
+	__u16 scope;      /* the scope deciding, for the event */
 };
 
 /*
@@ -207,6 +225,7 @@ static __noinline void nm_emit(const struct nm_query *q, __u64 hit, __u8 verdict
 	e->lport = q->lport;
 	e->rport = q->port;
 	e->dir = q->key.dir;
+	e->scope = q->scope;
 	e->rule_prefixlen = (__u16)hit;
 	e->rule_port.lo = (__u16)(hit >> 16);
 	e->rule_port.hi = (__u16)(hit >> 32);
@@ -344,6 +363,8 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 		val = bpf_map_lookup_elem(&nets, &key);
 		if (!val)
 			return 0;
+		if (val->prefixlen < NM_KEY_HDR_BITS && !nm_list_sees_any(key.list))
+			return 0; /* the global `any`, which stops before the list */
 		hit = nm_port_hit(val, port, pbit, &ask, gen);
 		if (hit)
 			return hit;
@@ -413,15 +434,6 @@ static __always_inline int nm_any_targets(const struct nm_query *q, struct nm_ru
 	return 2;
 }
 
-/* Has generation gen any rule at all? (Its meta is written before the
- * switch to it.) */
-static __always_inline int nm_store_empty(__u32 gen)
-{
-	struct nm_meta *m = bpf_map_lookup_elem(&rule_tally, &gen);
-
-	return m && m->rules == 0;
-}
-
 /* The any-address: where the kernel will really send it (nm_any_targets).
  * On a hit, q->key becomes the address that matched, for the event. */
 static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit, __u32 gen)
@@ -443,16 +455,49 @@ static __always_inline __u64 nm_check_any(struct nm_query *q, __u8 pbit, __u32 g
 	return 0;
 }
 
-/*
- * The one decision path: the address asked for, and for the any-address
- * also where the kernel will really send it, so that a rule on 127.0.0.1
- * holds for a connect to 0.0.0.0. Returns NM_VERDICT_*.
- */
-static __noinline int nm_decide(struct nm_query *q, int is_lsm)
+/* The address asked for, and for the any-address also where the kernel
+ * will really send it, so that a rule on 127.0.0.1 holds for a connect to
+ * 0.0.0.0: in one list. */
+static __always_inline __u64 nm_check_list(struct nm_query *q, __u16 list, __u32 gen)
 {
-	__u8 pbit = q->pclass;
-	__u32 zero = 0, gen;
+	__u64 hit;
+
+	q->key.list = list;
+	hit = nm_check(&q->key, q->port, q->pclass, gen);
+	/* A query with a shorter prefixlen (sock_create) has no address. */
+	if (!hit && q->key.prefixlen == NM_MAX_PREFIXLEN && nm_addr_zero(q->key.addr))
+		hit = nm_check_any(q, q->pclass, gen);
+	return hit;
+}
+
+/*
+ * Does the scope's default deny this operation? Only where the hook has an
+ * address: at socket creation (sock_create) a TCP or UDP socket is checked
+ * later, where it connects, sends or binds; a socket of a class without
+ * ports is refused, since no later hook sees all it can reach.
+ */
+static __always_inline int nm_default_denies(const struct nm_query *q, __u8 default_deny)
+{
+	if (!(default_deny & (1u << (q->key.dir & 3))))
+		return 0;
+	return q->key.prefixlen == NM_MAX_PREFIXLEN || (q->pclass & NM_PROTO_PORTLESS);
+}
+
+/*
+ * The one decision path, for one scope (0: the global one; a cgroup
+ * program attached at a scope's cgroup decides for that scope, and every
+ * scope on a socket's cgroup path has its own attachment there, so all of
+ * them must agree). In the scope: a matching allow rule lets the
+ * operation through; else a matching deny rule denies it; else the
+ * scope's default decides. An empty list is not looked up (its count in
+ * the generation's meta), so the global deny list alone costs what it
+ * did before lists. Returns NM_VERDICT_*.
+ */
+static __noinline int nm_decide(struct nm_query *q, int is_lsm, __u32 scope, __u8 default_deny)
+{
+	__u32 zero = 0, gen, base = nm_list_id(scope, 0);
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct nm_meta *m;
 	__u64 hit;
 
 	if (!cfg)
@@ -468,17 +513,28 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm)
 	/* Read once: every lookup of this decision sees the same rule set,
 	 * even when an edit switches generations meanwhile. */
 	gen = *(volatile __u32 *)&cfg->active_gen & 1;
+	if (!scope)
+		default_deny = cfg->default_deny;
 	nm_count(q->hook, 0);
+	q->scope = (__u16)scope;
 	/* An empty generation has no rules, whatever its entries say: a bulk
 	 * load into an empty store writes them unflagged, and a flush leaves
 	 * them to be deleted after the switch (src/store_txn.c). */
-	if (nm_store_empty(gen))
-		return NM_VERDICT_ALLOW;
-	hit = nm_check(&q->key, q->port, pbit, gen);
-	/* A query with a shorter prefixlen (sock_create) has no address. */
-	if (!hit && q->key.prefixlen == NM_MAX_PREFIXLEN && nm_addr_zero(q->key.addr))
-		hit = nm_check_any(q, pbit, gen);
-	return hit ? nm_verdict_hit(q, hit, is_lsm) : NM_VERDICT_ALLOW;
+	m = bpf_map_lookup_elem(&rule_lists, &gen);
+	if (!m)
+		return NM_VERDICT_ALLOW; /* cannot happen: an array entry */
+	if (m->rules) {
+		if (m->list_rules[(base + 1) & (NM_LISTS - 1)] && nm_check_list(q, base + 1, gen))
+			return NM_VERDICT_ALLOW;
+		if (m->list_rules[base & (NM_LISTS - 1)]) {
+			hit = nm_check_list(q, base, gen);
+			if (hit)
+				return nm_verdict_hit(q, hit, is_lsm);
+		}
+	}
+	if (nm_default_denies(q, default_deny))
+		return nm_verdict_hit(q, nm_hit(NM_RULE_DEFAULT, 0, 0, 0), is_lsm);
+	return NM_VERDICT_ALLOW;
 }
 
 /* ---- address helpers ---- */
@@ -517,7 +573,9 @@ static __always_inline void nm_query_init(struct nm_query *q, __u8 hook, __u8 di
 
 static __always_inline int nm_cgroup_verdict(struct nm_query *q)
 {
-	return nm_decide(q, 0) == NM_VERDICT_DENY ? 0 : 1;
+	struct nm_scope_ctx *sc = bpf_get_local_storage(&scope_ctx, 0);
+
+	return nm_decide(q, 0, sc->scope, sc->default_deny) == NM_VERDICT_DENY ? 0 : 1;
 }
 
 /* Context fields are read into locals first, and the family comes from the
@@ -662,7 +720,7 @@ int nm_sock_create(struct bpf_sock *sk)
 
 static __always_inline int nm_lsm_verdict(struct nm_query *q)
 {
-	return nm_decide(q, 1) == NM_VERDICT_DENY ? -EPERM : 0;
+	return nm_decide(q, 1, 0, 0) == NM_VERDICT_DENY ? -EPERM : 0;
 }
 
 /* Fill q->key from a user-supplied sockaddr (kernel copy). 0 if not inet. */

@@ -20,8 +20,10 @@
  * to an element; 6: protocol classes beyond TCP and UDP (a rule with no
  * port covers every protocol), a set's id carries the classes of its
  * port-less rules, the sock_create hook, rules counted by what only the
- * LSM layer sees. `load` migrates 2, 3, 4 and 5 -> 6. */
-#define NM_LAYOUT_VERSION 6
+ * LSM layer sees; 7: rule lists (a scope's deny and allow lists, keyed
+ * by the key's list field), rules counted per list, a default verdict per
+ * scope, the scope's id in cgroup storage. `load` migrates 2-6 -> 7. */
+#define NM_LAYOUT_VERSION 7
 
 /* Rule directions: which address of the socket operation a rule is about. */
 enum nm_dir {
@@ -114,10 +116,45 @@ struct nm_rule_key {
 	__u32 prefixlen;
 	__u8 dir;    /* enum nm_dir */
 	__u8 family; /* enum nm_family */
-	__u8 pad[2]; /* always zero; kept for a scope id (0: global), which the
-			trie then matches like the family (docs/store-v3.md) */
+	__u16 list;  /* nm_list_id(): whose list the rule is in; 0 the global
+			deny list, which layouts 2-6 had alone (this was zero
+			padding), so their keys are global deny keys as they are */
 	__u8 addr[16];
 };
+
+/*
+ * Scopes and lists (layout 7). A scope is a cgroup subtree with its own
+ * rules: scope 0 is the global one, scopes 1..NM_MAX_SCOPES belong to
+ * cgroups (`cgroup PATH`). Each scope has a deny list and an allow list,
+ * and the key's list field says which, so every list is looked up with
+ * the same key and the same walk, only the list differs. The trie matches
+ * the list like the family: a rule of one list never covers another's
+ * queries. `any` (prefixlen 8) stops before the list, so it exists in the
+ * global deny list only; user space writes `any` for any other list as
+ * 0.0.0.0/0 and ::/0, and the walk of a list other than 0 stops at `any`
+ * (nm_list_sees_any).
+ */
+#define NM_MAX_SCOPES 255
+#define NM_LISTS (2 * (NM_MAX_SCOPES + 1))
+static inline __u16 nm_list_id(__u32 scope, int allow)
+{
+	return (__u16)((scope & 0xff) * 2 + (allow ? 1 : 0));
+}
+
+static inline __u32 nm_list_scope(__u16 list)
+{
+	return list / 2;
+}
+
+static inline int nm_list_allows(__u16 list)
+{
+	return list & 1;
+}
+
+static inline int nm_list_sees_any(__u16 list)
+{
+	return list == 0;
+}
 
 /* A host rule: /32 for IPv4, /128 for IPv6 (`any` has no family). */
 static inline int nm_key_is_host(const struct nm_rule_key *k)
@@ -217,7 +254,7 @@ struct nm_port_rule {
  * counts no rule is empty whatever the entries say, which spares an edit
  * the flags when the old or the new set is empty. Whatever instant an edit
  * is killed at, the active generation is exactly the old set or the new
- * one (src/store_txn.c). Bits 2-7 are zero, kept for a verdict (allow rules).
+ * one (src/store_txn.c). Bits 2-7 are zero: a rule's verdict is its list.
  */
 #define NM_GENS 2
 #define NM_PR_HIDE(gen) ((__u8)(1u << (gen)))
@@ -295,6 +332,19 @@ static inline int nm_rule_lsm_only(const struct nm_rule_key *k, const struct nm_
 {
 	return nm_port_rule_portless_classes(r) &&
 	       !(k->dir == NM_DIR_EGRESS && k->prefixlen <= NM_KEY_HDR_BITS);
+}
+
+/*
+ * Which counts of nm_meta a rule's reporting goes to: the global deny
+ * list's rules are enforced by whichever layers are attached (dir_rules,
+ * lsm_only_rules); a scope's deny rules by the cgroup layer at the scope
+ * alone, so those it sees only in part are counted in scoped_partly
+ * whatever else is attached; allow rules only make exceptions and are
+ * counted in list_rules alone (src/store_internal.h nm_meta_add).
+ */
+static inline int nm_rule_counts_global(const struct nm_rule_key *k)
+{
+	return k->list == 0;
 }
 
 /*
@@ -399,6 +449,9 @@ struct nm_set_rule_key {
  * rule_port.lo (enum nm_fail_closed). Counted as a deny.
  */
 #define NM_RULE_FAIL_CLOSED 0xffff
+/* nm_event.rule_prefixlen when no rule matched and the scope's default
+ * denied (`policy default deny`). */
+#define NM_RULE_DEFAULT 0xfffe
 enum nm_fail_closed {
 	NM_FC_WALK_LIMIT = 1, /* more covering prefixes than NM_MAX_DEPTH */
 	NM_FC_ANY_SOURCE = 2, /* any-address destination whose source comes from
@@ -417,8 +470,39 @@ struct nm_config {
 	__u32 lsm_enabled;  /* LSM hooks decide only while 1: see `detach lsm` */
 	__u32 active_gen;   /* the generation the hooks see; its switch (0 <-> 1,
 			       one byte) is the commit of every edit */
-	__u32 pad;
+	__u8 default_deny;  /* the global scope's default: 1 << dir where an
+			       operation no rule matches is denied (layout 7) */
+	__u8 pad[3];
 };
+
+/*
+ * What the cgroup programs read from their cgroup's storage (one value per
+ * cgroup, shared by the programs: BPF_MAP_TYPE_CGROUP_STORAGE keyed by the
+ * cgroup id alone, 5.9 and newer). A program attached where the cgroup
+ * layer is attached finds it zero, scope 0: the global rules. At a scope's
+ * cgroup, user space writes the scope's id and default right after the
+ * attach; until then the program checks the global rules there, which is
+ * stricter, never weaker.
+ */
+struct nm_scope_ctx {
+	__u16 scope;        /* 0 global, else 1..NM_MAX_SCOPES */
+	__u8 default_deny;  /* 1 << dir: what no rule of the scope matches */
+	__u8 pad[5];
+};
+
+/*
+ * `scopes`: scope id -> its record, user space only (the programs read
+ * nm_scope_ctx). The record is the truth; the cgroup storage is written
+ * from it, so a killed command leaves nothing the next one cannot redo.
+ */
+#define NM_SCOPE_PATH_MAX 240
+struct nm_scope {
+	__u64 cgroup_id;
+	__u8 default_deny;
+	__u8 pad[7];
+	char path[NM_SCOPE_PATH_MAX]; /* as given when made, below the cgroup2 mount */
+};
+#define NM_DEFAULT_DIRS ((1u << NM_DIR_EGRESS) | (1u << NM_DIR_BIND)) /* `policy default deny` with no dir */
 
 /*
  * Book-keeping owned by user space: counts that would otherwise need a walk
@@ -436,6 +520,8 @@ struct nm_meta {
 	__u64 dir_rules[NM_DIR_MAX]; /* rules per enum nm_dir: what a layer cannot enforce */
 	__u64 lsm_only_rules[NM_DIR_MAX]; /* of those, rules with port-less classes
 					     the cgroup layer cannot see (nm_rule_lsm_only) */
+	__u64 scoped_partly; /* nm_rule_scoped_partly: layout 7 */
+	__u32 list_rules[NM_LISTS]; /* rules per list: the hooks skip an empty list */
 };
 
 /* Per-CPU, per-hook counters. */
@@ -464,7 +550,8 @@ struct nm_event {
 	__u16 lport;    /* host order, 0 when unknown */
 	__u16 rport;    /* the checked port, host order */
 	__u8 dir;       /* enum nm_dir of the matched rule */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 scope;    /* the scope that decided: 0 global (layout 7) */
 	struct nm_port_rule rule_port; /* the port rule that matched */
 	__u16 rule_prefixlen;          /* key prefixlen of the matched prefix */
 };
@@ -475,17 +562,21 @@ struct nm_event {
 #define NM_MAP_BUCKETS "buckets"
 #define NM_MAP_CONFIG "config"
 /* Renamed with each layout that an older netmonctl must not edit (2:
- * "meta", 3: "gen_meta", 4: "rule_counts", 5: "rule_totals"): it finds no meta of its name
+ * "meta", 3: "gen_meta", 4: "rule_counts", 5: "rule_totals", 6: "rule_tally"): it finds no meta of its name
  * and refuses, rather than edit rules it cannot read (layout 3 would take
  * a port set's slot for a rule; layout 4 would add host rules without
  * counting them in the buckets, and layout 5's hooks would never see
- * them; layout 5 would make port sets without their classes). `load`
+ * them; layout 5 would make port sets without their classes; layout 6
+ * would list and edit a scope's rules as global ones). `load`
  * moves the pin. */
-#define NM_MAP_META "rule_tally"
+#define NM_MAP_META "rule_lists"
 #define NM_MAP_META_LAYOUT2 "meta"
 #define NM_MAP_META_LAYOUT3 "gen_meta"
 #define NM_MAP_META_LAYOUT4 "rule_counts"
 #define NM_MAP_META_LAYOUT5 "rule_totals"
+#define NM_MAP_META_LAYOUT6 "rule_tally"
+#define NM_MAP_SCOPES "scopes"
+#define NM_MAP_SCOPE_CTX "scope_ctx"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"
@@ -502,9 +593,11 @@ NM_LAYOUT_CHECK(struct nm_rule_key, 24);
 NM_LAYOUT_CHECK(struct nm_port_rule, 6);
 NM_LAYOUT_CHECK(struct nm_rule_val, 52);
 NM_LAYOUT_CHECK(struct nm_config, 48);
+NM_LAYOUT_CHECK(struct nm_scope_ctx, 8);
+NM_LAYOUT_CHECK(struct nm_scope, 256);
 NM_LAYOUT_CHECK(struct nm_port_set, 16384);
 NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
-NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 16 * NM_DIR_MAX);
+NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 16 * NM_DIR_MAX + 8 + 4 * NM_LISTS);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_bucket_group, 64);
 NM_LAYOUT_CHECK(struct nm_event, 96);

@@ -11,6 +11,9 @@ int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
 int do_unload(int argc, char **argv);
 int do_deny(int argc, char **argv);
+int do_allow(int argc, char **argv);
+int do_policy(int argc, char **argv);
+int deny_test(int argc, char **argv); /* deny_test.c */
 int do_mode(int argc, char **argv);
 int do_events(int argc, char **argv);
 int do_status(int argc, char **argv);
@@ -20,6 +23,8 @@ int do_restore(int argc, char **argv);
 /* The command tables (main.c, deny.c): the one source of usage lines. */
 extern const struct nm_cmd nm_commands[];
 extern const struct nm_cmd nm_deny_cmds[];
+extern const struct nm_cmd nm_allow_cmds[];
+extern const struct nm_cmd nm_policy_cmds[];
 /* "Usage: netmonctl PATH NAME ARGS" for each command of a table (PATH:
  * "deny"), or for the one named NAME of the top table (nm_help_one). */
 void nm_help_usage(const char *path, const struct nm_cmd *cmds);

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netmonctl deny { add RULE | del RULE | { add | del | replace } file { FILE | - } | list | flush |
- *                 test ADDR [port N] [proto P] [dir D] }
- * `deny list` prints exactly what `deny add file` and `deny replace file` read.
+ * netmonctl { deny | allow } { add RULE | del RULE | { add | del | replace } file { FILE | - } |
+ *                              list | flush } [cgroup PATH]
+ * The same commands edit the deny list and the allow list of the global
+ * scope, or with `cgroup PATH` of that cgroup's scope (src/scope.c).
+ * `deny list` prints exactly what `deny add file` and `deny replace file`
+ * read. `deny test` lives in deny_test.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,19 +22,43 @@ static int deny_del(int argc, char **argv);
 static int deny_replace(int argc, char **argv);
 static int deny_list(int argc, char **argv);
 static int deny_flush(int argc, char **argv);
-static int deny_test(int argc, char **argv);
+static int allow_help(int argc, char **argv);
 
+#define NM_SCOPE_ARG " [cgroup PATH]"
 const struct nm_cmd nm_deny_cmds[] = {
-	{ "add", deny_add, false, "{ RULE | file { FILE | - } }", "add a RULE, or a file of rules, all or nothing" },
-	{ "del", deny_del, false, "{ RULE | file { FILE | - } }", "delete them, all or nothing" },
-	{ "replace", deny_replace, true, "file { FILE | - }", "make the rule set the file's, in one switch" },
-	{ "list", deny_list, false, "", "every rule (-j: one object per line)" },
-	{ "flush", deny_flush, true, "", "delete every rule, in one switch" },
+	{ "add", deny_add, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG,
+	  "add a RULE, or a file of rules, all or nothing" },
+	{ "del", deny_del, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG, "delete them, all or nothing" },
+	{ "replace", deny_replace, true, "file { FILE | - }" NM_SCOPE_ARG, "make the list the file's, in one switch" },
+	{ "list", deny_list, false, NM_SCOPE_ARG + 1, "every rule of the list (-j: one object per line)" },
+	{ "flush", deny_flush, true, NM_SCOPE_ARG + 1, "delete every rule of the list, in one switch" },
 	{ "test", deny_test, false, "ADDR [port N] [proto PROTO] [dir { egress | ingress | bind }]",
-	  "which rules hold for one operation" },
+	  "which global rules hold for one operation" },
 	{ "help", deny_help, false, "", "this help" },
 	{ NULL, NULL, false, NULL, NULL },
 };
+
+/* The same commands for the allow lists: exceptions inside their scope. */
+const struct nm_cmd nm_allow_cmds[] = {
+	{ "add", deny_add, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG,
+	  "add a RULE, or a file of rules, all or nothing" },
+	{ "del", deny_del, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG, "delete them, all or nothing" },
+	{ "replace", deny_replace, true, "file { FILE | - }" NM_SCOPE_ARG, "make the list the file's, in one switch" },
+	{ "list", deny_list, false, NM_SCOPE_ARG + 1, "every rule of the list (-j: one object per line)" },
+	{ "flush", deny_flush, true, NM_SCOPE_ARG + 1, "delete every rule of the list, in one switch" },
+	{ "help", allow_help, false, "", "this help" },
+	{ NULL, NULL, false, NULL, NULL },
+};
+
+/* Which list this process edits: set by do_deny/do_allow, then by the
+ * command's `cgroup PATH` once the scope is found under the lock. */
+static struct {
+	const char *verb; /* "deny" or "allow" */
+	bool allow;
+	const char *cgroup; /* NULL: the global scope */
+	uint32_t scope;
+	uint16_t list;
+} D = { "deny", false, NULL, 0, 0 };
 
 static int deny_help(int argc, char **argv)
 {
@@ -39,6 +66,85 @@ static int deny_help(int argc, char **argv)
 	nm_help_usage("deny", nm_deny_cmds);
 	fputs(NM_HELP_RULE, stderr);
 	return argc < 0 ? NM_EXIT_USAGE : 0;
+}
+
+static int allow_help(int argc, char **argv)
+{
+	(void)argv;
+	nm_help_usage("allow", nm_allow_cmds);
+	fputs(NM_HELP_RULE, stderr);
+	return argc < 0 ? NM_EXIT_USAGE : 0;
+}
+
+/* "deny add", "allow flush": the command's name in messages. */
+static const char *deny_what(const char *sub)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s %s", D.verb, sub);
+	return buf;
+}
+
+/* A trailing `cgroup PATH` names the scope; taken off argv. */
+static void deny_take_scope(int *argc, char **argv)
+{
+	if (*argc >= 2 && !strcmp(argv[*argc - 2], "cgroup")) {
+		D.cgroup = argv[*argc - 1];
+		*argc -= 2;
+	}
+}
+
+/* The scope's list, found (or made: create) under the lock. */
+static int deny_find_list(const char *what, bool create)
+{
+	struct nm_scope rec;
+	int err;
+
+	if (!D.cgroup) {
+		D.list = nm_list_id(0, D.allow);
+		return 0;
+	}
+	err = nm_scope_get(what, D.cgroup, create, &D.scope, &rec);
+	if (!err)
+		D.list = nm_list_id(D.scope, D.allow);
+	return err;
+}
+
+/*
+ * The rules into the list. `any` stops before the list field in a key,
+ * so outside the global deny list it is written as 0.0.0.0/0 and ::/0
+ * (bpf/netmonctl.h); `deny list` shows those two.
+ */
+static int deny_rules_to_list(struct nm_rules *rs)
+{
+	size_t i, n = rs->n;
+
+	for (i = 0; i < n; i++) {
+		struct nm_rule *r = &rs->v[i], v6;
+
+		r->list = D.list;
+		if (r->family != NM_FAM_ANY || nm_list_sees_any(D.list))
+			continue;
+		r->family = NM_FAM_V4;
+		v6 = *r;
+		v6.family = NM_FAM_V6;
+		if (nm_rules_push(rs, &v6))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A scope's rules are enforced by the cgroup layer at its cgroup, which
+ * has no hook for ingress. */
+static int deny_scope_dirs_ok(const char *what, const struct nm_rules *rs)
+{
+	size_t i;
+
+	for (i = 0; D.cgroup && rs && i < rs->n; i++)
+		if (rs->v[i].dir == NM_DIR_INGRESS)
+			return nm_usage(what, "dir ingress: a scope's rules are checked by the cgroup layer "
+				       "at its cgroup, which has no ingress hook; use a global rule");
+	return 0;
 }
 
 /* -d: an earlier edit was killed and this command repaired the counts. */
@@ -55,18 +161,32 @@ static void deny_note_repair(const char *what)
 		(unsigned long long)r->rules_after, (unsigned long long)r->slots, (unsigned long long)r->sets);
 }
 
-/* Runs a store edit under the lock; `what` names the command in errors. */
-static int deny_locked(const char *what, int (*edit)(void *arg, char *err, size_t len), void *arg)
+/* Runs a store edit under the lock, on the rules rs (put in the list
+ * first; NULL for a flush); `what` names the command in errors. create:
+ * a scope that does not exist yet is made. */
+static int deny_locked(const char *what, struct nm_rules *rs, bool create,
+		       int (*edit)(void *arg, char *err, size_t len), void *arg)
 {
 	char msg[512] = "";
 	int lock, err;
 
-	err = nm_require_loaded(what);
+	err = deny_scope_dirs_ok(what, rs);
+	if (!err)
+		err = nm_require_loaded(what);
 	if (err)
 		return err;
 	lock = nm_lock();
 	if (lock < 0)
 		return nm_sys(nm_opts.pin_dir, lock);
+	err = deny_find_list(what, create && rs && rs->n);
+	if (err) {
+		close(lock);
+		return err;
+	}
+	if (rs && deny_rules_to_list(rs)) {
+		close(lock);
+		return nm_sys(what, ENOMEM);
+	}
 	err = edit(arg, msg, sizeof(msg));
 	close(lock);
 	deny_note_repair(what);
@@ -117,7 +237,13 @@ static void deny_warn_unenforced(const char *what, struct deny_enforcement e, un
 			e.no == 1 ? " is" : "s are",
 			dirs ? "dir ingress needs the LSM layer ('attach lsm')"
 			     : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
-	if (e.partly)
+	if (e.partly && D.cgroup)
+		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s enforced for TCP and UDP only: a "
+			"scope's rules are checked by the cgroup layer, which sees no raw socket and no "
+			"unconnected ping send (deny those in the scope on every address: 'any proto raw', "
+			"'any proto icmp', or 'policy default deny')\n", what, e.partly,
+			e.partly == 1 ? " is" : "s are");
+	else if (e.partly)
 		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s enforced for TCP and UDP only: the "
 			"cgroup layer sees no raw socket and no unconnected ping send ('attach lsm', or "
 			"deny those on every address: 'any proto raw', 'any proto icmp')\n", what,
@@ -137,7 +263,7 @@ static int deny_report_added(struct deny_batch *b)
 	else
 		nm_info("added %zu rule%s%s\n", b->added, b->added == 1 ? "" : "s",
 		       n > b->added ? " (the rest were present already)" : "");
-	deny_warn_unenforced("deny add", e, dirs);
+	deny_warn_unenforced(deny_what("add"), e, dirs);
 	return 0;
 }
 
@@ -181,15 +307,16 @@ static int deny_add(int argc, char **argv)
 	struct deny_batch b = {};
 	int err;
 
+	deny_take_scope(&argc, argv);
 	if (argc >= 1 && !strcmp(argv[0], "file")) {
 		if (argc != 2)
-			return nm_usage("deny add file", "expected one FILE or -");
-		err = deny_read_file("deny add file", argv[1], &b);
+			return nm_usage(deny_what("add file"), "expected one FILE or -");
+		err = deny_read_file(deny_what("add file"), argv[1], &b);
 	} else {
-		err = deny_parse("deny add", argc, argv, &b);
+		err = deny_parse(deny_what("add"), argc, argv, &b);
 	}
 	if (!err)
-		err = deny_locked("deny add", deny_apply, &b);
+		err = deny_locked(deny_what("add"), &b.rules, true, deny_apply, &b);
 	if (!err)
 		deny_report_added(&b);
 	nm_rules_free(&b.rules);
@@ -221,11 +348,11 @@ static int deny_del_file(int argc, char **argv)
 	int err;
 
 	if (argc != 2)
-		return nm_usage("deny del file", "expected one FILE or -");
+		return nm_usage(deny_what("del file"), "expected one FILE or -");
 	j.file = strcmp(argv[1], "-") ? argv[1] : "<stdin>";
-	err = deny_read_file("deny del file", argv[1], &j.b);
+	err = deny_read_file(deny_what("del file"), argv[1], &j.b);
 	if (!err)
-		err = deny_locked("deny del file", deny_del_apply, &j);
+		err = deny_locked(deny_what("del file"), &j.b.rules, false, deny_del_apply, &j);
 	nm_rules_free(&j.b.rules);
 	if (err)
 		return err;
@@ -245,7 +372,7 @@ static int deny_replace_apply(void *arg, char *err, size_t len)
 {
 	struct deny_replace_job *j = arg;
 
-	return nm_store_replace(j->rules.v, j->rules.n, &j->added, &j->removed, err, len);
+	return nm_store_replace(D.list, j->rules.v, j->rules.n, &j->added, &j->removed, err, len);
 }
 
 /* The whole rule set becomes the file's, in one switch. */
@@ -257,12 +384,13 @@ static int deny_replace(int argc, char **argv)
 	unsigned dirs;
 	int err;
 
+	deny_take_scope(&argc, argv);
 	if (argc != 2 || strcmp(argv[0], "file"))
-		return nm_usage("deny replace", "expected: file { FILE | - }");
-	err = deny_read_file("deny replace file", argv[1], &b);
+		return nm_usage(deny_what("replace"), "expected: file { FILE | - } [cgroup PATH]");
+	err = deny_read_file(deny_what("replace file"), argv[1], &b);
 	j.rules = b.rules;
 	if (!err)
-		err = deny_locked("deny replace file", deny_replace_apply, &j);
+		err = deny_locked(deny_what("replace file"), &j.rules, true, deny_replace_apply, &j);
 	if (!err) {
 		dirs = nm_enforced_dirs();
 		e = deny_unenforced(&j.rules, dirs);
@@ -274,7 +402,7 @@ static int deny_replace(int argc, char **argv)
 		else
 			nm_info("replaced: added %zu rule%s, removed %zu\n", j.added, j.added == 1 ? "" : "s",
 			       j.removed);
-		deny_warn_unenforced("deny replace", e, dirs);
+		deny_warn_unenforced(deny_what("replace"), e, dirs);
 	}
 	nm_rules_free(&j.rules);
 	return err;
@@ -309,11 +437,12 @@ static int deny_del(int argc, char **argv)
 	struct deny_del_job j = {};
 	int err;
 
+	deny_take_scope(&argc, argv);
 	if (argc >= 1 && !strcmp(argv[0], "file"))
 		return deny_del_file(argc, argv);
-	err = deny_parse("deny del", argc, argv, &j.b);
+	err = deny_parse(deny_what("del"), argc, argv, &j.b);
 	if (!err)
-		err = deny_locked("deny del", deny_del_apply, &j);
+		err = deny_locked(deny_what("del"), &j.b.rules, false, deny_del_apply, &j);
 	if (!err)
 		deny_report_deleted(&j.b.rules);
 	nm_rules_free(&j.b.rules);
@@ -353,145 +482,39 @@ static int deny_list_json(const struct nm_rule *r, void *arg)
 
 static int deny_list(int argc, char **argv)
 {
+	const char *what = deny_what("list");
 	int err, lock;
 
 	(void)argv;
+	deny_take_scope(&argc, argv);
 	if (argc)
-		return nm_usage("deny list", "takes no arguments");
-	err = nm_require_loaded("deny list");
+		return nm_usage(what, "takes only [cgroup PATH]");
+	err = nm_require_loaded(what);
 	if (err)
 		return err;
 	lock = nm_lock_shared();
 	if (lock < 0)
 		return nm_sys(nm_opts.pin_dir, lock);
+	err = deny_find_list(what, false);
+	if (err) {
+		close(lock);
+		return err;
+	}
 	if (nm_opts.json) {
 		unsigned dirs = nm_enforced_dirs();
 
-		err = nm_store_walk(deny_list_json, &dirs);
+		err = nm_store_walk(D.list, deny_list_json, &dirs);
 	} else {
-		err = nm_store_walk(deny_list_text, NULL);
+		err = nm_store_walk(D.list, deny_list_text, NULL);
 	}
 	close(lock);
 	fflush(stdout);
-	return err ? nm_sys("deny list", err) : 0;
-}
-
-/* ---- deny test: which rules hold for one operation ---- */
-
-struct deny_test_job {
-	json_t *rules;
-	unsigned dirs;
-	uint8_t pclass; /* the query's class; NM_PROTO_ANY: not given */
-	size_t n;
-	size_t enforced; /* rules that hold for it and that a layer enforces for it */
-};
-
-static int deny_test_rule(const struct nm_rule *r, void *arg)
-{
-	struct deny_test_job *j = arg;
-	enum nm_enforced how = nm_rule_enforced(r, j->dirs);
-	json_t *o = nm_rule_json(r, how);
-
-	j->n++;
-	/* Partly enforced is enforced for a TCP or UDP operation. */
-	j->enforced += how == NM_ENF_YES || (how == NM_ENF_PARTLY && (j->pclass & NM_PROTO_PORTED) &&
-					     j->pclass != NM_PROTO_ANY);
-	return json_array_append_new(j->rules, o) ? -ENOMEM : 0;
-}
-
-/* The addresses a hook checks for q: q's own, and for the any-address
- * also loopback, where the kernel sends it (what a socket's bound source
- * would change, a query has not got). */
-static size_t deny_test_addrs(const struct nm_rule *q, struct nm_rule out[2])
-{
-	static const uint8_t zero[16];
-	size_t n = 0;
-
-	out[n++] = *q;
-	if (memcmp(q->addr, zero, q->family == NM_FAM_V4 ? 4 : 16))
-		return n;
-	out[n] = *q;
-	if (q->family == NM_FAM_V4)
-		out[n].addr[0] = 127, out[n].addr[3] = 1;
-	else
-		out[n].addr[15] = 1;
-	return n + 1;
-}
-
-/* The verdict line: what the hooks do, and whether any layer does it. */
-static void deny_test_print(const struct deny_test_job *j, const struct nm_rule *q, uint32_t mode)
-{
-	bool dir_seen = j->dirs & (1u << q->dir);
-	size_t i;
-
-	if (!j->n) {
-		printf("allowed: no rule holds\n");
-		return;
-	}
-	printf("%s by %zu rule%s%s\n", mode == NM_MODE_AUDIT ? "audited (mode audit: allowed, and an event)" : "denied",
-	       j->n, j->n == 1 ? "" : "s",
-	       j->enforced ? ""
-	       : !dir_seen ? (q->dir == NM_DIR_INGRESS && j->dirs ? ", but not enforced: dir ingress needs the LSM layer"
-								 : ", but not enforced: no layer is attached")
-			   : ", but not enforced for every protocol: the cgroup layer sees no raw socket and "
-			     "no unconnected ping send");
-	for (i = 0; i < j->n; i++)
-		printf("  %s\n", json_string_value(json_object_get(json_array_get(j->rules, i), "rule")));
-}
-
-static int deny_test(int argc, char **argv)
-{
-	struct deny_test_job j = { .rules = json_array(), .dirs = nm_enforced_dirs() };
-	struct deny_batch b = {};
-	struct nm_rule addrs[2];
-	struct nm_config cfg = {};
-	json_t *checked = json_array();
-	char text[INET6_ADDRSTRLEN];
-	size_t n, i;
-	int err = deny_parse("deny test", argc, argv, &b), lock;
-	const struct nm_rule *q = b.rules.v;
-	bool any_port = !err && q->port.lo == 0 && q->port.hi == 65535; /* no port given */
-
-	if (!err && (b.rules.n != 1 || (q->port.lo != q->port.hi && !any_port)))
-		err = nm_usage("deny test", "one operation: one port N, not a list or a range");
-	else if (!err && (q->family == NM_FAM_ANY || q->plen != (q->family == NM_FAM_V4 ? 32 : 128)))
-		err = nm_usage("deny test", "one operation: ADDR is one address, not a prefix or any");
-	if (!err)
-		err = nm_require_loaded("deny test");
-	lock = err ? -1 : nm_lock_shared();
-	if (!err && lock < 0)
-		err = nm_sys(nm_opts.pin_dir, lock);
-	n = err ? 0 : deny_test_addrs(q, addrs);
-	j.pclass = err ? 0 : q->port.protos;
-	for (i = 0; !err && i < n; i++) {
-		int ret = nm_store_test(&addrs[i], q->port.lo != q->port.hi, deny_test_rule, &j);
-
-		if (ret)
-			err = nm_sys("deny test", ret);
-		nm_addr_format(addrs[i].family, addrs[i].addr, text, sizeof(text));
-		json_array_append_new(checked, json_string(text));
-	}
-	if (lock >= 0)
-		close(lock);
-	if (!err && (err = nm_config_read(&cfg)) != 0)
-		err = nm_sys("deny test: config", err);
-	if (!err && nm_opts.json)
-		nm_json_print(json_pack("{s:s, s:b, s:s, s:O, s:O}", "verdict",
-					!j.n ? "allow" : cfg.mode == NM_MODE_AUDIT ? "audit" : "deny", "enforced",
-					j.enforced > 0, "mode",
-					cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "checked", checked, "rules",
-					j.rules));
-	else if (!err)
-		deny_test_print(&j, q, cfg.mode);
-	json_decref(checked);
-	json_decref(j.rules);
-	nm_rules_free(&b.rules);
-	return err;
+	return err ? nm_sys(what, err) : 0;
 }
 
 static int deny_flush_all(void *arg, char *err, size_t len)
 {
-	return nm_store_flush(arg, err, len);
+	return nm_store_flush(D.list, arg, err, len);
 }
 
 static int deny_flush(int argc, char **argv)
@@ -500,9 +523,10 @@ static int deny_flush(int argc, char **argv)
 	int err;
 
 	(void)argv;
+	deny_take_scope(&argc, argv);
 	if (argc)
-		return nm_usage("deny flush", "takes no arguments");
-	err = deny_locked("deny flush", deny_flush_all, &removed);
+		return nm_usage(deny_what("flush"), "takes only [cgroup PATH]");
+	err = deny_locked(deny_what("flush"), NULL, false, deny_flush_all, &removed);
 	if (err)
 		return err;
 	if (nm_opts.json)
@@ -517,4 +541,13 @@ int do_deny(int argc, char **argv)
 	if (argc < 1)
 		return deny_help(-1, argv);
 	return nm_dispatch("deny", nm_deny_cmds, argc, argv, deny_help);
+}
+
+int do_allow(int argc, char **argv)
+{
+	D.verb = "allow";
+	D.allow = true;
+	if (argc < 1)
+		return allow_help(-1, argv);
+	return nm_dispatch("allow", nm_allow_cmds, argc, argv, allow_help);
 }

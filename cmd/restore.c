@@ -124,7 +124,7 @@ static int restore_locked(struct restore_job *j)
 	if (!nm_is_loaded())
 		err = nm_load(&j->st.load, j->report);
 	if (!err) {
-		err = nm_store_replace(j->st.rules.v, j->st.rules.n, &j->added, &j->removed, msg, sizeof(msg));
+		err = nm_store_replace(0, j->st.rules.v, j->st.rules.n, &j->added, &j->removed, msg, sizeof(msg));
 		if (err)
 			err = nm_fail(NM_EXIT_RUNTIME, "restore", "%s", msg);
 	}

@@ -77,7 +77,7 @@ static int save_write(FILE *f)
 	fprintf(f, "mode %s\n", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce");
 	err = save_attached(f);
 	if (!err)
-		err = nm_store_walk(save_rule, f);
+		err = nm_store_walk(0, save_rule, f);
 	if (!err && fflush(f))
 		err = -errno;
 	return err;

@@ -117,8 +117,9 @@ static json_int_t status_partly_enforced(const struct nm_meta *meta)
 	json_int_t n = 0;
 	int d;
 
+	n = (json_int_t)meta->scoped_partly; /* a scope's: the cgroup layer alone */
 	if (dirs & (1u << NM_DIR_INGRESS))
-		return 0; /* the LSM layer sees every socket */
+		return n; /* the LSM layer sees every socket */
 	for (d = 0; d < NM_DIR_MAX; d++)
 		n += dirs & (1u << d) ? (json_int_t)meta->lsm_only_rules[d] : 0;
 	return n;

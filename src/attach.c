@@ -21,7 +21,9 @@ const struct nm_prog_desc *nm_link_desc(const char *name)
 	const struct nm_prog_desc *d;
 	const char *p = name + 2;
 
-	if (name[0] == 'c' && name[1] == 'g' && isdigit((unsigned char)*p)) {
+	/* cg<cgroup-id>_<prog> in links/, sc<scope>_<prog> in scopes/ (scope.c) */
+	if (((name[0] == 'c' && name[1] == 'g') || (name[0] == 's' && name[1] == 'c')) &&
+	    isdigit((unsigned char)*p)) {
 		while (isdigit((unsigned char)*p))
 			p++;
 		d = *p == '_' ? nm_prog_by_name(p + 1) : NULL;
@@ -94,6 +96,11 @@ enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs)
 {
 	struct nm_rule_key k;
 
+	if (nm_list_allows(r->list))
+		return NM_ENF_YES; /* an exception: nothing to enforce */
+	if (r->list) /* a scope's: the cgroup layer at its cgroup, alone */
+		dirs = 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND;
+
 	if (!(dirs & (1u << r->dir)))
 		return NM_ENF_NO;
 	if (dirs & (1u << NM_DIR_INGRESS))
@@ -110,7 +117,7 @@ enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs)
  * 5.9, tracing links on newer kernels) ends it at once; where the kernel
  * has no detach for the link type, wait until the link is gone.
  */
-static int nm_link_release(const char *path)
+int nm_link_release(const char *path)
 {
 	struct bpf_link_info info = {};
 	uint32_t len = sizeof(info);
@@ -257,6 +264,22 @@ static int nm_report_init(json_t *report, const char *key)
 	return 0;
 }
 
+/* Is the cgroup layer attached at cgroup cgid? (Its link pins say.) */
+bool nm_cgroup_layer_at(uint64_t cgid)
+{
+	char name[64];
+	int i;
+
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		if (nm_progs[i].layer != NM_LAYER_CGROUP)
+			continue;
+		nm_link_name(name, sizeof(name), &nm_progs[i], cgid);
+		if (nm_pin_exists("links", name))
+			return true;
+	}
+	return false;
+}
+
 int nm_attach_cgroup(const char *cg, json_t *report)
 {
 	char path[NM_PATH_MAX];
@@ -265,6 +288,11 @@ int nm_attach_cgroup(const char *cg, json_t *report)
 
 	if (err)
 		return err;
+	if (nm_cgroup_has_scope(id)) {
+		close(fd);
+		return nm_usage("attach", "cgroup %s has a scope ('policy list'): its programs are attached "
+			       "there for the scope's rules; attach the cgroup layer to another cgroup", path);
+	}
 	nm_report_init(report, "attached");
 	err = nm_attach_layer(NM_LAYER_CGROUP, fd, id, path, report);
 	close(fd);
@@ -455,8 +483,9 @@ static void nm_unpin_leftovers(void)
 /* Every link netmonctl pinned, by its names; other pins in links/ stay. */
 int nm_detach_all(void)
 {
-	int err = nm_links_walk(nm_release_one, NULL);
+	int err = nm_links_walk(nm_release_one, NULL), e = nm_scopes_detach_all();
 
+	err = err ?: e;
 	nm_unpin_leftovers();
 	return err;
 }

@@ -149,6 +149,7 @@ const char *nm_ev_cgroup(struct nm_ev_ctx *c, uint64_t id)
 void nm_ev_rule_fill(struct nm_ev_rule *slot, const struct nm_rule_key *k, const struct nm_event *e)
 {
 	struct nm_rule r;
+	size_t len;
 
 	slot->used = true;
 	slot->key = *k;
@@ -157,10 +158,15 @@ void nm_ev_rule_fill(struct nm_ev_rule *slot, const struct nm_rule_key *k, const
 		/* No rule matched: the hook could not finish its check. */
 		snprintf(slot->text, sizeof(slot->text), "fail-closed %s",
 			 e->rule_port.lo == NM_FC_WALK_LIMIT ? "walk-limit" : "any-source");
+	} else if (e->rule_prefixlen == NM_RULE_DEFAULT) {
+		snprintf(slot->text, sizeof(slot->text), "default deny"); /* `policy default deny` */
 	} else {
 		nm_rule_from_key(k, &slot->port, &r);
 		nm_rule_format(&r, slot->text, sizeof(slot->text));
 	}
+	len = strlen(slot->text);
+	if (e->scope) /* `policy list` names the scope */
+		snprintf(slot->text + len, sizeof(slot->text) - len, " (scope %u)", e->scope);
 	slot->len = strlen(slot->text);
 }
 

@@ -345,6 +345,11 @@ static inline void ev_rule_key(const struct nm_event *e, struct nm_rule_key *k)
 
 	memset(k, 0, sizeof(*k));
 	k->dir = e->dir;
+	k->list = e->scope; /* the scope that decided, told apart in the cache */
+	if (e->rule_prefixlen >= NM_RULE_DEFAULT) { /* no rule: the cache keys by the reason */
+		k->prefixlen = e->rule_prefixlen;
+		return;
+	}
 	if (e->rule_prefixlen <= NM_KEY_ANY_BITS) {
 		k->prefixlen = NM_KEY_ANY_BITS;
 		return;

@@ -8,6 +8,7 @@
  * without enforcement.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,13 +64,15 @@ static uint64_t nm_now_ns(void)
  * added bind4 and bind6, layout 6 sock_create; the counts restart at 0). */
 static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint32_t from)
 {
-	if (map == skel->maps.config || map == skel->maps.rule_tally)
+	if (map == skel->maps.config || map == skel->maps.rule_lists)
+		return true;
+	if (from < 7 && (map == skel->maps.scopes || map == skel->maps.scope_ctx))
 		return true;
 	if (from < 5 && map == skel->maps.buckets)
 		return true;
 	if (from < 4 && (map == skel->maps.port_sets || map == skel->maps.set_rules))
 		return true;
-	return map == skel->maps.counters; /* layout 6 has one more hook: sock_create */
+	return from < 6 && map == skel->maps.counters; /* layout 6 has one more hook: sock_create */
 }
 
 /* The counts of the active generation, for both of the new layout's, taken
@@ -78,7 +81,8 @@ static bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *ma
 static int nm_migrate_meta(uint32_t from, uint32_t gen, struct nm_meta *meta)
 {
 	static const char *const old_meta[] = { [2] = NM_MAP_META_LAYOUT2, [3] = NM_MAP_META_LAYOUT3,
-						[4] = NM_MAP_META_LAYOUT4, [5] = NM_MAP_META_LAYOUT5 };
+						[4] = NM_MAP_META_LAYOUT4, [5] = NM_MAP_META_LAYOUT5,
+						[6] = NM_MAP_META_LAYOUT6 };
 	uint64_t old_rules = 1;
 	int err = 0;
 
@@ -175,7 +179,7 @@ static int nm_migrate_state(struct netmonctl_bpf *skel, uint32_t from)
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.config), &key, &cfg, BPF_ANY))
 		return nm_sys("load: config", errno);
 	for (key = 0; key < NM_GENS; key++)
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_tally), &key, &meta, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rule_lists), &key, &meta, BPF_ANY))
 			return nm_sys("load: meta", errno);
 	nm_migrated_slots = slots;
 	return 0;
@@ -274,9 +278,42 @@ static int nm_pin_migrated(struct netmonctl_bpf *skel, uint32_t from)
 
 struct nm_relink {
 	struct netmonctl_bpf *skel;
+	bool recreate; /* the old programs had no scope storage (layout < 7) */
 	int updated;
 	int err;
 };
+
+/*
+ * A cgroup link of a layout before 7 gets a new link, not an update: the
+ * kernel gives a program its cgroup storage when it is attached, and a
+ * link update swaps the program only, so the new program would find no
+ * storage. The new link is made before the old one's pin is replaced:
+ * for a moment both programs check, never neither.
+ */
+static int nm_relink_cgroup_new(const struct nm_prog_desc *d, int link_fd, int prog_fd, const char *name)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	char path[NM_PATH_MAX];
+	int cg, link, err;
+
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &len))
+		return -errno;
+	err = nm_cgroup_path(info.cgroup.cgroup_id, path, sizeof(path));
+	if (err)
+		return err;
+	cg = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0)
+		return -errno;
+	link = bpf_link_create(prog_fd, cg, d->attach_type, NULL);
+	err = link < 0 ? -errno : 0;
+	close(cg);
+	if (!err)
+		err = nm_pin_replace(link, "links", name);
+	if (link >= 0)
+		close(link);
+	return err;
+}
 
 static int nm_relink_one(const char *name, int link_fd, void *arg)
 {
@@ -288,7 +325,13 @@ static int nm_relink_one(const char *name, int link_fd, void *arg)
 
 	if (prog_fd < 0)
 		return 0; /* not loaded this time: the old program stays attached */
-	if (d->layer == NM_LAYER_CGROUP) {
+	if (d->layer == NM_LAYER_CGROUP && r->recreate) {
+		err = nm_relink_cgroup_new(d, link_fd, prog_fd, name);
+		if (err) {
+			r->err = nm_sys(name, err);
+			return -1;
+		}
+	} else if (d->layer == NM_LAYER_CGROUP) {
 		/* One syscall swaps the program under the link: atomic. */
 		if (bpf_link_update(link_fd, prog_fd, NULL)) {
 			r->err = nm_sys(name, errno);
@@ -418,6 +461,7 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 			   const struct nm_caps *caps, json_t *report, json_t *progs)
 {
 	struct nm_relink r = { .skel = skel };
+	struct nm_relink scoped = { .skel = skel };
 	struct nm_config cfg;
 	uint32_t migrate = 0;
 	int err = nm_reuse_maps(skel, o, &migrate);
@@ -429,9 +473,15 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 		err = nm_migrate_state(skel, migrate);
 	if (err)
 		return err;
+	r.recreate = migrate && migrate < 7;
 	nm_links_walk(nm_relink_one, &r);
 	if (r.err)
 		return r.err;
+	if (!migrate) /* scopes exist from layout 7 on */
+		nm_scope_links_walk(nm_relink_one, &scoped);
+	if (scoped.err)
+		return scoped.err;
+	r.updated += scoped.updated;
 	/* The pins of config and meta move last: until then the pinned state
 	 * says layout 2, so a migration cut short is simply done again. */
 	if (migrate)
@@ -452,7 +502,7 @@ static int nm_load_upgrade(struct netmonctl_bpf *skel, const struct nm_load_opts
 		json_object_set_new(report, "migrated_from_layout", json_integer(migrate));
 	if (migrate)
 		json_object_set_new(report, "bucket_slots_recounted", json_integer(nm_migrated_slots));
-	if (migrate >= 4) {
+	if (migrate >= 4 && migrate < 6) {
 		uint64_t remade;
 
 		err = nm_store_class_sets(&remade);

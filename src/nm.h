@@ -162,6 +162,7 @@ struct nm_rule {
 	uint8_t plen;   /* address prefix length, 0 for any */
 	uint8_t addr[16];
 	struct nm_port_rule port;
+	uint16_t list; /* nm_list_id(): 0 the global deny list; not in a rule's text */
 };
 #define NM_PORT_LIST_MAX 64 /* elements of one `port` list */
 /* Rules one RULE can stand for: a service name may give one per protocol. */
@@ -236,12 +237,12 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, char *err, size_t errlen);
 /* Make the rule set exactly these rules, in one switch: a rule in both the
  * old and the new set is never lifted. *added, *removed: rules that came, went. */
-int nm_store_replace(const struct nm_rule *rules, size_t n, size_t *added, size_t *removed, char *err,
-		     size_t errlen);
-int nm_store_flush(uint64_t *removed, char *err, size_t errlen);
+int nm_store_replace(uint16_t list, const struct nm_rule *rules, size_t n, size_t *added, size_t *removed,
+		     char *err, size_t errlen);
+int nm_store_flush(uint16_t list, uint64_t *removed, char *err, size_t errlen);
 /* The active generation's rules; the caller holds nm_lock_shared() or nm_lock(). */
 typedef int (*nm_rule_cb)(const struct nm_rule *r, void *arg);
-int nm_store_walk(nm_rule_cb cb, void *arg);
+int nm_store_walk(int list, nm_rule_cb cb, void *arg); /* list -1: every list */
 /* The rules of the active generation that hold for one operation: q is a
  * host address, its dir, protos and port (any port when any_port). */
 int nm_store_test(const struct nm_rule *q, bool any_port, nm_rule_cb cb, void *arg);
@@ -287,5 +288,20 @@ int nm_links_walk(nm_link_cb cb, void *arg);
 unsigned nm_enforced_dirs(void);
 /* The program a link pin name of netmonctl's names, or NULL: not ours. */
 const struct nm_prog_desc *nm_link_desc(const char *name);
+int nm_link_release(const char *path); /* unpin and detach now */
+bool nm_cgroup_layer_at(uint64_t cgid);
+
+/* ---- scope.c: a cgroup subtree's own lists and default ---- */
+int nm_scope_read(uint32_t id, struct nm_scope *rec);
+int nm_scope_write(uint32_t id, const struct nm_scope *rec);
+typedef int (*nm_scope_cb)(uint32_t id, const struct nm_scope *rec, void *arg);
+int nm_scopes_walk(nm_scope_cb cb, void *arg); /* stops at a non-zero return */
+bool nm_cgroup_has_scope(uint64_t cgid);
+int nm_scope_get(const char *what, const char *arg, bool create, uint32_t *id, struct nm_scope *rec);
+int nm_scope_sync(uint32_t id, const struct nm_scope *rec);
+int nm_scope_attached(uint32_t id);
+int nm_scope_links_walk(nm_link_cb cb, void *arg);
+int nm_scope_remove(uint32_t id);
+int nm_scopes_detach_all(void);
 
 #endif

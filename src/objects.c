@@ -28,7 +28,7 @@ const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
 
 const char *const nm_map_names[] = { NM_MAP_HOSTS, NM_MAP_NETS, NM_MAP_BUCKETS, NM_MAP_CONFIG,
 				     NM_MAP_META, NM_MAP_COUNTERS, NM_MAP_EVENTS, NM_MAP_PORT_SETS,
-				     NM_MAP_SET_RULES, NULL };
+				     NM_MAP_SET_RULES, NM_MAP_SCOPES, NM_MAP_SCOPE_CTX, NULL };
 
 const char *nm_layer_name(enum nm_layer l)
 {
@@ -219,7 +219,7 @@ int nm_counters_read(struct nm_counters out[NM_HOOK_MAX])
 int nm_unpin_old_meta(void)
 {
 	static const char *const names[] = { NM_MAP_META_LAYOUT2, NM_MAP_META_LAYOUT3,
-					     NM_MAP_META_LAYOUT4, NM_MAP_META_LAYOUT5 };
+					     NM_MAP_META_LAYOUT4, NM_MAP_META_LAYOUT5, NM_MAP_META_LAYOUT6 };
 	char path[NM_PATH_MAX];
 	size_t i;
 	int err = 0, e;

@@ -480,6 +480,7 @@ void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k)
 	memset(k, 0, sizeof(*k));
 	k->dir = r->dir;
 	k->family = r->family;
+	k->list = r->list;
 	if (r->family == NM_FAM_ANY) {
 		k->prefixlen = NM_KEY_ANY_BITS;
 		return;
@@ -492,6 +493,7 @@ void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p,
 {
 	memset(r, 0, sizeof(*r));
 	r->dir = k->dir;
+	r->list = k->list;
 	r->port = *p;
 	if (k->prefixlen <= NM_KEY_ANY_BITS) {
 		r->family = NM_FAM_ANY;

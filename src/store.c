@@ -106,10 +106,10 @@ int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, ch
 	return ret;
 }
 
-int nm_store_replace(const struct nm_rule *rules, size_t n, size_t *added, size_t *removed, char *err,
-		     size_t errlen)
+int nm_store_replace(uint16_t list, const struct nm_rule *rules, size_t n, size_t *added, size_t *removed,
+		     char *err, size_t errlen)
 {
-	struct nm_plan plan = {};
+	struct nm_plan plan = { .list = list };
 	int ret = nm_store_edit(nm_replace_plan_build, rules, n, &plan, err, errlen);
 
 	*added = ret ? 0 : plan.added;
@@ -118,11 +118,11 @@ int nm_store_replace(const struct nm_rule *rules, size_t n, size_t *added, size_
 	return ret;
 }
 
-/* A flush is a replace by the empty set: one switch, like any edit. */
-int nm_store_flush(uint64_t *removed, char *err, size_t errlen)
+/* A flush is a replace of one list by the empty set: one switch, like any edit. */
+int nm_store_flush(uint16_t list, uint64_t *removed, char *err, size_t errlen)
 {
 	size_t added, gone;
-	int ret = nm_store_replace(NULL, 0, &added, &gone, err, errlen);
+	int ret = nm_store_replace(list, NULL, 0, &added, &gone, err, errlen);
 
 	*removed = gone;
 	return ret;
@@ -164,7 +164,7 @@ static int nm_walk_entry(struct nm_rule_key *key, const struct nm_rule_val *val,
  * Every rule of the active generation. The caller holds the lock shared:
  * no edit runs meanwhile, so the walk sees one generation throughout.
  */
-int nm_store_walk(nm_rule_cb cb, void *arg)
+int nm_store_walk(int list, nm_rule_cb cb, void *arg)
 {
 	struct nm_sets sets = { .fd_bits = -1, .fd_rules = -1 };
 	struct nm_rule_key *keys = NULL;
@@ -188,6 +188,8 @@ int nm_store_walk(nm_rule_cb cb, void *arg)
 		ret = nm_read_entries(fd, &keys, &vals, &n);
 		close(fd);
 		for (i = 0; !ret && i < n; i++) {
+			if (list >= 0 && keys[i].list != list)
+				continue;
 			keys[i].prefixlen = vals[i].prefixlen; /* hosts keys carry the full query length */
 			ret = nm_walk_entry(&keys[i], &vals[i], gen, &sets, cb, arg);
 		}

@@ -132,11 +132,27 @@ struct nm_plan_set {
 };
 
 /* vals: what each entry holds once the edit is done (count 0: deleted). */
+/* A change of rules rules of entry k, lsm_only of them nm_rule_lsm_only,
+ * into the counts (bpf/netmonctl.h nm_rule_counts_global): the one place
+ * an edit, a repair and a recount count a rule. */
+static inline void nm_meta_add(struct nm_meta *m, const struct nm_rule_key *k, int64_t rules, int64_t lsm_only)
+{
+	m->rules += rules;
+	m->list_rules[k->list % NM_LISTS] += rules;
+	if (nm_rule_counts_global(k)) {
+		m->dir_rules[k->dir] += rules;
+		m->lsm_only_rules[k->dir] += lsm_only;
+	} else if (!nm_list_allows(k->list)) {
+		m->scoped_partly += lsm_only;
+	}
+}
+
 struct nm_plan {
 	struct nm_batch b[NM_STORES];
 	size_t added;   /* port rules that are new (a del: that go) */
 	size_t removed; /* a replace: port rules that go */
 	bool flush;     /* every entry goes: olds were not read (nothing needs them) */
+	uint16_t list;  /* a replace: the list it makes anew (the others stay) */
 	struct nm_seen seen;     /* the rules of big entries */
 	struct nm_plan_set *made; /* new port sets */
 	size_t n_made, cap_made;

@@ -290,6 +290,8 @@ static void nm_plan_take_store(struct nm_store *s, struct nm_plan *p, struct nm_
 		struct nm_batch *b = &p->b[w];
 
 		for (i = 0; i < n[w]; i++) {
+			if (keys[w][i].list != p->list)
+				continue; /* another list: the replace leaves it be */
 			e = nm_plan_slot(p, ix, &keys[w][i], w, &made);
 			b->existed[e] = true;
 			if (p->flush)
@@ -354,9 +356,10 @@ int nm_replace_plan_build(struct nm_store *s, const struct nm_rule *rules, size_
 	struct nm_key_index ix = {};
 	int w, store, ret = 0;
 
-	/* A flush reads no values: a million lookups in the trie it has no
-	 * use for. */
-	p->flush = n == 0;
+	/* A flush of the only list with rules reads no values: a million
+	 * lookups in the trie it has no use for. Any other list's flush is an
+	 * edit like the rest, which leaves the other lists be. */
+	p->flush = n == 0 && s->meta.rules == s->meta.list_rules[p->list % NM_LISTS];
 	if (p->flush) {
 		for (w = 0; w < NM_STORES && !ret; w++)
 			ret = nm_collect_keys(s->fd[w], &keys[w], &have[w]);

@@ -112,9 +112,7 @@ static int nm_repair_map(int fd, int which, uint32_t gen, bool empty, const stru
 			continue;
 		if (nm_val_set_id(&fin))
 			ret = nm_ids_push(named, nm_val_set_id(&fin));
-		m->rules += nm_sets_val_rules(S, &fin);
-		m->dir_rules[(*keys)[i].dir] += nm_sets_val_rules(S, &fin);
-		m->lsm_only_rules[(*keys)[i].dir] += nm_sets_val_lsm_only(S, &(*keys)[i], &fin);
+		nm_meta_add(m, &(*keys)[i], nm_sets_val_rules(S, &fin), nm_sets_val_lsm_only(S, &(*keys)[i], &fin));
 		m->prefixes++;
 		if (which == NM_HOSTS)
 			m->hosts++;

@@ -146,11 +146,9 @@ static int nm_txn_account(struct nm_txn *t, char *err, size_t errlen)
 			int64_t d = (int64_t)nm_plan_val_rules(t->s, t->p, &b->vals[i]) -
 				    (int64_t)(b->existed[i] ? nm_plan_val_rules(t->s, t->p, &b->olds[i]) : 0);
 
-			t->after.rules += d;
-			t->after.dir_rules[b->keys[i].dir] += d;
-			t->after.lsm_only_rules[b->keys[i].dir] +=
-				(int64_t)nm_plan_val_lsm_only(t->s, t->p, &b->keys[i], &b->vals[i]) -
-				(int64_t)(b->existed[i] ? nm_plan_val_lsm_only(t->s, t->p, &b->keys[i], &b->olds[i]) : 0);
+			nm_meta_add(&t->after, &b->keys[i], d,
+				    (int64_t)nm_plan_val_lsm_only(t->s, t->p, &b->keys[i], &b->vals[i]) -
+				    (int64_t)(b->existed[i] ? nm_plan_val_lsm_only(t->s, t->p, &b->keys[i], &b->olds[i]) : 0));
 			fresh += !b->existed[i];
 			if (!b->existed[i] || gone) {
 				int64_t one = gone ? -1 : 1;

@@ -733,7 +733,7 @@ static void test_rule_key(void)
 	CHECK_INT(k.prefixlen, NM_KEY_HDR_BITS + 24);
 	CHECK_INT(k.dir, NM_DIR_BIND);
 	CHECK_INT(k.family, NM_FAM_V4);
-	CHECK_INT(k.pad[0] | k.pad[1], 0);
+	CHECK_INT(k.list, 0);
 	CHECK_INT(k.addr[0], 198);
 	CHECK(!memcmp(k.addr + 4, (uint8_t[12]){ 0 }, 12));
 	/* v4-mapped text builds the very same key (and bucket) as the IPv4 rule */
