@@ -55,7 +55,8 @@ static json_t *status_maps(const struct nm_meta *meta)
 					     [BPF_MAP_TYPE_HASH] = "hash",
 					     [BPF_MAP_TYPE_ARRAY] = "array",
 					     [BPF_MAP_TYPE_PERCPU_ARRAY] = "percpu_array",
-					     [BPF_MAP_TYPE_RINGBUF] = "ringbuf" };
+					     [BPF_MAP_TYPE_RINGBUF] = "ringbuf",
+					     [BPF_MAP_TYPE_CGROUP_STORAGE] = "cgroup_storage" };
 	json_t *maps = json_array();
 	int i;
 
