@@ -12,7 +12,8 @@ case ${1:-} in
 3) commit=9ff8174 ;; # main before layout 4 (port sets)
 4) commit=51576df ;; # main before layout 5 (host rules in the buckets)
 5) commit=2ccdf55 ;; # main before layout 6 (protocol classes, sock_create)
-*) echo "usage: build-layout.sh { 2 | 3 | 4 | 5 }" >&2; exit 2 ;;
+6) commit=63cd7d1 ;; # main before layout 7 (scopes: rule lists, cgroup storage)
+*) echo "usage: build-layout.sh { 2 | 3 | 4 | 5 | 6 }" >&2; exit 2 ;;
 esac
 out=build-layout$1
 bin=$out/build/netmonctl

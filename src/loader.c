@@ -331,6 +331,8 @@ static int nm_relink_one(const char *name, int link_fd, void *arg)
 			r->err = nm_sys(name, err);
 			return -1;
 		}
+		r->updated++;
+		return 0;
 	} else if (d->layer == NM_LAYER_CGROUP) {
 		/* One syscall swaps the program under the link: atomic. */
 		if (bpf_link_update(link_fd, prog_fd, NULL)) {

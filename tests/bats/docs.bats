@@ -17,7 +17,8 @@ keywords() {
 }
 man_text() { MANWIDTH=200 man -l "$ROOT/man/netmonctl.8" 2>/dev/null | col -b; }
 completion_commands() { sed -n 's/^ *local commands="\(.*\)"/\1/p' "$ROOT/completions/netmonctl"; }
-completion_deny() { grep -o 'compgen -W "add del [^"]*"' "$ROOT/completions/netmonctl" | sed 's/compgen -W "\(.*\)"/\1/'; }
+# The sub-commands the completion offers after deny, allow or policy.
+completion_subs() { sed -n "s/^ *local $1_commands=\"\(.*\)\"/\1/p" "$ROOT/completions/netmonctl"; }
 
 # Only the completion test of live state loads and makes a cgroup.
 teardown() {
@@ -40,16 +41,19 @@ teardown() {
 			sub=${c#* }
 			grep -qE "^\.B $c( |$)|^\\\\fBnetmonctl $top\\\\fR.*\\\\fB$sub\\\\fR" "$ROOT/man/netmonctl.8" ||
 				{ echo "man lacks $c" >&2; return 1; }
-			grep -qw -- "$sub" <<<"$(completion_deny)" || { echo "completion lacks $c" >&2; return 1; }
+			grep -qw -- "$sub" <<<"$(completion_subs "$top")" || { echo "completion lacks $c" >&2; return 1; }
 		fi
-	done < <(tables | jq -r '.commands[].command' | grep -v '^deny help$')
+	done < <(tables | jq -r '.commands[].command' | grep -vE '^(deny|allow|policy) help$')
 	for c in $(completion_commands); do
 		tables | jq -e --arg c "$c" '[.commands[].command | split(" ")[0]] | index($c)' >/dev/null ||
 			{ echo "completion offers $c, which the binary does not take" >&2; return 1; }
 	done
-	for c in $(completion_deny); do
-		tables | jq -e --arg c "deny $c" '[.commands[].command] | index($c)' >/dev/null ||
-			{ echo "completion offers deny $c, which the binary does not take" >&2; return 1; }
+	for top in deny allow policy; do
+		[ -n "$(completion_subs "$top")" ] || { echo "completion has no $top sub-commands" >&2; return 1; }
+		for c in $(completion_subs "$top"); do
+			tables | jq -e --arg c "$top $c" '[.commands[].command] | index($c)' >/dev/null ||
+				{ echo "completion offers $top $c, which the binary does not take" >&2; return 1; }
+		done
 	done
 }
 
@@ -123,10 +127,10 @@ completes() {
 }
 
 @test "deny del file and deny replace file are in help, deny help, the man page, the README and the completion" {
-	help_text | grep -q '^  deny add { RULE | file { FILE | - } }$'
-	help_text | grep -q '^  deny del { RULE | file { FILE | - } }$'
+	help_text | grep -q '^  deny add { RULE | file { FILE | - } } \[cgroup PATH\]$'
+	help_text | grep -q '^  deny del { RULE | file { FILE | - } } \[cgroup PATH\]$'
 	help_text | grep -q '^  deny replace file { FILE | - } '
-	"$NETMONCTL" deny help 2>&1 | grep -q 'netmonctl deny replace file { FILE | - }$'
+	"$NETMONCTL" deny help 2>&1 | grep -q 'netmonctl deny replace file { FILE | - } \[cgroup PATH\]$'
 	grep -q '^\.B deny del file ' "$ROOT/man/netmonctl.8"
 	grep -q '^\.B deny replace file ' "$ROOT/man/netmonctl.8"
 	grep -q '^netmonctl deny del file ' "$ROOT/README.md"
@@ -138,6 +142,35 @@ completes() {
 	run completes "netmonctl deny replace "
 	assert_success
 	assert_output "file"
+}
+
+@test "allow, policy and cgroup PATH are in help, the man page's SCOPES, the README and the completion" {
+	help_text | grep -q '^  allow add { RULE | file { FILE | - } } \[cgroup PATH\]$'
+	help_text | grep -q '^  policy default { allow | deny } \[dir { egress | bind }\] \[cgroup PATH\]$'
+	help_text | grep -q '^  policy del cgroup PATH'
+	[ -z "$(help_text | grep '^  allow test')" ] # deny test checks the global deny list only
+	grep -q '^\.SH SCOPES$' "$ROOT/man/netmonctl.8"
+	grep -q '^\.B policy del cgroup ' "$ROOT/man/netmonctl.8"
+	man_text | grep -q 'default deny (scope ID)'
+	grep -q '^### Scopes: per-cgroup policy$' "$ROOT/README.md"
+	grep -q '^netmonctl policy default deny cgroup ' "$ROOT/README.md"
+	grep -q '^netmonctl allow add .* cgroup ' "$ROOT/README.md"
+	run completes "netmonctl allow "
+	assert_output "add del replace list flush help"
+	run completes "netmonctl policy "
+	assert_output "default list del help"
+	run completes "netmonctl policy default deny "
+	assert_output "dir cgroup"
+	run completes "netmonctl policy default deny cgroup /nonexistent dir "
+	assert_output "egress bind" # ingress: the global scope only
+	run completes "netmonctl policy del "
+	assert_output "cgroup"
+	run completes "netmonctl allow add 10.0.0.0/8 port 443 "
+	assert_output "port proto dir cgroup"
+	run completes "netmonctl deny list "
+	assert_output "cgroup"
+	run completes "netmonctl deny test 10.0.0.1 "
+	assert_output "port proto dir"
 }
 
 @test "port lists and service names: one grammar in help, deny help, the man page and the README" {

@@ -33,6 +33,8 @@ teardown() {
 	fi
 	[ -n "$NM_LSM_SKIP" ] && return 0
 	nm deny flush >/dev/null || rc=1
+	nm allow flush >/dev/null || rc=1
+	nm policy default allow >/dev/null || rc=1
 	nm mode enforce >/dev/null || rc=1
 	return $rc
 }
@@ -176,6 +178,24 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	probe_expect EPERM sendto raw 192.0.2.3 0
 	probe_expect ENETUNREACH --newnet sendto icmp 192.0.2.3 0
 	probe_expect OK sendto udp 192.0.2.3 5353
+}
+
+@test "global allow rules and the global default: exceptions inside the global scope, on the LSM layer" {
+	nm deny add 192.0.2.0/24 port 7000
+	nm allow add 192.0.2.2 port 7000
+	probe_expect EPERM --serve connect tcp 192.0.2.1 7000
+	probe_expect OK --serve connect tcp 192.0.2.2 7000
+	probe_expect EPERM connect udp 192.0.2.3 7000
+	# a default deny for bind: only what an allow rule names may be bound
+	nm allow add 192.0.2.3 port 7100-7199 dir bind
+	nm policy default deny dir bind
+	run "$NMPROBE" bind tcp 192.0.2.3 7150
+	local allowed=$output
+	run "$NMPROBE" bind udp 192.0.2.1 7150
+	local denied=$output
+	nm policy default allow
+	[ "$allowed" = OK ] && [ "$denied" = EPERM ] || { echo "bind under default deny: allowed '$allowed', denied '$denied'" >&2; false; }
+	nm allow flush
 }
 
 @test "an ingress rule does not deny egress to that address" {

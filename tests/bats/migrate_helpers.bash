@@ -3,7 +3,7 @@
 # writes layout $NM_OLD_LAYOUT (scripts/build-layout.sh) makes the pins,
 # this tree's netmonctl migrates them. Set NM_OLD_LAYOUT, then load this.
 
-NM_NEW_LAYOUT=6 # what this tree writes (bpf/netmonctl.h NM_LAYOUT_VERSION)
+NM_NEW_LAYOUT=7 # what this tree writes (bpf/netmonctl.h NM_LAYOUT_VERSION)
 
 setup_file() {
 	nm_require_env

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include "nm.h"
+#include "store_internal.h"
 #include "unit.h"
 
 /* ---- helpers ---- */
@@ -722,6 +723,45 @@ static void test_rulefile_nonblocking(void)
 
 /* ---- map keys and buckets (bpf/netmonctl.h, run by the kernel side) ---- */
 
+/* Scopes' lists (layout 7): the list rides in the key, and a rule's
+ * counts go where its list says (src/store_internal.h nm_meta_add). */
+static void test_rule_lists(void)
+{
+	struct nm_rule r, m;
+	struct nm_rule_key k, g;
+	struct nm_meta meta = {};
+	char err[300];
+
+	CHECK_INT(nm_list_id(0, 0), 0);
+	CHECK_INT(nm_list_id(0, 1), 1);
+	CHECK_INT(nm_list_id(7, 0), 14);
+	CHECK_INT(nm_list_id(NM_MAX_SCOPES, 1), NM_LISTS - 1);
+	CHECK_INT(nm_list_scope(15), 7);
+	CHECK(nm_list_allows(15) && !nm_list_allows(14));
+	CHECK(nm_list_sees_any(0) && !nm_list_sees_any(1) && !nm_list_sees_any(14));
+	/* the list survives key -> rule -> key, and only it tells two keys apart */
+	CHECK_INT(parse("10.0.0.0/8", &r, err, sizeof(err)), 0);
+	nm_rule_key(&r, &g);
+	r.list = nm_list_id(7, 1);
+	nm_rule_key(&r, &k);
+	CHECK_INT(k.list, 15);
+	CHECK(memcmp(&k, &g, sizeof(k)) != 0);
+	nm_rule_from_key(&k, &r.port, &m);
+	CHECK_INT(m.list, 15);
+	/* global deny: dir counts; a scope's deny: scoped_partly; allow: the list only */
+	nm_meta_add(&meta, &g, 2, 1);
+	nm_meta_add(&meta, &k, 3, 3);
+	k.list = 14;
+	nm_meta_add(&meta, &k, 1, 1);
+	CHECK_INT(meta.rules, 6);
+	CHECK_INT(meta.list_rules[0], 2);
+	CHECK_INT(meta.list_rules[15], 3);
+	CHECK_INT(meta.list_rules[14], 1);
+	CHECK_INT(meta.dir_rules[NM_DIR_EGRESS], 2);
+	CHECK_INT(meta.lsm_only_rules[NM_DIR_EGRESS], 1);
+	CHECK_INT(meta.scoped_partly, 1);
+}
+
 static void test_rule_key(void)
 {
 	struct nm_rule r, m;
@@ -861,6 +901,7 @@ int main(void)
 	RUN(test_rulefile_read_errors);
 	RUN(test_rulefile_nonblocking);
 	RUN(test_rule_key);
+	RUN(test_rule_lists);
 	RUN(test_bucket_ranges);
 	RUN(test_bucket_slots);
 	return unit_done("rule");
