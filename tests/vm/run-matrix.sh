@@ -18,7 +18,7 @@
 #   NM_MATRIX_ARM64 arm64 kernels among the defaults  [5.10 newest]
 #                   ("all" = 5.10 6.1 6.12 newest, "" = none; README)
 #   NM_BATS_DIR     bats suite run inside each VM     [tests/bats] ("" = none)
-#   NM_BATS_FILES   its files to run in the VMs       [enforce_lsm.bats bypass.bats]
+#   NM_BATS_FILES   its files to run in the VMs       [enforce_lsm.bats bypass.bats scopes.bats]
 #                   (space-separated; "all" = the whole directory)
 #   NM_GUEST        the payload                       [tests/vm/guest-matrix.sh]
 #   NM_BASELINE     expectations                      [tests/vm/baseline.json]
@@ -53,7 +53,7 @@ NM_BATS_DIR=${NM_BATS_DIR-tests/bats}
 # while the cgroup layer runs there and guest-matrix.sh proves each cgroup
 # program on every kernel. Under TCG the whole suite costs ~4 minutes per
 # VM, enforce_cgroup.bats ~45 s, enforce_lsm.bats ~45 s.
-NM_BATS_FILES=${NM_BATS_FILES:-enforce_lsm.bats bypass.bats}
+NM_BATS_FILES=${NM_BATS_FILES:-enforce_lsm.bats bypass.bats scopes.bats}
 NM_GUEST=${NM_GUEST:-tests/vm/guest-matrix.sh}
 NM_BASELINE=${NM_BASELINE:-tests/vm/baseline.json}
 NM_MATRIX_JSON=${NM_MATRIX_JSON:-build/matrix.json}
