@@ -134,8 +134,8 @@ static int do_help(int argc, char **argv)
 		"\n"
 		"Exit status: 0 success, 1 runtime error, 2 usage error (nothing changed).\n"
 		"Commands and keywords may be abbreviated to any unique prefix\n"
-		"(but unload, deny flush and deny replace only in full). Options may come after\n"
-		"the command.\n",
+		"(but unload, deny|allow flush, deny|allow replace and policy del only in\n"
+		"full). Options may come after the command.\n",
 		NM_DEFAULT_PIN_DIR);
 	return argc < 0 ? nm_usage("usage", "expected a command; see 'netmonctl help'") : 0;
 }

@@ -17,7 +17,7 @@ static int policy_del(int argc, char **argv);
 static int policy_help(int argc, char **argv);
 
 const struct nm_cmd nm_policy_cmds[] = {
-	{ "default", policy_default, false, "{ allow | deny } [dir { egress | bind }] [cgroup PATH]",
+	{ "default", policy_default, false, "{ allow | deny } [dir { egress | bind | ingress }] [cgroup PATH]",
 	  "what a scope does where no rule matches" },
 	{ "list", policy_list, false, "", "every scope: cgroup, default, rules, attached" },
 	{ "del", policy_del, true, "cgroup PATH", "remove a scope: its rules, default and programs" },

@@ -146,7 +146,7 @@ completes() {
 
 @test "allow, policy and cgroup PATH are in help, the man page's SCOPES, the README and the completion" {
 	help_text | grep -q '^  allow add { RULE | file { FILE | - } } \[cgroup PATH\]$'
-	help_text | grep -q '^  policy default { allow | deny } \[dir { egress | bind }\] \[cgroup PATH\]$'
+	help_text | grep -q '^  policy default { allow | deny } \[dir { egress | bind | ingress }\] \[cgroup PATH\]$'
 	help_text | grep -q '^  policy del cgroup PATH'
 	[ -z "$(help_text | grep '^  allow test')" ] # deny test checks the global deny list only
 	grep -q '^\.SH SCOPES$' "$ROOT/man/netmonctl.8"
