@@ -32,8 +32,9 @@ const struct nm_cmd nm_deny_cmds[] = {
 	{ "replace", deny_replace, true, "file { FILE | - }" NM_SCOPE_ARG, "make the list the file's, in one switch" },
 	{ "list", deny_list, false, NM_SCOPE_ARG + 1, "every rule of the list (-j: one object per line)" },
 	{ "flush", deny_flush, true, NM_SCOPE_ARG + 1, "delete every rule of the list, in one switch" },
-	{ "test", deny_test, false, "ADDR [port N] [proto PROTO] [dir { egress | ingress | bind }]",
-	  "which global rules hold for one operation" },
+	{ "test", deny_test, false,
+	  "ADDR [port N] [proto PROTO] [dir { egress | ingress | bind }] [cgroup PATH | pid PID]",
+	  "the verdict on one operation, and every rule and scope that decided it" },
 	{ "help", deny_help, false, "", "this help" },
 	{ NULL, NULL, false, NULL, NULL },
 };

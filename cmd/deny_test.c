@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * netmonctl deny test ADDR [port N] [proto P] [dir D]: which rules of the
- * global lists hold for one operation, and whether a layer enforces them.
+ * netmonctl deny test ADDR [port N] [proto P] [dir D] [cgroup PATH | pid PID]:
+ * which rules hold for one operation, and whether a layer enforces them:
+ * the global deny list's as before scopes; the global allow list and
+ * default where they decide; with a cgroup (or a process's), every scope
+ * on its path up to the root, each with its verdict and why.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,13 +58,24 @@ static size_t deny_test_addrs(const struct nm_rule *q, struct nm_rule out[2])
 }
 
 /* The verdict line: what the hooks do, and whether any layer does it. */
-static void deny_test_print(const struct deny_test_job *j, const struct nm_rule *q, uint32_t mode)
+static void deny_test_print(const struct deny_test_job *j, const struct nm_rule *q, uint32_t mode,
+			    json_t *global)
 {
 	bool dir_seen = j->dirs & (1u << q->dir);
+	const char *by = json_string_value(json_object_get(global, "by"));
+	json_t *r;
 	size_t i;
 
+	if (!strcmp(by, "allow rule")) { /* an exception in the global scope */
+		printf("allowed by %zu allow rule%s\n", json_array_size(json_object_get(global, "allow_rules")),
+		       json_array_size(json_object_get(global, "allow_rules")) == 1 ? "" : "s");
+		json_array_foreach(json_object_get(global, "allow_rules"), i, r)
+			printf("  %s\n", json_string_value(r));
+		return;
+	}
 	if (!j->n) {
-		printf("allowed: no rule holds\n");
+		printf("%s\n", !strcmp(by, "default deny") ? "denied by the global default (policy default deny)"
+							     : "allowed: no rule holds");
 		return;
 	}
 	printf("%s by %zu rule%s%s\n", mode == NM_MODE_AUDIT ? "audited (mode audit: allowed, and an event)" : "denied",
@@ -73,6 +89,132 @@ static void deny_test_print(const struct deny_test_job *j, const struct nm_rule 
 		printf("  %s\n", json_string_value(json_object_get(json_array_get(j->rules, i), "rule")));
 }
 
+/* ---- the scopes on a cgroup's path ---- */
+
+/* Rules of one list that hold for the operation (the addresses a hook
+ * checks), as text, into out. */
+struct deny_test_hits {
+	json_t *out;
+};
+
+static int deny_test_hit(const struct nm_rule *r, void *arg)
+{
+	struct deny_test_hits *h = arg;
+	char text[160];
+
+	nm_rule_format(r, text, sizeof(text));
+	return json_array_append_new(h->out, json_string(text)) ? -ENOMEM : 0;
+}
+
+static int deny_test_list(const struct nm_rule *addrs, size_t n, bool one_port, uint16_t list, json_t *out)
+{
+	struct deny_test_hits h = { out };
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < n && !ret; i++) {
+		struct nm_rule a = addrs[i];
+
+		a.list = list;
+		ret = nm_store_test(&a, one_port, deny_test_hit, &h);
+	}
+	return ret;
+}
+
+/* One scope's verdict: an allow rule, else a deny rule, else its default. */
+static json_t *deny_test_scope(const struct nm_rule *addrs, size_t n, bool one_port, uint32_t scope,
+			       const char *cgroup, uint8_t default_deny, int *err)
+{
+	json_t *allow = json_array(), *deny = json_array();
+	bool by_default = default_deny & (1u << addrs[0].dir);
+	const char *verdict;
+
+	*err = deny_test_list(addrs, n, one_port, nm_list_id(scope, 1), allow);
+	if (!*err)
+		*err = deny_test_list(addrs, n, one_port, nm_list_id(scope, 0), deny);
+	verdict = json_array_size(allow) ? "allow" : json_array_size(deny) || by_default ? "deny" : "allow";
+	return json_pack("{s:i, s:s?, s:s, s:s, s:o, s:o}", "scope", (int)scope, "cgroup", cgroup, "verdict",
+			 verdict, "by",
+			 json_array_size(allow) ? "allow rule" : json_array_size(deny) ? "deny rule"
+			 : by_default ? "default deny" : "default allow",
+			 "allow_rules", allow, "deny_rules", deny);
+}
+
+/* The cgroup2 path of `cgroup PATH` or `pid PID` into buf. */
+static int deny_test_cgroup(const char *kw, const char *arg, char *buf, size_t len)
+{
+	char mount[NM_PATH_MAX], line[NM_PATH_MAX], file[64];
+	uint64_t pid;
+	FILE *f;
+	int err;
+
+	if (!strcmp(kw, "cgroup")) {
+		err = nm_cgroup_resolve(arg, buf, len);
+		return err ? nm_fail(NM_EXIT_USAGE, "deny test", "cgroup %s: %s", arg,
+				     err == -ENOTDIR ? "not a cgroup v2 directory" : strerror(-err)) : 0;
+	}
+	if (nm_parse_u64(arg, INT_MAX, &pid) || pid == 0)
+		return nm_usage("deny test", "pid '%s': expected a process id", arg);
+	snprintf(file, sizeof(file), "/proc/%llu/cgroup", (unsigned long long)pid);
+	f = fopen(file, "re");
+	if (!f)
+		return nm_fail(NM_EXIT_RUNTIME, "deny test", "pid %s: %s", arg, strerror(errno));
+	err = -ENOENT;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = '\0';
+			err = nm_cgroup2_mount(mount, sizeof(mount));
+			if (!err && (size_t)snprintf(buf, len, "%s%s", mount, strcmp(line + 3, "/") ? line + 3 : "") >= len)
+				err = -ENAMETOOLONG;
+			break;
+		}
+	fclose(f);
+	return err ? nm_fail(NM_EXIT_RUNTIME, "deny test", "pid %s: no cgroup v2 path", arg) : 0;
+}
+
+/* Every scope from the cgroup up to the cgroup2 root, innermost first. */
+static int deny_test_scopes(const char *path, const struct nm_rule *addrs, size_t n, bool one_port,
+			    json_t *scopes)
+{
+	char dir[NM_PATH_MAX], mount[NM_PATH_MAX];
+	struct nm_scope rec;
+	uint64_t cgid;
+	uint32_t id;
+	int err = nm_cgroup2_mount(mount, sizeof(mount));
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	while (!err) {
+		char *slash;
+
+		if (nm_cgroup_id(dir, &cgid) == 0 && nm_scope_of(cgid, &id, &rec) == 0)
+			json_array_append_new(scopes, deny_test_scope(addrs, n, one_port, id, rec.path,
+								      rec.default_deny, &err));
+		slash = strrchr(dir, '/');
+		if (!strcmp(dir, mount) || !slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	return err;
+}
+
+static void deny_test_print_scopes(json_t *scopes)
+{
+	size_t i, k;
+	json_t *s, *r;
+
+	json_array_foreach(scopes, i, s) {
+		const char *by = json_string_value(json_object_get(s, "by"));
+		json_t *rules = json_object_get(s, !strcmp(by, "allow rule") ? "allow_rules" : "deny_rules");
+
+		printf("scope %lld (%s): %s, by %s\n", (long long)json_integer_value(json_object_get(s, "scope")),
+		       json_string_value(json_object_get(s, "cgroup")),
+		       !strcmp(json_string_value(json_object_get(s, "verdict")), "deny") ? "denied" : "allowed", by);
+		if (!strcmp(by, "allow rule") || !strcmp(by, "deny rule"))
+			json_array_foreach(rules, k, r)
+				printf("  %s\n", json_string_value(r));
+	}
+}
+
 int deny_test(int argc, char **argv)
 {
 	struct deny_test_job j = { .rules = json_array(), .dirs = nm_enforced_dirs() };
@@ -83,8 +225,18 @@ int deny_test(int argc, char **argv)
 	json_t *checked = json_array();
 	char text[INET6_ADDRSTRLEN];
 	size_t n, i;
-	int n_parsed = nm_rule_parse(argc, argv, parsed, NM_RULE_SPLIT_MAX, msg, sizeof(msg)), lock;
-	int err = n_parsed < 0 ? nm_usage("deny test", "%s", msg) : 0;
+	char cgroup[NM_PATH_MAX] = "";
+	json_t *scopes = json_array(), *global = NULL;
+	bool denied;
+	int n_parsed, lock, err = 0;
+
+	if (argc >= 2 && (!strcmp(argv[argc - 2], "cgroup") || !strcmp(argv[argc - 2], "pid"))) {
+		err = deny_test_cgroup(argv[argc - 2], argv[argc - 1], cgroup, sizeof(cgroup));
+		argc -= 2;
+	}
+	n_parsed = err ? 0 : nm_rule_parse(argc, argv, parsed, NM_RULE_SPLIT_MAX, msg, sizeof(msg));
+	if (!err && n_parsed < 0)
+		err = nm_usage("deny test", "%s", msg);
 	const struct nm_rule *q = parsed;
 	bool any_port = !err && q->port.lo == 0 && q->port.hi == 65535; /* no port given */
 
@@ -107,20 +259,35 @@ int deny_test(int argc, char **argv)
 		nm_addr_format(addrs[i].family, addrs[i].addr, text, sizeof(text));
 		json_array_append_new(checked, json_string(text));
 	}
-	if (lock >= 0)
-		close(lock);
 	if (!err && (err = nm_config_read(&cfg)) != 0)
 		err = nm_sys("deny test: config", err);
+	if (!err) /* the global scope: its allow list and default too */
+		global = deny_test_scope(addrs, n, q->port.lo != q->port.hi, 0, NULL, cfg.default_deny, &err);
+	if (!err && cgroup[0])
+		err = deny_test_scopes(cgroup, addrs, n, q->port.lo != q->port.hi, scopes);
+	if (lock >= 0)
+		close(lock);
+	if (err > 0)
+		; /* reported */
+	else if (err)
+		err = nm_sys("deny test", err);
+	denied = global && !strcmp(json_string_value(json_object_get(global, "verdict")), "deny");
+	for (i = 0; !err && i < json_array_size(scopes); i++)
+		denied |= !strcmp(json_string_value(json_object_get(json_array_get(scopes, i), "verdict")), "deny");
 	if (!err && nm_opts.json)
-		nm_json_print(json_pack("{s:s, s:b, s:s, s:O, s:O}", "verdict",
-					!j.n ? "allow" : cfg.mode == NM_MODE_AUDIT ? "audit" : "deny", "enforced",
+		nm_json_print(json_pack("{s:s, s:b, s:s, s:O, s:O, s:O, s:O}", "verdict",
+					!denied ? "allow" : cfg.mode == NM_MODE_AUDIT ? "audit" : "deny", "enforced",
 					j.enforced > 0, "mode",
 					cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce", "checked", checked, "rules",
-					j.rules));
-	else if (!err)
-		deny_test_print(&j, q, cfg.mode);
+					j.rules, "global", global, "scopes", scopes));
+	else if (!err) {
+		deny_test_print(&j, q, cfg.mode, global);
+		deny_test_print_scopes(scopes);
+	}
 	json_decref(checked);
 	json_decref(j.rules);
+	json_decref(global);
+	json_decref(scopes);
 	return err;
 }
 

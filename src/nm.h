@@ -297,6 +297,7 @@ int nm_scope_write(uint32_t id, const struct nm_scope *rec);
 typedef int (*nm_scope_cb)(uint32_t id, const struct nm_scope *rec, void *arg);
 int nm_scopes_walk(nm_scope_cb cb, void *arg); /* stops at a non-zero return */
 bool nm_cgroup_has_scope(uint64_t cgid);
+int nm_scope_of(uint64_t cgid, uint32_t *id, struct nm_scope *rec); /* 0, or -ENOENT: none */
 int nm_scope_get(const char *what, const char *arg, bool create, uint32_t *id, struct nm_scope *rec);
 int nm_scope_sync(uint32_t id, const struct nm_scope *rec);
 int nm_scope_attached(uint32_t id);

@@ -117,6 +117,11 @@ bool nm_cgroup_has_scope(uint64_t cgid)
 	return nm_scope_find(cgid, NULL, NULL, NULL) == 0;
 }
 
+int nm_scope_of(uint64_t cgid, uint32_t *id, struct nm_scope *rec)
+{
+	return nm_scope_find(cgid, NULL, id, rec);
+}
+
 static void nm_scope_link_name(char *buf, size_t len, uint32_t id, const struct nm_prog_desc *d)
 {
 	snprintf(buf, len, "sc%u_%s", id, d->name);

@@ -261,7 +261,7 @@ static int nm_test_entry(struct nm_test_walk *t, const struct nm_rule_key *query
  * Every rule of the active generation that holds for the operation q (a
  * host address; its port unless any_port; a protocol in its protos; its
  * dir): the host rule, then the trie from the longest covering prefix to
- * each shorter one, down to `any`. The same walk as the hooks' nm_lookup
+ * each shorter one, down to `any` (the global deny list's only). The same walk as the hooks' nm_lookup
  * (bpf/netmonctl.bpf.c), which cannot share code with user space. The
  * caller holds the lock shared.
  */
@@ -285,6 +285,8 @@ int nm_store_test(const struct nm_rule *q, bool any_port, nm_rule_cb cb, void *a
 	for (i = 0; !ret && meta.rules && i <= NM_MAX_DEPTH; i++) {
 		if (bpf_map_lookup_elem(s.fd[NM_NETS], &key, &val))
 			break;
+		if (val.prefixlen < NM_KEY_HDR_BITS && !nm_list_sees_any(key.list))
+			break; /* the global `any`, which stops before the list */
 		ret = nm_test_entry(&t, &key, &val);
 		if (val.prefixlen <= NM_KEY_ANY_BITS)
 			break;

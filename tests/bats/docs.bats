@@ -170,7 +170,7 @@ completes() {
 	run completes "netmonctl deny list "
 	assert_output "cgroup"
 	run completes "netmonctl deny test 10.0.0.1 "
-	assert_output "port proto dir"
+	assert_output "port proto dir cgroup pid"
 }
 
 @test "port lists and service names: one grammar in help, deny help, the man page and the README" {

@@ -247,3 +247,49 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 	run nm -j status
 	jq -se '.[0].rules == 0' <<<"$output"
 }
+
+@test "deny test cgroup PATH and pid PID: every scope on the path, each verdict checked by a probe" {
+	nm policy default deny cgroup "$SB"
+	nm allow add 127.0.0.0/8 port 80 cgroup "$SB"
+	nm deny add 127.0.0.3 port 80 cgroup "$KID"
+	nm deny add 127.0.0.4 port 80
+	nm deny add 127.0.0.0/8 port 90
+	nm allow add 127.0.0.5 port 90
+	local op addr port want
+	while read -r addr port want; do
+		run nm -j deny test "$addr" port "$port" proto tcp cgroup "$KID"
+		assert_success
+		jq -e --arg w "$want" '.verdict == $w' <<<"$output" || { echo "deny test $addr $port: $output" >&2; false; }
+		if [ "$want" = deny ]; then
+			probe_in EPERM "$KID" connect tcp "$addr" "$port"
+		else
+			probe_in ECONNREFUSED "$KID" connect tcp "$addr" "$port"
+		fi
+	done <<-EOT
+		127.0.0.2 80 allow
+		127.0.0.3 80 deny
+		127.0.0.4 80 deny
+		127.0.0.2 81 deny
+	EOT
+	# the global allow list is an exception to the global deny list
+	run nm -j deny test 127.0.0.5 port 90 proto tcp
+	jq -e '.verdict == "allow" and .global.by == "allow rule" and .global.allow_rules == ["127.0.0.5 port 90"]' <<<"$output"
+	probe_in ECONNREFUSED "$CG" connect tcp 127.0.0.5 90
+	probe_in EPERM "$CG" connect tcp 127.0.0.6 90
+	# why, scope by scope, innermost first
+	run nm -j deny test 127.0.0.3 port 80 proto tcp cgroup "$KID"
+	jq -e --arg sb "$SB" --arg kid "$KID" '[.scopes[] | [.cgroup, .verdict, .by]]
+		== [[$kid, "deny", "deny rule"], [$sb, "allow", "allow rule"]] and .global.verdict == "allow"' <<<"$output"
+	run nm deny test 127.0.0.2 port 81 proto tcp cgroup "$KID"
+	assert_output --partial "scope 1 ($SB): denied, by default deny"
+	# pid: the process's cgroup
+	sleep 30 &
+	local pid=$!
+	NM_PIDS+=("$pid")
+	echo "$pid" >"$KID/cgroup.procs"
+	run nm -j deny test 127.0.0.3 port 80 proto tcp pid "$pid"
+	jq -e '.verdict == "deny" and (.scopes | length) == 2' <<<"$output"
+	nm_kill_started
+	run nm deny test 127.0.0.3 pid 0
+	assert_failure 2
+}
