@@ -95,6 +95,15 @@ struct {
 	__type(value, struct nm_scope_ctx);
 } scope_ctx SEC(".maps");
 
+/* The scopes by cgroup id, for the LSM hooks (bpf/netmonctl.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, NM_MAX_SCOPES + 1);
+	__type(key, __u64);
+	__type(value, struct nm_scope_ctx);
+} scope_ids SEC(".maps");
+
 /* Each scope's record: user space only, here so that `load` makes it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -718,9 +727,41 @@ int nm_sock_create(struct bpf_sock *sk)
 
 /* ---- BPF-LSM layer: return 0 allow, -EPERM deny ---- */
 
+/*
+ * The LSM layer: the task's cgroup decides which scopes hold, every one
+ * on its path must agree, the global scope included. Only the levels
+ * where some scope's cgroup is (config.scope_levels) are looked at: a
+ * task outside every scope, or with no scope at all, pays one config read
+ * more than the global check.
+ */
+static __always_inline int nm_lsm_decide(struct nm_query *q)
+{
+	__u32 zero = 0, level, levels;
+	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct nm_scope_ctx *sc;
+	__u64 id;
+	int v;
+
+	levels = cfg ? cfg->scope_levels : 0;
+	for (level = 1; level < NM_MAX_SCOPE_LEVEL && levels >> level; level++) {
+		if (!(levels & (1u << level)))
+			continue;
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			break; /* the task's cgroup is above this level */
+		sc = bpf_map_lookup_elem(&scope_ids, &id);
+		if (!sc)
+			continue;
+		v = nm_decide(q, 1, sc->scope, sc->default_deny);
+		if (v == NM_VERDICT_DENY)
+			return v;
+	}
+	return nm_decide(q, 1, 0, 0);
+}
+
 static __always_inline int nm_lsm_verdict(struct nm_query *q)
 {
-	return nm_decide(q, 1, 0, 0) == NM_VERDICT_DENY ? -EPERM : 0;
+	return nm_lsm_decide(q) == NM_VERDICT_DENY ? -EPERM : 0;
 }
 
 /* Fill q->key from a user-supplied sockaddr (kernel copy). 0 if not inet. */

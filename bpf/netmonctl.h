@@ -337,10 +337,11 @@ static inline int nm_rule_lsm_only(const struct nm_rule_key *k, const struct nm_
 /*
  * Which counts of nm_meta a rule's reporting goes to: the global deny
  * list's rules are enforced by whichever layers are attached (dir_rules,
- * lsm_only_rules); a scope's deny rules by the cgroup layer at the scope
- * alone, so those it sees only in part are counted in scoped_partly
- * whatever else is attached; allow rules only make exceptions and are
- * counted in list_rules alone (src/store_internal.h nm_meta_add).
+ * lsm_only_rules); a scope's deny rules by the LSM layer, or without it by
+ * the cgroup layer at the scope's cgroup alone, which netmonctl always
+ * attaches (scoped_rules, scoped_lsm_only); allow rules only make
+ * exceptions and are counted in list_rules alone (src/store_internal.h
+ * nm_meta_add).
  */
 static inline int nm_rule_counts_global(const struct nm_rule_key *k)
 {
@@ -472,7 +473,9 @@ struct nm_config {
 			       one byte) is the commit of every edit */
 	__u8 default_deny;  /* the global scope's default: 1 << dir where an
 			       operation no rule matches is denied (layout 7) */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 scope_levels; /* 1 << L: some scope's cgroup is at level L (the
+			       cgroup2 root is 0), where the LSM hooks look */
 };
 
 /*
@@ -489,6 +492,14 @@ struct nm_scope_ctx {
 	__u8 default_deny;  /* 1 << dir: what no rule of the scope matches */
 	__u8 pad[5];
 };
+
+/*
+ * `scope_ids`: cgroup id -> nm_scope_ctx, for the LSM hooks, which find
+ * the scopes of the task's cgroup by its ancestors' ids at the levels
+ * config.scope_levels names (bpf_get_current_ancestor_cgroup_id), up to
+ * NM_MAX_SCOPE_LEVEL. Written from the record like the cgroup storage.
+ */
+#define NM_MAX_SCOPE_LEVEL 16 /* levels 1..15 */
 
 /*
  * `scopes`: scope id -> its record, user space only (the programs read
@@ -520,7 +531,8 @@ struct nm_meta {
 	__u64 dir_rules[NM_DIR_MAX]; /* rules per enum nm_dir: what a layer cannot enforce */
 	__u64 lsm_only_rules[NM_DIR_MAX]; /* of those, rules with port-less classes
 					     the cgroup layer cannot see (nm_rule_lsm_only) */
-	__u64 scoped_partly; /* nm_rule_scoped_partly: layout 7 */
+	__u64 scoped_rules[NM_DIR_MAX];    /* the scopes' deny rules per dir (layout 7) */
+	__u64 scoped_lsm_only[NM_DIR_MAX]; /* of those, nm_rule_lsm_only */
 	__u32 list_rules[NM_LISTS]; /* rules per list: the hooks skip an empty list */
 };
 
@@ -577,6 +589,7 @@ struct nm_event {
 #define NM_MAP_META_LAYOUT6 "rule_tally"
 #define NM_MAP_SCOPES "scopes"
 #define NM_MAP_SCOPE_CTX "scope_ctx"
+#define NM_MAP_SCOPE_IDS "scope_ids"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"
@@ -597,7 +610,7 @@ NM_LAYOUT_CHECK(struct nm_scope_ctx, 8);
 NM_LAYOUT_CHECK(struct nm_scope, 256);
 NM_LAYOUT_CHECK(struct nm_port_set, 16384);
 NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
-NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 16 * NM_DIR_MAX + 8 + 4 * NM_LISTS);
+NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 32 * NM_DIR_MAX + 4 * NM_LISTS);
 NM_LAYOUT_CHECK(struct nm_counters, 32);
 NM_LAYOUT_CHECK(struct nm_bucket_group, 64);
 NM_LAYOUT_CHECK(struct nm_event, 96);

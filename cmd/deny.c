@@ -135,19 +135,6 @@ static int deny_rules_to_list(struct nm_rules *rs)
 	return 0;
 }
 
-/* A scope's rules are enforced by the cgroup layer at its cgroup, which
- * has no hook for ingress. */
-static int deny_scope_dirs_ok(const char *what, const struct nm_rules *rs)
-{
-	size_t i;
-
-	for (i = 0; D.cgroup && rs && i < rs->n; i++)
-		if (rs->v[i].dir == NM_DIR_INGRESS)
-			return nm_usage(what, "dir ingress: a scope's rules are checked by the cgroup layer "
-				       "at its cgroup, which has no ingress hook; use a global rule");
-	return 0;
-}
-
 /* -d: an earlier edit was killed and this command repaired the counts. */
 static void deny_note_repair(const char *what)
 {
@@ -171,9 +158,7 @@ static int deny_locked(const char *what, struct nm_rules *rs, bool create,
 	char msg[512] = "";
 	int lock, err;
 
-	err = deny_scope_dirs_ok(what, rs);
-	if (!err)
-		err = nm_require_loaded(what);
+	err = nm_require_loaded(what);
 	if (err)
 		return err;
 	lock = nm_lock();
@@ -236,14 +221,14 @@ static void deny_warn_unenforced(const char *what, struct deny_enforcement e, un
 	if (e.no)
 		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s not enforced: %s\n", what, e.no,
 			e.no == 1 ? " is" : "s are",
-			dirs ? "dir ingress needs the LSM layer ('attach lsm')"
-			     : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
+			dirs || D.cgroup ? "dir ingress needs the LSM layer ('attach lsm')"
+					 : "no layer is attached ('attach cgroup PATH' or 'attach lsm')");
 	if (e.partly && D.cgroup)
-		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s enforced for TCP and UDP only: a "
-			"scope's rules are checked by the cgroup layer, which sees no raw socket and no "
-			"unconnected ping send (deny those in the scope on every address: 'any proto raw', "
-			"'any proto icmp', or 'policy default deny')\n", what, e.partly,
-			e.partly == 1 ? " is" : "s are");
+		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s enforced for TCP and UDP only: "
+			"without the LSM layer a scope's rules are checked by the cgroup layer, which sees "
+			"no raw socket and no unconnected ping send ('attach lsm', or deny those in the scope "
+			"on every address: 'any proto raw', 'any proto icmp', or 'policy default deny')\n",
+			what, e.partly, e.partly == 1 ? " is" : "s are");
 	else if (e.partly)
 		fprintf(stderr, "netmonctl: %s: warning: %zu rule%s enforced for TCP and UDP only: the "
 			"cgroup layer sees no raw socket and no unconnected ping send ('attach lsm', or "

@@ -87,9 +87,6 @@ static int policy_default_parse(int argc, char **argv, struct policy_args *a)
 	}
 	if (!a->dirs)
 		a->dirs = NM_DEFAULT_DIRS;
-	if (a->cgroup && (a->dirs & (1u << NM_DIR_INGRESS)))
-		return nm_usage("policy default", "dir ingress: a scope is checked by the cgroup layer, "
-			       "which has no ingress hook");
 	return 0;
 }
 

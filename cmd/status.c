@@ -97,7 +97,8 @@ static long long status_memlock_total(json_t *maps)
 }
 
 /* Rules whose direction no attached layer enforces now: listed, and said
- * not to be enforced. */
+ * not to be enforced. A scope's rules have the cgroup layer at the
+ * scope's cgroup (egress, bind) or the LSM layer (every dir). */
 static json_int_t status_unenforced(const struct nm_meta *meta)
 {
 	unsigned dirs = nm_enforced_dirs();
@@ -106,6 +107,8 @@ static json_int_t status_unenforced(const struct nm_meta *meta)
 
 	for (d = 0; d < NM_DIR_MAX; d++)
 		n += dirs & (1u << d) ? 0 : (json_int_t)meta->dir_rules[d];
+	if (!(dirs & (1u << NM_DIR_INGRESS)))
+		n += (json_int_t)meta->scoped_rules[NM_DIR_INGRESS];
 	return n;
 }
 
@@ -118,12 +121,11 @@ static json_int_t status_partly_enforced(const struct nm_meta *meta)
 	json_int_t n = 0;
 	int d;
 
-	n = (json_int_t)meta->scoped_partly; /* a scope's: the cgroup layer alone */
 	if (dirs & (1u << NM_DIR_INGRESS))
-		return n; /* the LSM layer sees every socket */
+		return 0; /* the LSM layer sees every socket, in every scope */
 	for (d = 0; d < NM_DIR_MAX; d++)
 		n += dirs & (1u << d) ? (json_int_t)meta->lsm_only_rules[d] : 0;
-	return n;
+	return n + (json_int_t)(meta->scoped_lsm_only[NM_DIR_EGRESS] + meta->scoped_lsm_only[NM_DIR_BIND]);
 }
 
 /* Where each program is attached, from the link pins. */

@@ -98,8 +98,8 @@ enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs)
 
 	if (nm_list_allows(r->list))
 		return NM_ENF_YES; /* an exception: nothing to enforce */
-	if (r->list) /* a scope's: the cgroup layer at its cgroup, alone */
-		dirs = 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND;
+	if (r->list && !(dirs & (1u << NM_DIR_INGRESS))) /* a scope's, without the LSM layer: */
+		dirs = 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND; /* the cgroup layer at its cgroup */
 
 	if (!(dirs & (1u << r->dir)))
 		return NM_ENF_NO;

@@ -122,6 +122,50 @@ int nm_scope_of(uint64_t cgid, uint32_t *id, struct nm_scope *rec)
 	return nm_scope_find(cgid, NULL, id, rec);
 }
 
+/* A cgroup's level: 0 for the cgroup2 root, 1 for its children, ... */
+static int nm_scope_level(const char *path)
+{
+	char mount[NM_PATH_MAX];
+	const char *p;
+	size_t len;
+	int level = 0;
+
+	if (nm_cgroup2_mount(mount, sizeof(mount)))
+		return -1;
+	len = strlen(mount);
+	if (strncmp(path, mount, len) || (path[len] && path[len] != '/'))
+		return -1;
+	for (p = path + len; *p; p++)
+		level += *p == '/' && p[1];
+	return level;
+}
+
+static int nm_scope_level_bit(uint32_t id, const struct nm_scope *rec, void *arg)
+{
+	int level = nm_scope_level(rec->path);
+
+	(void)id;
+	if (level > 0 && level < NM_MAX_SCOPE_LEVEL)
+		*(uint16_t *)arg |= (uint16_t)(1u << level);
+	return 0;
+}
+
+/* config.scope_levels from the records: where the LSM hooks look. */
+static int nm_scope_levels_write(void)
+{
+	struct nm_config cfg;
+	uint16_t levels = 0;
+	int err = nm_scopes_walk(nm_scope_level_bit, &levels);
+
+	if (!err)
+		err = nm_config_read(&cfg);
+	if (!err && cfg.scope_levels != levels) {
+		cfg.scope_levels = levels;
+		err = nm_config_write(&cfg);
+	}
+	return err;
+}
+
 static void nm_scope_link_name(char *buf, size_t len, uint32_t id, const struct nm_prog_desc *d)
 {
 	snprintf(buf, len, "sc%u_%s", id, d->name);
@@ -195,7 +239,15 @@ int nm_scope_sync(uint32_t id, const struct nm_scope *rec)
 		return fd;
 	err = bpf_map_update_elem(fd, &cgid, &ctx, BPF_EXIST) ? -errno : 0;
 	close(fd);
-	return err;
+	/* the LSM hooks' view: by cgroup id, at the levels that have scopes */
+	fd = err ? -1 : nm_open_map(NM_MAP_SCOPE_IDS);
+	if (!err && fd < 0)
+		err = fd;
+	if (!err && bpf_map_update_elem(fd, &cgid, &ctx, BPF_ANY))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	return err ?: nm_scope_levels_write();
 }
 
 /* Programs attached at the scope's cgroup (of the cgroup layer's). */
@@ -247,6 +299,7 @@ int nm_scope_links_walk(nm_link_cb cb, void *arg)
  * emptied its lists), so a killed removal is finished by the next one. */
 int nm_scope_remove(uint32_t id)
 {
+	struct nm_scope rec;
 	char name[64], path[NM_PATH_MAX];
 	int i, fd, err = 0;
 
@@ -260,12 +313,21 @@ int nm_scope_remove(uint32_t id)
 	}
 	if (err)
 		return err;
+	err = nm_scope_read(id, &rec);
+	fd = err ? -1 : nm_open_map(NM_MAP_SCOPE_IDS);
+	if (fd >= 0) {
+		if (bpf_map_delete_elem(fd, &rec.cgroup_id) && errno != ENOENT)
+			err = -errno;
+		close(fd);
+	}
+	if (err && err != -ENOENT)
+		return err;
 	fd = nm_scopes_fd();
 	if (fd < 0)
 		return fd;
 	err = bpf_map_delete_elem(fd, &id) && errno != ENOENT ? -errno : 0;
 	close(fd);
-	return err;
+	return err ?: nm_scope_levels_write();
 }
 
 /* unload: every scope's links (the records go with the map). */
@@ -340,6 +402,9 @@ int nm_scope_get(const char *what, const char *arg, bool create, uint32_t *id, s
 	if (nm_cgroup_layer_at(cgid))
 		return nm_usage(what, "cgroup %s: the cgroup layer is attached here, so its rules are "
 			       "the global ones; a scope needs a cgroup of its own", path);
+	if (nm_scope_level(path) < 1 || nm_scope_level(path) >= NM_MAX_SCOPE_LEVEL)
+		return nm_usage(what, "cgroup %s: a scope's cgroup is at level 1 to %d below the cgroup2 root",
+				path, NM_MAX_SCOPE_LEVEL - 1);
 	if (strlen(path) >= NM_SCOPE_PATH_MAX)
 		return nm_usage(what, "cgroup %s: path longer than %d bytes", path, NM_SCOPE_PATH_MAX - 1);
 	*id = nm_scope_free_id();

@@ -143,7 +143,8 @@ static inline void nm_meta_add(struct nm_meta *m, const struct nm_rule_key *k, i
 		m->dir_rules[k->dir] += rules;
 		m->lsm_only_rules[k->dir] += lsm_only;
 	} else if (!nm_list_allows(k->list)) {
-		m->scoped_partly += lsm_only;
+		m->scoped_rules[k->dir] += rules;
+		m->scoped_lsm_only[k->dir] += lsm_only;
 	}
 }
 

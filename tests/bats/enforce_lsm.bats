@@ -36,6 +36,11 @@ teardown() {
 	nm allow flush >/dev/null || rc=1
 	nm policy default allow >/dev/null || rc=1
 	nm mode enforce >/dev/null || rc=1
+	local path # scopes a failed test left, then its cgroups
+	while read -r path; do
+		[ -z "$path" ] || nm policy del cgroup "$path" >/dev/null || rc=1
+	done < <(nm -j policy list | jq -r '.scopes[] | .cgroup // empty')
+	nm_cgroups_destroy || rc=1
 	return $rc
 }
 
@@ -196,6 +201,38 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	nm policy default allow
 	[ "$allowed" = OK ] && [ "$denied" = EPERM ] || { echo "bind under default deny: allowed '$allowed', denied '$denied'" >&2; false; }
 	nm allow flush
+}
+
+# Scopes on the LSM layer: the task's cgroup decides. Raw sends and
+# ingress are what only this layer sees, so they show it is this layer.
+@test "scopes on the LSM layer: the task's cgroup, every scope on its path, a move takes effect at once" {
+	local sb kid
+	nm_cgroup_create sb
+	nm_cgroup_create kid "$sb"
+	nm deny add 192.0.2.2 cgroup "$sb"
+	nm deny add 192.0.2.3 dir ingress cgroup "$kid"
+	[ "$(nm -j status | jq '[.partly_enforced, .unenforced]')" = "$(jq -n '[0, 0]')" ]
+	probe_expect EPERM --cgroup "$sb" sendto raw 192.0.2.2 0
+	probe_expect EPERM --cgroup "$kid" sendto raw 192.0.2.2 0
+	probe_expect OK sendto raw 192.0.2.2 0
+	probe_expect OK --cgroup "$sb" sendto raw 192.0.2.3 0
+	# a default deny scope with an allow rule, on the LSM layer
+	nm policy default deny cgroup "$kid"
+	nm allow add 192.0.2.1 cgroup "$kid"
+	probe_expect OK --cgroup "$kid" sendto raw 192.0.2.1 0
+	probe_expect EPERM --cgroup "$kid" sendto raw 192.0.2.3 0
+	probe_expect OK --cgroup "$sb" sendto raw 192.0.2.3 0
+	# a task that moves into the scope is held by it from its next operation
+	move_into_sb() {
+		local pid
+		pid=$(pgrep -n -f "nmprobe --sync $BATS_TEST_TMPDIR") || return 1
+		echo "$pid" >"$sb/cgroup.procs"
+	}
+	probe_expect_sync EPERM move_into_sb sendto raw 192.0.2.2 0
+	nm policy del cgroup "$kid"
+	nm policy del cgroup "$sb"
+	probe_expect OK --cgroup "$kid" sendto raw 192.0.2.3 0
+	[ "$(nm -j policy list | jq '.scopes | length')" = 1 ]
 }
 
 @test "an ingress rule does not deny egress to that address" {

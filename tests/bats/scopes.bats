@@ -199,9 +199,6 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 	nm deny add 127.0.0.2 cgroup "$SB"
 	local before
 	before=$(nm -j policy list)
-	run nm deny add 127.0.0.3 dir ingress cgroup "$SB"
-	assert_failure 2
-	assert_output "netmonctl: deny add: dir ingress: a scope's rules are checked by the cgroup layer at its cgroup, which has no ingress hook; use a global rule"
 	run nm deny add 127.0.0.3 cgroup "$CG"
 	assert_failure 2
 	[[ $output == "netmonctl: deny add: cgroup $CG: the cgroup layer is attached here"* ]]
@@ -221,13 +218,24 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 		[ "${#lines[@]}" -eq 1 ]
 		[[ ${lines[0]} == "netmonctl: policy default: "* ]]
 	done
-	run nm policy default deny dir ingress cgroup "$SB"
-	assert_failure 2
 	run nm policy del "$SB"
 	assert_failure 2
 	[ "$(nm -j policy list)" = "$before" ]
 	[ "$(nm deny list cgroup "$SB")" = "127.0.0.2" ]
 	[ "$(ls "$NM_PIN_DIR/scopes" | wc -l)" -eq 7 ]
+}
+
+@test "a scope's ingress rule is listed as not enforced without the LSM layer, and counted" {
+	run nm deny add 127.0.0.3 dir ingress cgroup "$SB"
+	assert_success
+	assert_output --partial "1 rule is not enforced: dir ingress needs the LSM layer ('attach lsm')"
+	run nm -j deny list cgroup "$SB"
+	jq -se 'length == 1 and .[0].enforced == false' <<<"$output"
+	run nm -j status
+	jq -se '.[0].unenforced == 1' <<<"$output"
+	nm deny del 127.0.0.3 dir ingress cgroup "$SB"
+	run nm -j status
+	jq -se '.[0].unenforced == 0' <<<"$output"
 }
 
 @test "a removed cgroup's scope is reported, and policy del reclaims it" {

@@ -748,7 +748,7 @@ static void test_rule_lists(void)
 	CHECK(memcmp(&k, &g, sizeof(k)) != 0);
 	nm_rule_from_key(&k, &r.port, &m);
 	CHECK_INT(m.list, 15);
-	/* global deny: dir counts; a scope's deny: scoped_partly; allow: the list only */
+	/* global deny: dir counts; a scope's deny: scoped counts; allow: the list only */
 	nm_meta_add(&meta, &g, 2, 1);
 	nm_meta_add(&meta, &k, 3, 3);
 	k.list = 14;
@@ -759,7 +759,8 @@ static void test_rule_lists(void)
 	CHECK_INT(meta.list_rules[14], 1);
 	CHECK_INT(meta.dir_rules[NM_DIR_EGRESS], 2);
 	CHECK_INT(meta.lsm_only_rules[NM_DIR_EGRESS], 1);
-	CHECK_INT(meta.scoped_partly, 1);
+	CHECK_INT(meta.scoped_rules[NM_DIR_EGRESS], 1);
+	CHECK_INT(meta.scoped_lsm_only[NM_DIR_EGRESS], 1);
 }
 
 static void test_rule_key(void)
