@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include "cmds.h"
 
 static int do_help(int argc, char **argv);
@@ -240,6 +241,22 @@ static bool nm_have_caps(void)
 	return (eff & (1ull << 21)) || ((eff & (1ull << 39)) && (eff & (1ull << 12)));
 }
 
+/*
+ * Before 5.11 the kernel charges BPF memory to RLIMIT_MEMLOCK, counted for
+ * the user across every map it owns, and against the limit of the task
+ * asking now: attaching a program that has cgroup storage (the cgroup
+ * layer, a scope) allocates some, and on 5.10 failed with ENOMEM from any
+ * command but `load` (libbpf raises the limit only around its own map and
+ * program creation). Raised once for every command, as bpftool does; a
+ * user not allowed to raise it keeps the one it has.
+ */
+static void nm_memlock_unlimited(void)
+{
+	struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
+
+	setrlimit(RLIMIT_MEMLOCK, &r);
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("NETMONCTL_PIN_DIR");
@@ -250,6 +267,7 @@ int main(int argc, char **argv)
 	/* A fixed threshold (no dynamic raise after a free) keeps every big
 	 * array in its own mapping, which nm_advise_huge() relies on. */
 	mallopt(M_MMAP_THRESHOLD, NM_HUGE_MIN / 2);
+	nm_memlock_unlimited();
 	if (env && *env)
 		nm_opts.pin_dir = env;
 	opterr = 0; /* one error line, from nm_exit() */
