@@ -128,6 +128,23 @@ static json_int_t status_partly_enforced(const struct nm_meta *meta)
 	return n + (json_int_t)(meta->scoped_lsm_only[NM_DIR_EGRESS] + meta->scoped_lsm_only[NM_DIR_BIND]);
 }
 
+static int status_scope_count(uint32_t id, const struct nm_scope *rec, void *arg)
+{
+	(void)id;
+	(void)rec;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Scopes besides the global one (`policy list` has the rest). */
+static int status_scopes(void)
+{
+	int n = 0;
+
+	nm_scopes_walk(status_scope_count, &n);
+	return n;
+}
+
 /* Where each program is attached, from the link pins. */
 static int status_link(const char *name, int fd, void *arg)
 {
@@ -259,6 +276,8 @@ static json_t *status_loaded(struct nm_kernel *k)
 		      (json_int_t)meta.rules, "prefixes", (json_int_t)meta.prefixes);
 	json_object_set_new(o, "unenforced", json_integer(status_unenforced(&meta)));
 	json_object_set_new(o, "partly_enforced", json_integer(status_partly_enforced(&meta)));
+	json_object_set_new(o, "scopes", json_integer(status_scopes()));
+	json_object_set_new(o, "default_deny", json_boolean(cfg.default_deny != 0));
 	json_object_set_new(o, "generation", json_integer(cfg.active_gen));
 	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));
 	json_object_set_new(o, "programs", status_programs(links, cnt, k));
@@ -317,6 +336,9 @@ static void status_text(json_t *st)
 		       json_is_true(json_object_get(st, "edit_interrupted"))
 			       ? "; an edit was interrupted: counts may be off until the next change repairs them"
 			       : "");
+		printf("scopes: %lld besides the global one%s ('policy list')\n",
+		       json_integer_value(json_object_get(st, "scopes")),
+		       json_is_true(json_object_get(st, "default_deny")) ? ", whose default denies" : "");
 		status_text_programs(st);
 		printf("limits:\n");
 		json_array_foreach(json_object_get(st, "limits"), i, m)
