@@ -729,30 +729,49 @@ int nm_sock_create(struct bpf_sock *sk)
 
 /*
  * The LSM layer: the task's cgroup decides which scopes hold, every one
- * on its path must agree, the global scope included. Only the levels
- * where some scope's cgroup is (config.scope_levels) are looked at: a
- * task outside every scope, or with no scope at all, pays one config read
+ * on its path must agree, the global scope included. A walk up the task's
+ * cgroup and its ancestors collects the scopes at the levels where some
+ * scope's cgroup is (config.scope_levels; user space keeps at most
+ * NM_MAX_PATH_SCOPES on one path), then each decides: two loops, so that
+ * the verifier sees nm_decide NM_MAX_PATH_SCOPES times, not once per
+ * level walked. A task of a store with no scope pays one config read
  * more than the global check.
  */
+static __always_inline __u32 nm_task_scopes(__u32 levels, struct nm_scope_ctx found[NM_MAX_PATH_SCOPES])
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	struct nm_scope_ctx *sc;
+	__u32 i, n = 0;
+	__u64 id;
+	int level;
+
+	for (i = 0; i < NM_MAX_CGROUP_DEPTH && cg; i++) {
+		level = BPF_CORE_READ(cg, level);
+		if (level < 1)
+			break; /* the root: the global scope's */
+		if (level < NM_MAX_SCOPE_LEVEL && (levels & (1u << level))) {
+			id = BPF_CORE_READ(cg, kn, id);
+			sc = bpf_map_lookup_elem(&scope_ids, &id);
+			if (sc && n < NM_MAX_PATH_SCOPES)
+				found[n++ & (NM_MAX_PATH_SCOPES - 1)] = *sc;
+		}
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	}
+	return n;
+}
+
 static __always_inline int nm_lsm_decide(struct nm_query *q)
 {
-	__u32 zero = 0, level, levels;
+	struct nm_scope_ctx found[NM_MAX_PATH_SCOPES];
+	__u32 zero = 0, i, n = 0;
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct nm_scope_ctx *sc;
-	__u64 id;
 	int v;
 
-	levels = cfg ? cfg->scope_levels : 0;
-	for (level = 1; level < NM_MAX_SCOPE_LEVEL && levels >> level; level++) {
-		if (!(levels & (1u << level)))
-			continue;
-		id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id)
-			break; /* the task's cgroup is above this level */
-		sc = bpf_map_lookup_elem(&scope_ids, &id);
-		if (!sc)
-			continue;
-		v = nm_decide(q, 1, sc->scope, sc->default_deny);
+	if (cfg && cfg->scope_levels)
+		n = nm_task_scopes(cfg->scope_levels, found);
+	for (i = 0; i < NM_MAX_PATH_SCOPES && i < n; i++) {
+		v = nm_decide(q, 1, found[i].scope, found[i].default_deny);
 		if (v == NM_VERDICT_DENY)
 			return v;
 	}

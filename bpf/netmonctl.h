@@ -496,10 +496,11 @@ struct nm_scope_ctx {
 /*
  * `scope_ids`: cgroup id -> nm_scope_ctx, for the LSM hooks, which find
  * the scopes of the task's cgroup by its ancestors' ids at the levels
- * config.scope_levels names (bpf_get_current_ancestor_cgroup_id), up to
- * NM_MAX_SCOPE_LEVEL. Written from the record like the cgroup storage.
+ * config.scope_levels names, walking up from the task's cgroup. Written from the record like the cgroup storage.
  */
 #define NM_MAX_SCOPE_LEVEL 16 /* levels 1..15 */
+#define NM_MAX_PATH_SCOPES 8  /* scopes on one cgroup path, the global one not counted */
+#define NM_MAX_CGROUP_DEPTH 32 /* levels the LSM hooks walk up from a task's cgroup */
 
 /*
  * `scopes`: scope id -> its record, user space only (the programs read

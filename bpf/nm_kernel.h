@@ -44,6 +44,32 @@ struct msghdr {
 	unsigned long msg_controllen;
 } NM_CORE;
 
+/* The task's cgroup v2 and its ancestors, for the LSM layer's scopes:
+ * read with CO-RE probe reads from bpf_get_current_task(), since 5.10
+ * gives LSM programs no bpf_get_current_ancestor_cgroup_id (the verifier
+ * said "unknown func" there) and no BTF task pointer. */
+struct kernfs_node {
+	__u64 id; /* the cgroup id user space sees (a u64 since 5.5) */
+} NM_CORE;
+
+struct cgroup_subsys_state {
+	struct cgroup_subsys_state *parent;
+} NM_CORE;
+
+struct cgroup {
+	struct cgroup_subsys_state self; /* first: a css's parent is its cgroup's */
+	int level;
+	struct kernfs_node *kn;
+} NM_CORE;
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} NM_CORE;
+
+struct task_struct {
+	struct css_set *cgroups;
+} NM_CORE;
+
 /* uapi layouts (stable ABI): read with plain probe reads, no relocation. */
 struct nm_sockaddr_in {
 	__u16 sin_family;

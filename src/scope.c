@@ -355,6 +355,27 @@ int nm_scopes_detach_all(void)
 	return err;
 }
 
+struct nm_scope_kin {
+	const char *path;
+	int n; /* scopes above or below path */
+};
+
+static bool nm_path_below(const char *below, const char *above)
+{
+	size_t len = strlen(above);
+
+	return !strncmp(below, above, len) && below[len] == '/';
+}
+
+static int nm_scope_kin_count(uint32_t id, const struct nm_scope *rec, void *arg)
+{
+	struct nm_scope_kin *k = arg;
+
+	(void)id;
+	k->n += nm_path_below(k->path, rec->path) || nm_path_below(rec->path, k->path);
+	return 0;
+}
+
 static uint32_t nm_scope_free_id(void)
 {
 	struct nm_scope rec;
@@ -405,6 +426,14 @@ int nm_scope_get(const char *what, const char *arg, bool create, uint32_t *id, s
 	if (nm_scope_level(path) < 1 || nm_scope_level(path) >= NM_MAX_SCOPE_LEVEL)
 		return nm_usage(what, "cgroup %s: a scope's cgroup is at level 1 to %d below the cgroup2 root",
 				path, NM_MAX_SCOPE_LEVEL - 1);
+	{
+		struct nm_scope_kin kin = { path, 0 };
+
+		nm_scopes_walk(nm_scope_kin_count, &kin);
+		if (kin.n + 1 > NM_MAX_PATH_SCOPES)
+			return nm_usage(what, "cgroup %s: %d scopes above and below it already; at most %d "
+				       "on one cgroup path", path, kin.n, NM_MAX_PATH_SCOPES);
+	}
 	if (strlen(path) >= NM_SCOPE_PATH_MAX)
 		return nm_usage(what, "cgroup %s: path longer than %d bytes", path, NM_SCOPE_PATH_MAX - 1);
 	*id = nm_scope_free_id();
