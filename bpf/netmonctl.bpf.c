@@ -104,6 +104,15 @@ struct {
 	__type(value, struct nm_scope_ctx);
 } scope_ids SEC(".maps");
 
+/* Per-rule hit counts (bpf/netmonctl.h struct nm_hit_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, NM_MAX_HIT_RULES);
+	__type(key, struct nm_hit_key);
+	__type(value, __u64);
+} rule_hits SEC(".maps");
+
 /* Each scope's record: user space only, here so that `load` makes it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -238,7 +247,7 @@ static __noinline void nm_emit(const struct nm_query *q, __u64 hit, __u8 verdict
 	e->rule_prefixlen = (__u16)hit;
 	e->rule_port.lo = (__u16)(hit >> 16);
 	e->rule_port.hi = (__u16)(hit >> 32);
-	e->rule_port.protos = (__u8)(hit >> 48);
+	e->rule_port.protos = (__u8)(hit >> 48) & (__u8)~NM_PROTO_SET; /* the class it matched */
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -283,13 +292,15 @@ __noinline __u64 nm_set_hit(__u32 plen, __u32 id, __u32 port, __u32 pbit)
 	struct nm_port_set *set;
 	__u64 word;
 
+	/* NM_PROTO_SET in the hit's protos: counted per port (rule_hits) */
 	if (!(pbit & NM_PROTO_PORTED))
-		return nm_set_id_classes(id) & pbit ? nm_hit((__u16)plen, 0, 0xffff, (__u8)pbit) : 0;
+		return nm_set_id_classes(id) & pbit ? nm_hit((__u16)plen, 0, 0xffff, (__u8)pbit | NM_PROTO_SET) : 0;
 	set = bpf_map_lookup_elem(&port_sets, &id);
 	if (!set)
 		return 0; /* user space writes a set before naming it */
 	word = set->bits[nm_port_set_proto(pbit) & 1][(port & 0xffff) / 64];
-	return (word >> (port % 64)) & 1 ? nm_hit((__u16)plen, (__u16)port, (__u16)port, (__u8)pbit) : 0;
+	return (word >> (port % 64)) & 1 ? nm_hit((__u16)plen, (__u16)port, (__u16)port, (__u8)pbit | NM_PROTO_SET)
+					 : 0;
 }
 
 /*
@@ -382,6 +393,61 @@ __noinline __u64 nm_lookup(__u64 hdr, __u64 a0, __u64 a1, __u32 query)
 		key.prefixlen = val->prefixlen - 1;
 	}
 	return nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_WALK_LIMIT, 0, 0);
+}
+
+/*
+ * One more operation decided by the rule of hit, found for the query key
+ * in hdr/a0/a1 (nm_lookup's arguments): the rule's key is the query's
+ * masked to the rule's prefix. Global, for the reason nm_lookup is: one
+ * verification, whatever calls it.
+ */
+__noinline int nm_hit_count(__u64 hdr, __u64 a0, __u64 a1, __u64 hit)
+{
+	struct nm_hit_key hk = {};
+	__u32 bits, i;
+	__u64 one = 1, *n;
+
+	__builtin_memcpy(&hk.key, &hdr, 8);
+	__builtin_memcpy(hk.key.addr, &a0, 8);
+	__builtin_memcpy(hk.key.addr + 8, &a1, 8);
+	hk.key.prefixlen = (__u16)hit;
+	if (hk.key.prefixlen >= NM_RULE_DEFAULT)
+		return 0; /* no rule decided */
+	bits = hk.key.prefixlen > NM_KEY_HDR_BITS ? hk.key.prefixlen - NM_KEY_HDR_BITS : 0;
+	if (hk.key.prefixlen <= NM_KEY_ANY_BITS)
+		hk.key.family = 0; /* `any`: dir only */
+	for (i = 0; i < 16; i++) {
+		if (bits >= 8) {
+			bits -= 8;
+			continue;
+		}
+		hk.key.addr[i] &= (__u8)(0xff00 >> bits);
+		bits = 0;
+	}
+	hk.lo = (__u16)(hit >> 16);
+	hk.hi = (__u16)(hit >> 32);
+	hk.protos = (__u8)(hit >> 48);
+	n = bpf_map_lookup_elem(&rule_hits, &hk);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return 1;
+	}
+	/* the first hit: a concurrent first makes one of the two fail, and
+	 * that one adds to the entry the other made */
+	if (bpf_map_update_elem(&rule_hits, &hk, &one, BPF_NOEXIST) == 0)
+		return 1;
+	n = bpf_map_lookup_elem(&rule_hits, &hk);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return n != 0;
+}
+
+static __always_inline void nm_count_rule(const struct nm_query *q, __u64 hit)
+{
+	__u64 w[3];
+
+	__builtin_memcpy(w, &q->key, sizeof(w));
+	nm_hit_count(w[0], w[1], w[2], hit);
 }
 
 static __always_inline __u64 nm_check(const struct nm_rule_key *k, __u16 port, __u8 pbit, __u32 gen)
@@ -533,12 +599,15 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm, __u32 scope, __u
 	if (!m)
 		return NM_VERDICT_ALLOW; /* cannot happen: an array entry */
 	if (m->rules) {
-		if (m->list_rules[(base + 1) & (NM_LISTS - 1)] && nm_check_list(q, base + 1, gen))
+		hit = m->list_rules[(base + 1) & (NM_LISTS - 1)] ? nm_check_list(q, base + 1, gen) : 0;
+		if (hit) {
+			nm_count_rule(q, hit);
 			return NM_VERDICT_ALLOW;
-		if (m->list_rules[base & (NM_LISTS - 1)]) {
-			hit = nm_check_list(q, base, gen);
-			if (hit)
-				return nm_verdict_hit(q, hit, is_lsm);
+		}
+		hit = m->list_rules[base & (NM_LISTS - 1)] ? nm_check_list(q, base, gen) : 0;
+		if (hit) {
+			nm_count_rule(q, hit);
+			return nm_verdict_hit(q, hit, is_lsm);
 		}
 	}
 	if (nm_default_denies(q, default_deny))
@@ -761,17 +830,94 @@ static __always_inline __u32 nm_task_scopes(__u32 levels, struct nm_scope_ctx fo
 	return n;
 }
 
+/* One list for any of the n target keys: the first hit, its key index in *which. */
+static __always_inline __u64 nm_check_keys(const struct nm_rule_key keys[3], __u32 n, __u16 list,
+					   const struct nm_query *q, __u32 gen, __u32 *which)
+{
+	struct nm_rule_key k;
+	__u64 hit;
+	__u32 j;
+
+	for (j = 0; j < 3 && j < n; j++) {
+		k = keys[j];
+		k.list = list;
+		hit = nm_check(&k, q->port, q->pclass, gen);
+		if (hit) {
+			*which = j;
+			return hit;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The task's scopes on the LSM layer (found[0..n-1], innermost first),
+ * each as nm_decide decides one: an allow rule, else a deny rule, else
+ * the default. Not nm_decide in a loop: 5.10's verifier walked it once per
+ * scope with every state the caller had and stopped at its 1M
+ * instructions on lsm_connect. Here every lookup is a call of the global
+ * nm_lookup, which it verifies once, and the verdict has one call site.
+ * The global scope is nm_decide's, after this (it also counts the check
+ * and fails closed where the any-address's source is unknown).
+ */
+static __noinline int nm_lsm_scopes(struct nm_query *q, const struct nm_scope_ctx *found, __u32 n)
+{
+	struct nm_rule_key keys[3];
+	__u32 zero = 0, gen, nk = 1, i, which = 0, base;
+	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct nm_meta *m;
+	__u64 hit = 0;
+
+	if (!cfg || !cfg->lsm_enabled)
+		return NM_VERDICT_ALLOW;
+	gen = *(volatile __u32 *)&cfg->active_gen & 1;
+	m = bpf_map_lookup_elem(&rule_lists, &gen);
+	if (!m)
+		return NM_VERDICT_ALLOW;
+	keys[0] = q->key;
+	if (q->key.prefixlen == NM_MAX_PREFIXLEN && nm_addr_zero(q->key.addr) && !q->src_unknown)
+		nk += nm_any_targets(q, &keys[1]);
+	for (i = 0; i < NM_MAX_PATH_SCOPES && i < n; i++) {
+		base = nm_list_id(found[i].scope, 0);
+		if (m->list_rules[(base + 1) & (NM_LISTS - 1)] &&
+		    (hit = nm_check_keys(keys, nk, base + 1, q, gen, &which)) != 0) {
+			q->key = keys[which & 3];
+			q->key.list = base + 1;
+			nm_count_rule(q, hit);
+			hit = 0;
+			continue; /* an exception in this scope */
+		}
+		if (m->list_rules[base & (NM_LISTS - 1)] &&
+		    (hit = nm_check_keys(keys, nk, base, q, gen, &which)) != 0) {
+			q->key = keys[which & 3];
+			q->key.list = base;
+			nm_count_rule(q, hit);
+			break;
+		}
+		if (nm_default_denies(q, found[i].default_deny)) {
+			hit = nm_hit(NM_RULE_DEFAULT, 0, 0, 0);
+			break;
+		}
+	}
+	if (!hit)
+		return NM_VERDICT_ALLOW;
+	q->scope = (__u16)found[i & (NM_MAX_PATH_SCOPES - 1)].scope;
+	return nm_verdict_hit(q, hit, 1);
+}
+
 static __always_inline int nm_lsm_decide(struct nm_query *q)
 {
 	struct nm_scope_ctx found[NM_MAX_PATH_SCOPES];
-	__u32 zero = 0, i, n = 0;
+	__u32 zero = 0, n = 0;
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct nm_query scoped;
 	int v;
 
 	if (cfg && cfg->scope_levels)
 		n = nm_task_scopes(cfg->scope_levels, found);
-	for (i = 0; i < NM_MAX_PATH_SCOPES && i < n; i++) {
-		v = nm_decide(q, 1, found[i].scope, found[i].default_deny);
+	if (n) {
+		scoped = *q; /* the scopes' check may point the key at a stand-in */
+		v = nm_lsm_scopes(&scoped, found, n);
 		if (v == NM_VERDICT_DENY)
 			return v;
 	}

@@ -437,6 +437,27 @@ struct nm_set_rule_key {
 #define NM_MAX_SET_RULES 131072 /* set_rules entries, likewise: 65,536 replaced by 65,536 */
 
 /*
+ * `rule_hits`: how many operations each rule decided (a deny rule that
+ * denied or audited, an allow rule that let one through), keyed by the
+ * rule as stored: its key with the rule's own prefixlen (the address is
+ * the rule's, masked to it) and its port rule, flags zero. A rule of a
+ * port set counts under the one port and class it matched, with
+ * NM_PROTO_SET added to protos (lo == hi, or 0-65535 for a class without
+ * ports): user space adds those up for each rule of the set. Entries are
+ * made at a rule's first hit; user space drops those of rules an edit
+ * removed. A hit that finds the map full is not counted
+ * (`deny list` says the counts are partial then).
+ */
+struct nm_hit_key {
+	struct nm_rule_key key;
+	__u16 lo;
+	__u16 hi;
+	__u8 protos;
+	__u8 pad[3];
+};
+#define NM_MAX_HIT_RULES 65536
+
+/*
  * The kernel walks from the most specific matching prefix to each shorter
  * covering one. A chain can be at most as long as the number of distinct
  * prefix lengths in use for one (dir, family) plus `any`; user space keeps
@@ -591,6 +612,7 @@ struct nm_event {
 #define NM_MAP_SCOPES "scopes"
 #define NM_MAP_SCOPE_CTX "scope_ctx"
 #define NM_MAP_SCOPE_IDS "scope_ids"
+#define NM_MAP_RULE_HITS "rule_hits"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"
@@ -609,6 +631,7 @@ NM_LAYOUT_CHECK(struct nm_rule_val, 52);
 NM_LAYOUT_CHECK(struct nm_config, 48);
 NM_LAYOUT_CHECK(struct nm_scope_ctx, 8);
 NM_LAYOUT_CHECK(struct nm_scope, 256);
+NM_LAYOUT_CHECK(struct nm_hit_key, 32);
 NM_LAYOUT_CHECK(struct nm_port_set, 16384);
 NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
 NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 32 * NM_DIR_MAX + 4 * NM_LISTS);

@@ -435,26 +435,40 @@ static int deny_del(int argc, char **argv)
 	return err;
 }
 
+/* What a listing prints each rule with. */
+struct deny_list_ctx {
+	unsigned dirs;
+	struct nm_hits hits;
+};
+
+/* -d adds each rule's hits as a comment, which rule files skip: the
+ * listing still reads back as the same set. */
 static int deny_list_text(const struct nm_rule *r, void *arg)
 {
+	const struct deny_list_ctx *c = arg;
 	char text[160];
 
-	(void)arg;
 	nm_rule_format(r, text, sizeof(text));
+	if (nm_opts.debug)
+		return printf("%s  # hits %llu\n", text, (unsigned long long)nm_hits_of(&c->hits, r)) < 0 ? -EIO : 0;
 	return puts(text) < 0 ? -EIO : 0;
 }
 
 /* -j: one JSON object per rule and line (NDJSON), streamed: a tree of a
  * million rules took 13.8 s and a GiB before the first byte came out.
- * `deny add file` and `deny replace file` read these lines back. */
+ * `deny add file` and `deny replace file` read these lines back (the
+ * "rule" field). */
 static int deny_list_json(const struct nm_rule *r, void *arg)
 {
-	unsigned dirs = *(const unsigned *)arg;
-	char line[NM_RULE_JSON_MAX];
-	size_t len = nm_rule_json_line(r, nm_rule_enforced(r, dirs), line, sizeof(line) - 1);
+	const struct deny_list_ctx *c = arg;
+	char line[NM_RULE_JSON_MAX + 32];
+	size_t len = nm_rule_json_line(r, nm_rule_enforced(r, c->dirs), line, NM_RULE_JSON_MAX);
 	json_t *o;
 	int err = 0;
 
+	/* the hits before the closing brace */
+	len += (size_t)snprintf(line + len - 1, sizeof(line) - len, ",\"hits\":%llu}",
+				(unsigned long long)nm_hits_of(&c->hits, r)) - 1;
 	if (!nm_opts.pretty) { /* formatted once, no tree: the 1M-rule listing is bound by this */
 		line[len++] = '\n';
 		return fwrite(line, 1, len, stdout) == len ? 0 : -EIO;
@@ -469,6 +483,7 @@ static int deny_list_json(const struct nm_rule *r, void *arg)
 static int deny_list(int argc, char **argv)
 {
 	const char *what = deny_what("list");
+	struct deny_list_ctx c = {};
 	int err, lock;
 
 	(void)argv;
@@ -486,14 +501,16 @@ static int deny_list(int argc, char **argv)
 		close(lock);
 		return err;
 	}
-	if (nm_opts.json) {
-		unsigned dirs = nm_enforced_dirs();
-
-		err = nm_store_walk(D.list, deny_list_json, &dirs);
-	} else {
-		err = nm_store_walk(D.list, deny_list_text, NULL);
-	}
+	c.dirs = nm_opts.json ? nm_enforced_dirs() : 0;
+	if (nm_opts.json || nm_opts.debug)
+		err = nm_hits_load(&c.hits);
+	if (!err)
+		err = nm_store_walk(D.list, nm_opts.json ? deny_list_json : deny_list_text, &c);
 	close(lock);
+	if (c.hits.full && !nm_opts.json)
+		fprintf(stderr, "netmonctl: %s: note: the hit counts are partial: %d rules have hits, "
+			"the most counted\n", what, NM_MAX_HIT_RULES);
+	nm_hits_free(&c.hits);
 	fflush(stdout);
 	return err ? nm_sys(what, err) : 0;
 }

@@ -23,7 +23,8 @@ bool nm_map_migrates(struct netmonctl_bpf *skel, const struct bpf_map *map, uint
 {
 	if (map == skel->maps.config || map == skel->maps.rule_lists)
 		return true;
-	if (from < 7 && (map == skel->maps.scopes || map == skel->maps.scope_ctx || map == skel->maps.scope_ids))
+	if (from < 7 && (map == skel->maps.scopes || map == skel->maps.scope_ctx || map == skel->maps.scope_ids ||
+			  map == skel->maps.rule_hits))
 		return true;
 	if (from < 5 && map == skel->maps.buckets)
 		return true;

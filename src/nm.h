@@ -291,6 +291,21 @@ const struct nm_prog_desc *nm_link_desc(const char *name);
 int nm_link_release(const char *path); /* unpin and detach now */
 bool nm_cgroup_layer_at(uint64_t cgid);
 
+/* ---- hits.c: per-rule hit counts ---- */
+struct nm_hit {
+	struct nm_hit_key k;
+	uint64_t n;
+};
+struct nm_hits {
+	struct nm_hit *v; /* sorted by key */
+	size_t n;
+	bool full; /* the map is full: later first hits were not counted */
+};
+int nm_hits_load(struct nm_hits *h);
+uint64_t nm_hits_of(const struct nm_hits *h, const struct nm_rule *r);
+void nm_hits_free(struct nm_hits *h);
+int nm_hits_prune(void); /* after an edit that removed rules; the caller holds the lock */
+
 /* ---- scope.c: a cgroup subtree's own lists and default ---- */
 int nm_scope_read(uint32_t id, struct nm_scope *rec);
 int nm_scope_write(uint32_t id, const struct nm_scope *rec);

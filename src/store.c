@@ -101,6 +101,8 @@ int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, ch
 	struct nm_plan plan = {};
 	int ret = nm_store_edit(nm_del_plan_build, rules, n, &plan, err, errlen);
 
+	if (!ret)
+		nm_hits_prune(); /* a rule added again counts from 0 */
 	*removed = ret ? 0 : plan.added;
 	nm_plan_free(&plan);
 	return ret;
@@ -112,6 +114,8 @@ int nm_store_replace(uint16_t list, const struct nm_rule *rules, size_t n, size_
 	struct nm_plan plan = { .list = list };
 	int ret = nm_store_edit(nm_replace_plan_build, rules, n, &plan, err, errlen);
 
+	if (!ret && plan.removed)
+		nm_hits_prune(); /* a rule added again counts from 0 */
 	*added = ret ? 0 : plan.added;
 	*removed = ret ? 0 : plan.removed;
 	nm_plan_free(&plan);

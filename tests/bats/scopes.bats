@@ -301,3 +301,33 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 	run nm deny test 127.0.0.3 pid 0
 	assert_failure 2
 }
+
+@test "per-rule hit counts: deny and allow rules, port sets, any; -d and -j show them; a rule added again starts at 0" {
+	nm deny add 127.0.0.5 port 80
+	nm deny add 127.0.0.7 port 1,2,3,4,5,6,7,8,9 proto tcp # a port set
+	nm deny add any port 99 proto tcp
+	nm policy default deny cgroup "$SB"
+	nm allow add 127.0.0.6 cgroup "$SB"
+	local i
+	for i in 1 2 3; do probe_in EPERM "$CG" connect tcp 127.0.0.5 80; done
+	probe_in EPERM "$CG" connect tcp 127.0.0.7 4
+	probe_in EPERM "$CG" connect tcp 127.0.0.7 4
+	probe_in EPERM "$CG" connect tcp 127.0.0.9 99
+	probe_in ECONNREFUSED "$SB" connect tcp 127.0.0.6 80
+	probe_in ECONNREFUSED "$CG" connect tcp 127.0.0.5 81 # no rule: nothing counted
+	run nm -j deny list
+	jq -se 'map({(.rule): .hits}) | add | .["127.0.0.5 port 80"] == 3 and .["127.0.0.7 port 4 proto tcp"] == 2
+		and .["127.0.0.7 port 5 proto tcp"] == 0 and .["any port 99 proto tcp"] == 1' <<<"$output"
+	run nm -j allow list cgroup "$SB"
+	jq -se 'map(.hits) == [1]' <<<"$output"
+	run nm -d deny list
+	assert_line "127.0.0.5 port 80  # hits 3"
+	# the -d listing reads back as the same set
+	nm -d deny list >"$BATS_TEST_TMPDIR/set"
+	run nm -j deny replace file "$BATS_TEST_TMPDIR/set"
+	jq -e '.added == 0 and .removed == 0' <<<"$output"
+	[ "$(nm -j deny list | jq -s 'map(select(.rule == "127.0.0.5 port 80")) | .[0].hits')" = 3 ]
+	nm deny del 127.0.0.5 port 80
+	nm deny add 127.0.0.5 port 80
+	[ "$(nm -j deny list | jq -s 'map(select(.rule == "127.0.0.5 port 80")) | .[0].hits')" = 0 ]
+}
