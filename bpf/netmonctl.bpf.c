@@ -794,7 +794,11 @@ int nm_sock_create(struct bpf_sock *sk)
 	return nm_cgroup_verdict(&q);
 }
 
-/* ---- BPF-LSM layer: return 0 allow, -EPERM deny ---- */
+/* ---- BPF-LSM layer: return 0 allow, -EPERM deny ----
+ * Each hook twice: nm_lsm_X checks the global scope, nm_lsm_X_scoped the
+ * task's scopes too, with bpf_loop, which kernels before 5.17 lack and
+ * whose callback 5.10 cannot even load as dead code (a BPF_PSEUDO_FUNC
+ * ld_imm64). The loader loads one of the two (nm_skel_prog). */
 
 /*
  * The LSM layer: the task's cgroup decides which scopes hold, every one
@@ -830,103 +834,57 @@ static __always_inline __u32 nm_task_scopes(__u32 levels, struct nm_scope_ctx fo
 	return n;
 }
 
-/* One list for any of the n target keys: the first hit, its key index in *which. */
-static __always_inline __u64 nm_check_keys(const struct nm_rule_key keys[3], __u32 n, __u16 list,
-					   const struct nm_query *q, __u32 gen, __u32 *which)
-{
-	struct nm_rule_key k;
-	__u64 hit;
-	__u32 j;
+/* bpf_loop's state for the task's scopes: the query, the scopes, and the
+ * verdict so far. */
+struct nm_scope_walk {
+	struct nm_query q;
+	struct nm_rule_key key; /* q's, which a scope's check may point at a stand-in */
+	struct nm_scope_ctx found[NM_MAX_PATH_SCOPES];
+	int verdict;
+};
 
-	for (j = 0; j < 3 && j < n; j++) {
-		k = keys[j];
-		k.list = list;
-		hit = nm_check(&k, q->port, q->pclass, gen);
-		if (hit) {
-			*which = j;
-			return hit;
-		}
-	}
-	return 0;
+static int nm_scope_step(__u32 i, void *ctx)
+{
+	struct nm_scope_walk *w = ctx;
+	const struct nm_scope_ctx *sc = &w->found[i & (NM_MAX_PATH_SCOPES - 1)];
+
+	w->q.key = w->key;
+	w->verdict = nm_decide(&w->q, 1, sc->scope, sc->default_deny);
+	return w->verdict == NM_VERDICT_DENY; /* 1 stops the loop */
 }
 
 /*
- * The task's scopes on the LSM layer (found[0..n-1], innermost first),
- * each as nm_decide decides one: an allow rule, else a deny rule, else
- * the default. Not nm_decide in a loop: 5.10's verifier walked it once per
- * scope with every state the caller had and stopped at its 1M
- * instructions on lsm_connect. Here every lookup is a call of the global
- * nm_lookup, which it verifies once, and the verdict has one call site.
- * The global scope is nm_decide's, after this (it also counts the check
- * and fails closed where the any-address's source is unknown).
+ * The task's scopes on the LSM layer, each decided as nm_decide decides
+ * one, through bpf_loop (5.17+), whose callback the verifier checks once:
+ * with nm_decide in a plain loop of NM_MAX_PATH_SCOPES, and again with
+ * every lookup a global call, 5.10's verifier stopped at its 1M
+ * instructions on lsm_connect. Kernels without bpf_loop load the programs
+ * built with scoped = 0 (the loader picks them: NM_HELPER_LOOP), and
+ * user space reports a scope's rules there as the cgroup layer's alone.
  */
-static __noinline int nm_lsm_scopes(struct nm_query *q, const struct nm_scope_ctx *found, __u32 n)
+static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 {
-	struct nm_rule_key keys[3];
-	__u32 zero = 0, gen, nk = 1, i, which = 0, base;
+	struct nm_scope_walk w;
+	__u32 zero = 0, n;
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct nm_meta *m;
-	__u64 hit = 0;
 
-	if (!cfg || !cfg->lsm_enabled)
-		return NM_VERDICT_ALLOW;
-	gen = *(volatile __u32 *)&cfg->active_gen & 1;
-	m = bpf_map_lookup_elem(&rule_lists, &gen);
-	if (!m)
-		return NM_VERDICT_ALLOW;
-	keys[0] = q->key;
-	if (q->key.prefixlen == NM_MAX_PREFIXLEN && nm_addr_zero(q->key.addr) && !q->src_unknown)
-		nk += nm_any_targets(q, &keys[1]);
-	for (i = 0; i < NM_MAX_PATH_SCOPES && i < n; i++) {
-		base = nm_list_id(found[i].scope, 0);
-		if (m->list_rules[(base + 1) & (NM_LISTS - 1)] &&
-		    (hit = nm_check_keys(keys, nk, base + 1, q, gen, &which)) != 0) {
-			q->key = keys[which & 3];
-			q->key.list = base + 1;
-			nm_count_rule(q, hit);
-			hit = 0;
-			continue; /* an exception in this scope */
+	if (scoped && cfg && cfg->scope_levels) {
+		n = nm_task_scopes(cfg->scope_levels, w.found);
+		if (n) {
+			w.q = *q;
+			w.key = q->key;
+			w.verdict = NM_VERDICT_ALLOW;
+			bpf_loop(n, nm_scope_step, &w, 0);
+			if (w.verdict == NM_VERDICT_DENY)
+				return NM_VERDICT_DENY;
 		}
-		if (m->list_rules[base & (NM_LISTS - 1)] &&
-		    (hit = nm_check_keys(keys, nk, base, q, gen, &which)) != 0) {
-			q->key = keys[which & 3];
-			q->key.list = base;
-			nm_count_rule(q, hit);
-			break;
-		}
-		if (nm_default_denies(q, found[i].default_deny)) {
-			hit = nm_hit(NM_RULE_DEFAULT, 0, 0, 0);
-			break;
-		}
-	}
-	if (!hit)
-		return NM_VERDICT_ALLOW;
-	q->scope = (__u16)found[i & (NM_MAX_PATH_SCOPES - 1)].scope;
-	return nm_verdict_hit(q, hit, 1);
-}
-
-static __always_inline int nm_lsm_decide(struct nm_query *q)
-{
-	struct nm_scope_ctx found[NM_MAX_PATH_SCOPES];
-	__u32 zero = 0, n = 0;
-	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct nm_query scoped;
-	int v;
-
-	if (cfg && cfg->scope_levels)
-		n = nm_task_scopes(cfg->scope_levels, found);
-	if (n) {
-		scoped = *q; /* the scopes' check may point the key at a stand-in */
-		v = nm_lsm_scopes(&scoped, found, n);
-		if (v == NM_VERDICT_DENY)
-			return v;
 	}
 	return nm_decide(q, 1, 0, 0);
 }
 
-static __always_inline int nm_lsm_verdict(struct nm_query *q)
+static __always_inline int nm_lsm_verdict(struct nm_query *q, const int scoped)
 {
-	return nm_lsm_decide(q) == NM_VERDICT_DENY ? -EPERM : 0;
+	return nm_lsm_decide(q, scoped) == NM_VERDICT_DENY ? -EPERM : 0;
 }
 
 /* Fill q->key from a user-supplied sockaddr (kernel copy). 0 if not inet. */
@@ -1006,8 +964,7 @@ static __always_inline void nm_lsm_src(struct nm_query *q, struct socket *sock)
 		q->src = local.key;
 }
 
-SEC("lsm/socket_connect")
-int BPF_PROG(nm_lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+static __always_inline int nm_lsm_connect_do(struct socket *sock, struct sockaddr *address, int addrlen, int ret, const int scoped)
 {
 	struct nm_query q;
 
@@ -1018,11 +975,22 @@ int BPF_PROG(nm_lsm_connect, struct socket *sock, struct sockaddr *address, int 
 		return 0;
 	nm_lsm_protocol(&q, sock);
 	nm_lsm_src(&q, sock);
-	return nm_lsm_verdict(&q);
+	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_bind")
-int BPF_PROG(nm_lsm_bind, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+SEC("lsm/socket_connect")
+int BPF_PROG(nm_lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	return nm_lsm_connect_do(sock, address, addrlen, ret, 0);
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(nm_lsm_connect_scoped, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	return nm_lsm_connect_do(sock, address, addrlen, ret, 1);
+}
+
+static __always_inline int nm_lsm_bind_do(struct socket *sock, struct sockaddr *address, int addrlen, int ret, const int scoped)
 {
 	struct nm_query q;
 
@@ -1032,12 +1000,23 @@ int BPF_PROG(nm_lsm_bind, struct socket *sock, struct sockaddr *address, int add
 	if (!nm_from_sockaddr(&q, address, addrlen))
 		return 0;
 	nm_lsm_protocol(&q, sock);
-	return nm_lsm_verdict(&q);
+	return nm_lsm_verdict(&q, scoped);
+}
+
+SEC("lsm/socket_bind")
+int BPF_PROG(nm_lsm_bind, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	return nm_lsm_bind_do(sock, address, addrlen, ret, 0);
+}
+
+SEC("lsm/socket_bind")
+int BPF_PROG(nm_lsm_bind_scoped, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	return nm_lsm_bind_do(sock, address, addrlen, ret, 1);
 }
 
 /* listen: the local address and port the socket is bound to. */
-SEC("lsm/socket_listen")
-int BPF_PROG(nm_lsm_listen, struct socket *sock, int backlog, int ret)
+static __always_inline int nm_lsm_listen_do(struct socket *sock, int backlog, int ret, const int scoped)
 {
 	struct nm_query q;
 
@@ -1047,7 +1026,19 @@ int BPF_PROG(nm_lsm_listen, struct socket *sock, int backlog, int ret)
 	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 0))
 		return 0;
 	nm_lsm_protocol(&q, sock);
-	return nm_lsm_verdict(&q);
+	return nm_lsm_verdict(&q, scoped);
+}
+
+SEC("lsm/socket_listen")
+int BPF_PROG(nm_lsm_listen, struct socket *sock, int backlog, int ret)
+{
+	return nm_lsm_listen_do(sock, backlog, ret, 0);
+}
+
+SEC("lsm/socket_listen")
+int BPF_PROG(nm_lsm_listen_scoped, struct socket *sock, int backlog, int ret)
+{
+	return nm_lsm_listen_do(sock, backlog, ret, 1);
 }
 
 /*
@@ -1058,8 +1049,7 @@ int BPF_PROG(nm_lsm_listen, struct socket *sock, int backlog, int ret)
  * started listening stops it accepting); ingress rules on the peer apply at
  * the accepted socket's recvmsg, where the peer is known.
  */
-SEC("lsm/socket_accept")
-int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret)
+static __always_inline int nm_lsm_accept_do(struct socket *sock, struct socket *newsock, int ret, const int scoped)
 {
 	struct nm_query q;
 
@@ -1069,7 +1059,19 @@ int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret
 	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 0))
 		return 0;
 	nm_lsm_protocol(&q, sock);
-	return nm_lsm_verdict(&q);
+	return nm_lsm_verdict(&q, scoped);
+}
+
+SEC("lsm/socket_accept")
+int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret)
+{
+	return nm_lsm_accept_do(sock, newsock, ret, 0);
+}
+
+SEC("lsm/socket_accept")
+int BPF_PROG(nm_lsm_accept_scoped, struct socket *sock, struct socket *newsock, int ret)
+{
+	return nm_lsm_accept_do(sock, newsock, ret, 1);
 }
 
 /*
@@ -1078,8 +1080,7 @@ int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret
  * checked: a made-up msg_name must not stand in for a denied peer. An
  * unconnected TCP socket with a msg_name is a Fast Open connect.
  */
-SEC("lsm/socket_sendmsg")
-int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+static __always_inline int nm_lsm_sendmsg_do(struct socket *sock, struct msghdr *msg, int size, int ret, const int scoped)
 {
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	struct nm_query q;
@@ -1099,20 +1100,31 @@ int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, 
 	if (!nm_from_sockaddr(&q, name, namelen)) {
 		if (!nm_from_sock(&q, sk, 1) || nm_addr_zero(q.key.addr))
 			return 0;
-		return nm_lsm_verdict(&q);
+		return nm_lsm_verdict(&q, scoped);
 	}
 	nm_lsm_src(&q, sock);
 	/* IP_PKTINFO / IPV6_PKTINFO may name the source, which decides where
 	 * the any-address goes; this hook runs before they are parsed. */
 	if (BPF_CORE_READ(msg, msg_controllen))
 		q.src_unknown = 1;
-	return nm_lsm_verdict(&q);
+	return nm_lsm_verdict(&q, scoped);
+}
+
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	return nm_lsm_sendmsg_do(sock, msg, size, ret, 0);
+}
+
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(nm_lsm_sendmsg_scoped, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+	return nm_lsm_sendmsg_do(sock, msg, size, ret, 1);
 }
 
 /* recvmsg: only a connected socket has a peer before data is dequeued;
  * an unconnected UDP socket's sender is unknown here and is allowed. */
-SEC("lsm/socket_recvmsg")
-int BPF_PROG(nm_lsm_recvmsg, struct socket *sock, struct msghdr *msg, int size, int flags, int ret)
+static __always_inline int nm_lsm_recvmsg_do(struct socket *sock, struct msghdr *msg, int size, int flags, int ret, const int scoped)
 {
 	struct nm_query q;
 
@@ -1122,5 +1134,17 @@ int BPF_PROG(nm_lsm_recvmsg, struct socket *sock, struct msghdr *msg, int size, 
 	if (!nm_from_sock(&q, BPF_CORE_READ(sock, sk), 1) || nm_addr_zero(q.key.addr))
 		return 0;
 	nm_lsm_protocol(&q, sock);
-	return nm_lsm_verdict(&q);
+	return nm_lsm_verdict(&q, scoped);
+}
+
+SEC("lsm/socket_recvmsg")
+int BPF_PROG(nm_lsm_recvmsg, struct socket *sock, struct msghdr *msg, int size, int flags, int ret)
+{
+	return nm_lsm_recvmsg_do(sock, msg, size, flags, ret, 0);
+}
+
+SEC("lsm/socket_recvmsg")
+int BPF_PROG(nm_lsm_recvmsg_scoped, struct socket *sock, struct msghdr *msg, int size, int flags, int ret)
+{
+	return nm_lsm_recvmsg_do(sock, msg, size, flags, ret, 1);
 }

@@ -622,6 +622,7 @@ struct nm_event {
 #define NM_HELPER_PID_TGID (1u << 0)
 #define NM_HELPER_COMM (1u << 1)
 #define NM_HELPER_CGROUP_ID (1u << 2)
+#define NM_HELPER_LOOP (1u << 3) /* bpf_loop (5.17+): the LSM hooks check scopes */
 
 #define NM_LAYOUT_CHECK(type, size) \
 	_Static_assert(sizeof(type) == (size), #type " layout changed: bump NM_LAYOUT_VERSION")

@@ -107,7 +107,7 @@ static json_int_t status_unenforced(const struct nm_meta *meta)
 
 	for (d = 0; d < NM_DIR_MAX; d++)
 		n += dirs & (1u << d) ? 0 : (json_int_t)meta->dir_rules[d];
-	if (!(dirs & (1u << NM_DIR_INGRESS)))
+	if (!(dirs & NM_DIRS_LSM_SCOPES))
 		n += (json_int_t)meta->scoped_rules[NM_DIR_INGRESS];
 	return n;
 }
@@ -121,11 +121,13 @@ static json_int_t status_partly_enforced(const struct nm_meta *meta)
 	json_int_t n = 0;
 	int d;
 
+	if (!(dirs & NM_DIRS_LSM_SCOPES)) /* a scope's: the cgroup layer at its cgroup */
+		n += (json_int_t)(meta->scoped_lsm_only[NM_DIR_EGRESS] + meta->scoped_lsm_only[NM_DIR_BIND]);
 	if (dirs & (1u << NM_DIR_INGRESS))
-		return 0; /* the LSM layer sees every socket, in every scope */
+		return n; /* the LSM layer sees every socket */
 	for (d = 0; d < NM_DIR_MAX; d++)
 		n += dirs & (1u << d) ? (json_int_t)meta->lsm_only_rules[d] : 0;
-	return n + (json_int_t)(meta->scoped_lsm_only[NM_DIR_EGRESS] + meta->scoped_lsm_only[NM_DIR_BIND]);
+	return n;
 }
 
 static int status_scope_count(uint32_t id, const struct nm_scope *rec, void *arg)
@@ -238,6 +240,10 @@ static json_t *status_limits(json_t *progs, const struct nm_config *cfg)
 		json_array_append_new(l, json_string("raw sockets, unconnected ping sends and SCTP are "
 						     "checked only at socket creation, against rules on "
 						     "every address (see partly_enforced)"));
+	if (lsm && !(cfg->ctx_helpers & NM_HELPER_LOOP))
+		json_array_append_new(l, json_string("the LSM layer checks the global scope only on this "
+						     "kernel (no bpf_loop before 5.17): a scope's rules hold "
+						     "where its cgroup layer sees them (see partly_enforced)"));
 	json_array_append_new(l, json_string(lsm ? "connections made before a rule are cut at their next send"
 						 : "connections made before a rule keep working"));
 	return l;
@@ -277,6 +283,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 	json_object_set_new(o, "unenforced", json_integer(status_unenforced(&meta)));
 	json_object_set_new(o, "partly_enforced", json_integer(status_partly_enforced(&meta)));
 	json_object_set_new(o, "scopes", json_integer(status_scopes()));
+	json_object_set_new(o, "lsm_scopes", json_boolean(cfg.ctx_helpers & NM_HELPER_LOOP));
 	json_object_set_new(o, "default_deny", json_boolean(cfg.default_deny != 0));
 	json_object_set_new(o, "generation", json_integer(cfg.active_gen));
 	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));

@@ -82,7 +82,7 @@ unsigned nm_enforced_dirs(void)
 	if (layers & (1u << NM_LAYER_CGROUP))
 		dirs |= 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND;
 	if ((layers & (1u << NM_LAYER_LSM)) && nm_config_read(&cfg) == 0 && cfg.lsm_enabled)
-		dirs |= (1u << NM_DIR_MAX) - 1;
+		dirs |= ((1u << NM_DIR_MAX) - 1) | (cfg.ctx_helpers & NM_HELPER_LOOP ? NM_DIRS_LSM_SCOPES : 0);
 	return dirs;
 }
 
@@ -98,7 +98,7 @@ enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs)
 
 	if (nm_list_allows(r->list))
 		return NM_ENF_YES; /* an exception: nothing to enforce */
-	if (r->list && !(dirs & (1u << NM_DIR_INGRESS))) /* a scope's, without the LSM layer: */
+	if (r->list && !(dirs & NM_DIRS_LSM_SCOPES)) /* a scope's, the LSM layer not checking scopes: */
 		dirs = 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND; /* the cgroup layer at its cgroup */
 
 	if (!(dirs & (1u << r->dir)))

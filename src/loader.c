@@ -43,12 +43,23 @@ static int nm_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	return 0;
 }
 
-struct bpf_program *nm_skel_prog(struct netmonctl_bpf *skel, const struct nm_prog_desc *d)
+static struct bpf_program *nm_skel_variant(struct netmonctl_bpf *skel, const struct nm_prog_desc *d,
+					   const char *suffix)
 {
 	char name[64];
 
-	snprintf(name, sizeof(name), "nm_%s", d->name);
+	snprintf(name, sizeof(name), "nm_%s%s", d->name, suffix);
 	return bpf_object__find_program_by_name(skel->obj, name);
+}
+
+/* The program of d this load uses: an LSM hook's `_scoped` build where
+ * nm_open_skel chose it (it checks scopes with bpf_loop), else the plain
+ * one. */
+struct bpf_program *nm_skel_prog(struct netmonctl_bpf *skel, const struct nm_prog_desc *d)
+{
+	struct bpf_program *scoped = d->layer == NM_LAYER_LSM ? nm_skel_variant(skel, d, "_scoped") : NULL;
+
+	return scoped && bpf_program__autoload(scoped) ? scoped : nm_skel_variant(skel, d, "");
 }
 
 uint64_t nm_now_ns(void)
@@ -230,9 +241,16 @@ static int nm_open_skel(struct netmonctl_bpf **out, const struct nm_caps *caps)
 	if (!skel)
 		return nm_sys("load: open embedded object", errno);
 	skel->rodata->nm_ctx_helpers = caps->ctx_helpers;
-	for (i = 0; i < NM_HOOK_MAX; i++)
-		if (nm_progs[i].layer == NM_LAYER_LSM && caps->lsm_err)
-			bpf_program__set_autoload(nm_skel_prog(skel, &nm_progs[i]), false);
+	for (i = 0; i < NM_HOOK_MAX; i++) {
+		const struct nm_prog_desc *d = &nm_progs[i];
+		bool loop = caps->ctx_helpers & NM_HELPER_LOOP;
+
+		if (d->layer != NM_LAYER_LSM)
+			continue;
+		/* one build of each hook: with scopes where bpf_loop exists */
+		bpf_program__set_autoload(nm_skel_variant(skel, d, "_scoped"), loop && !caps->lsm_err);
+		bpf_program__set_autoload(nm_skel_variant(skel, d, ""), !loop && !caps->lsm_err);
+	}
 	*out = skel;
 	return 0;
 }

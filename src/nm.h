@@ -284,7 +284,9 @@ int nm_attached(uint64_t **ids, size_t *n, bool *lsm);
 /* Call cb for each pinned link: name (below links/), link fd. */
 typedef int (*nm_link_cb)(const char *name, int fd, void *arg);
 int nm_links_walk(nm_link_cb cb, void *arg);
-/* Rule directions the attached layers enforce: bits 1 << NM_DIR_*. */
+/* Rule directions the attached layers enforce: bits 1 << NM_DIR_*, and
+ * NM_DIRS_LSM_SCOPES when the LSM layer checks scopes too (bpf_loop). */
+#define NM_DIRS_LSM_SCOPES (1u << 8)
 unsigned nm_enforced_dirs(void);
 /* The program a link pin name of netmonctl's names, or NULL: not ours. */
 const struct nm_prog_desc *nm_link_desc(const char *name);

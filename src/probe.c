@@ -86,6 +86,7 @@ uint32_t nm_probe_ctx_helpers(void)
 		{ BPF_FUNC_get_current_pid_tgid, NM_HELPER_PID_TGID },
 		{ BPF_FUNC_get_current_comm, NM_HELPER_COMM },
 		{ BPF_FUNC_get_current_cgroup_id, NM_HELPER_CGROUP_ID },
+		{ BPF_FUNC_loop, NM_HELPER_LOOP }, /* a base helper: every program type has it */
 	};
 	uint32_t bits = 0;
 	size_t i;
