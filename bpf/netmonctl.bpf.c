@@ -798,7 +798,20 @@ int nm_sock_create(struct bpf_sock *sk)
  * Each hook twice: nm_lsm_X checks the global scope, nm_lsm_X_scoped the
  * task's scopes too, with bpf_loop, which kernels before 5.17 lack and
  * whose callback 5.10 cannot even load as dead code (a BPF_PSEUDO_FUNC
- * ld_imm64). The loader loads one of the two (nm_skel_prog). */
+ * ld_imm64). The loader loads one of the two (nm_skel_prog). Both are
+ * made by NM_LSM_PROGS from the hook's nm_lsm_X_do(args..., scoped). */
+#define NM_ARGS(...) __VA_ARGS__
+#define NM_LSM_PROGS(sec, name, call, ...)                     \
+	SEC("lsm/" sec)                                         \
+	int BPF_PROG(name, __VA_ARGS__)                         \
+	{                                                       \
+		return name##_do(NM_ARGS call, 0);              \
+	}                                                       \
+	SEC("lsm/" sec)                                         \
+	int BPF_PROG(name##_scoped, __VA_ARGS__)                \
+	{                                                       \
+		return name##_do(NM_ARGS call, 1);              \
+	}
 
 /*
  * The LSM layer: the task's cgroup decides which scopes hold, every one
@@ -978,17 +991,7 @@ static __always_inline int nm_lsm_connect_do(struct socket *sock, struct sockadd
 	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_connect")
-int BPF_PROG(nm_lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
-{
-	return nm_lsm_connect_do(sock, address, addrlen, ret, 0);
-}
-
-SEC("lsm/socket_connect")
-int BPF_PROG(nm_lsm_connect_scoped, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
-{
-	return nm_lsm_connect_do(sock, address, addrlen, ret, 1);
-}
+NM_LSM_PROGS("socket_connect", nm_lsm_connect, (sock, address, addrlen, ret), struct socket *sock, struct sockaddr *address, int addrlen, int ret)
 
 static __always_inline int nm_lsm_bind_do(struct socket *sock, struct sockaddr *address, int addrlen, int ret, const int scoped)
 {
@@ -1003,17 +1006,7 @@ static __always_inline int nm_lsm_bind_do(struct socket *sock, struct sockaddr *
 	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_bind")
-int BPF_PROG(nm_lsm_bind, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
-{
-	return nm_lsm_bind_do(sock, address, addrlen, ret, 0);
-}
-
-SEC("lsm/socket_bind")
-int BPF_PROG(nm_lsm_bind_scoped, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
-{
-	return nm_lsm_bind_do(sock, address, addrlen, ret, 1);
-}
+NM_LSM_PROGS("socket_bind", nm_lsm_bind, (sock, address, addrlen, ret), struct socket *sock, struct sockaddr *address, int addrlen, int ret)
 
 /* listen: the local address and port the socket is bound to. */
 static __always_inline int nm_lsm_listen_do(struct socket *sock, int backlog, int ret, const int scoped)
@@ -1029,17 +1022,7 @@ static __always_inline int nm_lsm_listen_do(struct socket *sock, int backlog, in
 	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_listen")
-int BPF_PROG(nm_lsm_listen, struct socket *sock, int backlog, int ret)
-{
-	return nm_lsm_listen_do(sock, backlog, ret, 0);
-}
-
-SEC("lsm/socket_listen")
-int BPF_PROG(nm_lsm_listen_scoped, struct socket *sock, int backlog, int ret)
-{
-	return nm_lsm_listen_do(sock, backlog, ret, 1);
-}
+NM_LSM_PROGS("socket_listen", nm_lsm_listen, (sock, backlog, ret), struct socket *sock, int backlog, int ret)
 
 /*
  * accept: the new socket has no peer (not even a struct sock) when this
@@ -1062,17 +1045,7 @@ static __always_inline int nm_lsm_accept_do(struct socket *sock, struct socket *
 	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_accept")
-int BPF_PROG(nm_lsm_accept, struct socket *sock, struct socket *newsock, int ret)
-{
-	return nm_lsm_accept_do(sock, newsock, ret, 0);
-}
-
-SEC("lsm/socket_accept")
-int BPF_PROG(nm_lsm_accept_scoped, struct socket *sock, struct socket *newsock, int ret)
-{
-	return nm_lsm_accept_do(sock, newsock, ret, 1);
-}
+NM_LSM_PROGS("socket_accept", nm_lsm_accept, (sock, newsock, ret), struct socket *sock, struct socket *newsock, int ret)
 
 /*
  * sendmsg: the explicit destination if there is one, else the connected
@@ -1110,17 +1083,7 @@ static __always_inline int nm_lsm_sendmsg_do(struct socket *sock, struct msghdr 
 	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_sendmsg")
-int BPF_PROG(nm_lsm_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
-{
-	return nm_lsm_sendmsg_do(sock, msg, size, ret, 0);
-}
-
-SEC("lsm/socket_sendmsg")
-int BPF_PROG(nm_lsm_sendmsg_scoped, struct socket *sock, struct msghdr *msg, int size, int ret)
-{
-	return nm_lsm_sendmsg_do(sock, msg, size, ret, 1);
-}
+NM_LSM_PROGS("socket_sendmsg", nm_lsm_sendmsg, (sock, msg, size, ret), struct socket *sock, struct msghdr *msg, int size, int ret)
 
 /* recvmsg: only a connected socket has a peer before data is dequeued;
  * an unconnected UDP socket's sender is unknown here and is allowed. */
@@ -1137,14 +1100,4 @@ static __always_inline int nm_lsm_recvmsg_do(struct socket *sock, struct msghdr 
 	return nm_lsm_verdict(&q, scoped);
 }
 
-SEC("lsm/socket_recvmsg")
-int BPF_PROG(nm_lsm_recvmsg, struct socket *sock, struct msghdr *msg, int size, int flags, int ret)
-{
-	return nm_lsm_recvmsg_do(sock, msg, size, flags, ret, 0);
-}
-
-SEC("lsm/socket_recvmsg")
-int BPF_PROG(nm_lsm_recvmsg_scoped, struct socket *sock, struct msghdr *msg, int size, int flags, int ret)
-{
-	return nm_lsm_recvmsg_do(sock, msg, size, flags, ret, 1);
-}
+NM_LSM_PROGS("socket_recvmsg", nm_lsm_recvmsg, (sock, msg, size, flags, ret), struct socket *sock, struct msghdr *msg, int size, int flags, int ret)

@@ -24,14 +24,19 @@ static int deny_list(int argc, char **argv);
 static int deny_flush(int argc, char **argv);
 static int allow_help(int argc, char **argv);
 
+/* The edits and listings deny and allow share: one definition of their usage lines. */
 #define NM_SCOPE_ARG " [cgroup PATH]"
+#define NM_LIST_CMDS                                                                                      \
+	{ "add", deny_add, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG,                             \
+	  "add a RULE, or a file of rules, all or nothing" },                                             \
+	{ "del", deny_del, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG, "delete them, all or nothing" }, \
+	{ "replace", deny_replace, true, "file { FILE | - }" NM_SCOPE_ARG,                                 \
+	  "make the list the file's, in one switch" },                                                    \
+	{ "list", deny_list, false, NM_SCOPE_ARG + 1, "every rule of the list (-j: one object per line)" }, \
+	{ "flush", deny_flush, true, NM_SCOPE_ARG + 1, "delete every rule of the list, in one switch" }
+
 const struct nm_cmd nm_deny_cmds[] = {
-	{ "add", deny_add, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG,
-	  "add a RULE, or a file of rules, all or nothing" },
-	{ "del", deny_del, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG, "delete them, all or nothing" },
-	{ "replace", deny_replace, true, "file { FILE | - }" NM_SCOPE_ARG, "make the list the file's, in one switch" },
-	{ "list", deny_list, false, NM_SCOPE_ARG + 1, "every rule of the list (-j: one object per line)" },
-	{ "flush", deny_flush, true, NM_SCOPE_ARG + 1, "delete every rule of the list, in one switch" },
+	NM_LIST_CMDS,
 	{ "test", deny_test, false,
 	  "ADDR [port N] [proto PROTO] [dir { egress | ingress | bind }] [cgroup PATH | pid PID]",
 	  "the verdict on one operation, and every rule and scope that decided it" },
@@ -41,12 +46,7 @@ const struct nm_cmd nm_deny_cmds[] = {
 
 /* The same commands for the allow lists: exceptions inside their scope. */
 const struct nm_cmd nm_allow_cmds[] = {
-	{ "add", deny_add, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG,
-	  "add a RULE, or a file of rules, all or nothing" },
-	{ "del", deny_del, false, "{ RULE | file { FILE | - } }" NM_SCOPE_ARG, "delete them, all or nothing" },
-	{ "replace", deny_replace, true, "file { FILE | - }" NM_SCOPE_ARG, "make the list the file's, in one switch" },
-	{ "list", deny_list, false, NM_SCOPE_ARG + 1, "every rule of the list (-j: one object per line)" },
-	{ "flush", deny_flush, true, NM_SCOPE_ARG + 1, "delete every rule of the list, in one switch" },
+	NM_LIST_CMDS,
 	{ "help", allow_help, false, "", "this help" },
 	{ NULL, NULL, false, NULL, NULL },
 };

@@ -33,22 +33,24 @@ const struct nm_prog_desc *nm_link_desc(const char *name)
 	return d && d->layer == NM_LAYER_LSM ? d : NULL;
 }
 
-/* Only the links netmonctl named: anything else in links/ is not ours. */
-int nm_links_walk(nm_link_cb cb, void *arg)
+/* The link pins netmonctl named below <pin-dir>/sub (links/: cg<id>_ and
+ * LSM names; scopes/: sc<id>_, scope.c); anything else there is not ours. */
+int nm_link_pins_walk(const char *sub, nm_link_cb cb, void *arg)
 {
 	char dir[NM_PATH_MAX], path[NM_PATH_MAX * 2];
+	bool scopes = !strcmp(sub, "scopes");
 	struct dirent *de;
 	DIR *d;
 	int ret = 0;
 
-	nm_pin_path(dir, sizeof(dir), "links", NULL);
+	nm_pin_path(dir, sizeof(dir), sub, NULL);
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while (!ret && (de = readdir(d))) {
 		int fd;
 
-		if (!nm_link_desc(de->d_name))
+		if (!nm_link_desc(de->d_name) || scopes != !strncmp(de->d_name, "sc", 2))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		fd = bpf_obj_get(path);
@@ -59,6 +61,11 @@ int nm_links_walk(nm_link_cb cb, void *arg)
 	}
 	closedir(d);
 	return ret;
+}
+
+int nm_links_walk(nm_link_cb cb, void *arg)
+{
+	return nm_link_pins_walk("links", cb, arg);
 }
 
 static int nm_layer_seen(const char *name, int fd, void *arg)

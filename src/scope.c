@@ -14,7 +14,6 @@
  * command killed half-way leaves nothing that cannot be finished.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -270,29 +269,7 @@ int nm_scope_attached(uint32_t id)
 
 int nm_scope_links_walk(nm_link_cb cb, void *arg)
 {
-	char dir[NM_PATH_MAX], path[NM_PATH_MAX * 2];
-	struct dirent *de;
-	DIR *d;
-	int ret = 0;
-
-	nm_pin_path(dir, sizeof(dir), NM_SCOPE_LINKS, NULL);
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while (!ret && (de = readdir(d))) {
-		int fd;
-
-		if (strncmp(de->d_name, "sc", 2) || !nm_link_desc(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		ret = cb(de->d_name, fd, arg);
-		close(fd);
-	}
-	closedir(d);
-	return ret;
+	return nm_link_pins_walk(NM_SCOPE_LINKS, cb, arg);
 }
 
 /* Detach the scope's programs now; the record goes last (the caller has
@@ -330,26 +307,26 @@ int nm_scope_remove(uint32_t id)
 	return err ?: nm_scope_levels_write();
 }
 
+static int nm_scope_link_release(const char *name, int fd, void *arg)
+{
+	char path[NM_PATH_MAX];
+	int *err = arg, e;
+
+	(void)fd;
+	nm_pin_path(path, sizeof(path), NM_SCOPE_LINKS, name);
+	e = nm_link_release(path);
+	*err = *err ?: e;
+	return 0;
+}
+
 /* unload: every scope's links (the records go with the map). */
 int nm_scopes_detach_all(void)
 {
-	char dir[NM_PATH_MAX], path[NM_PATH_MAX * 2];
-	struct dirent *de;
-	DIR *d;
-	int err = 0, e;
+	char dir[NM_PATH_MAX];
+	int err = 0, ret = nm_scope_links_walk(nm_scope_link_release, &err);
 
+	err = ret ?: err;
 	nm_pin_path(dir, sizeof(dir), NM_SCOPE_LINKS, NULL);
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "sc", 2) || !nm_link_desc(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		e = nm_link_release(path);
-		err = err ?: e;
-	}
-	closedir(d);
 	if (!err)
 		rmdir(dir);
 	return err;

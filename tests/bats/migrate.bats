@@ -14,7 +14,7 @@ load migrate_helpers
 	# This netmonctl on unmigrated pins: one line saying what to do.
 	run nm deny list
 	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates it to layout 6"
+	assert_output --partial "'netmonctl load' migrates it to layout $NM_NEW_LAYOUT"
 }
 
 @test "load migrates layout 2 in place: rules, mode and links stay; edits work afterwards" {

@@ -9,15 +9,7 @@ load helpers
 load migrate_helpers
 
 @test "the binary that makes layout 3 pins is the last layout-3 commit's" {
-	run old -j status
-	assert_success
-	[ "$(jq -r .layout_version <<<"$output")" = 3 ]
-	# This netmonctl on unmigrated pins: one line saying what to do.
-	run nm deny add 10.9.0.1
-	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates an older one"
-	[ "${#lines[@]}" -eq 1 ]
-	[ "$(old -j status | jq .rules)" = 0 ]
+	old_pins_refused
 }
 
 @test "load migrates layout 3 in place: rules, mode, generation and links stay; port sets work afterwards" {

@@ -11,14 +11,7 @@ load helpers
 load migrate_helpers
 
 @test "the binary that makes layout 4 pins is the last layout-4 commit's" {
-	run old -j status
-	assert_success
-	[ "$(jq -r .layout_version <<<"$output")" = 4 ]
-	run nm deny add 10.9.0.1
-	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates an older one"
-	[ "${#lines[@]}" -eq 1 ]
-	[ "$(old -j status | jq .rules)" = 0 ]
+	old_pins_refused
 }
 
 @test "load migrates layout 4 in place: host rules, prefixes and port sets stay enforced; buckets count hosts" {

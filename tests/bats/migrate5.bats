@@ -24,14 +24,7 @@ flagged() {
 }
 
 @test "the binary that makes layout 5 pins is the last layout-5 commit's" {
-	run old -j status
-	assert_success
-	[ "$(jq -r .layout_version <<<"$output")" = 5 ]
-	run nm deny add 10.9.0.1
-	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates an older one"
-	[ "${#lines[@]}" -eq 1 ]
-	[ "$(old -j status | jq .rules)" = 0 ]
+	old_pins_refused
 }
 
 @test "load migrates layout 5 in place: rules stay, sock_create joins the cgroup layer, no-port rules cover ping and raw" {

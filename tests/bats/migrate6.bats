@@ -19,14 +19,7 @@ cg_links() {
 
 
 @test "the binary that makes layout 6 pins is the last layout-6 commit's" {
-	run old -j status
-	assert_success
-	[ "$(jq -r .layout_version <<<"$output")" = 6 ]
-	run nm deny add 10.9.0.1
-	assert_failure 1
-	assert_output --partial "'netmonctl load' migrates an older one"
-	[ "${#lines[@]}" -eq 1 ]
-	[ "$(old -j status | jq .rules)" = 0 ]
+	old_pins_refused
 }
 
 @test "load migrates layout 6 in place: rules and counts stay, new links at the cgroup, scopes work after" {

@@ -35,6 +35,19 @@ teardown() {
 }
 
 old() { "$OLD" --pin-dir "$NM_PIN_DIR" "$@"; }
+
+# The first test of each file: the pins are the old layout's, and this
+# netmonctl refuses to edit them with one line saying what to do.
+old_pins_refused() {
+	run old -j status
+	assert_success
+	[ "$(jq -r .layout_version <<<"$output")" = "$NM_OLD_LAYOUT" ]
+	run nm deny add 10.9.0.1
+	assert_failure 1
+	assert_output --partial "'netmonctl load' migrates an older one"
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(old -j status | jq .rules)" = 0 ]
+}
 jq_status() { nm -j status | jq -r "$1"; }
 udp() { nm_in_net "$NMPROBE" --cgroup "$CG" connect udp "$1" "$2" 2>&1 || true; }
 
