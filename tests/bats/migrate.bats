@@ -76,12 +76,13 @@ load migrate_helpers
 	[ "$(jq_status .rules)" = $((listed + 1)) ]
 }
 
-@test "after a layout-2 netmonctl unloads layout-6 pins, load starts clean" {
+@test "after a layout-2 netmonctl unloads layout-7 pins, load starts clean" {
 	nm load >/dev/null # migrated
 	old unload >/dev/null 2>&1 || true
-	# It does not know rule_tally and the port sets, which stay behind alone.
-	[ -e "$NM_PIN_DIR/maps/rule_tally" ]
+	# It does not know rule_lists, the port sets and the scope maps, which stay behind alone.
+	[ -e "$NM_PIN_DIR/maps/rule_lists" ]
 	[ -e "$NM_PIN_DIR/maps/port_sets" ]
+	[ -e "$NM_PIN_DIR/maps/scope_ctx" ]
 	[ ! -e "$NM_PIN_DIR/maps/config" ]
 	run nm load
 	assert_success
