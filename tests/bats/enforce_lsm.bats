@@ -236,11 +236,8 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	probe_expect EPERM --cgroup "$kid" sendto raw 192.0.2.3 0
 	probe_expect OK --cgroup "$sb" sendto raw 192.0.2.3 0
 	# a task that moves into the scope is held by it from its next operation
-	move_into_sb() {
-		local pid
-		pid=$(pgrep -n -f "nmprobe --sync $BATS_TEST_TMPDIR") || return 1
-		echo "$pid" >"$sb/cgroup.procs"
-	}
+	# the probe waiting at its sync point is the last process started (no pgrep in the VMs)
+	move_into_sb() { echo "${NM_PIDS[-1]}" >"$sb/cgroup.procs"; }
 	probe_expect_sync EPERM move_into_sb sendto raw 192.0.2.2 0
 	nm policy del cgroup "$kid"
 	nm policy del cgroup "$sb"

@@ -166,11 +166,8 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 	local mover
 	nm_cgroup_create mover
 	nm deny add 127.0.0.4 port 80 cgroup "$SB"
-	move_into_sb() {
-		local pid
-		pid=$(pgrep -n -f "nmprobe --sync $BATS_TEST_TMPDIR") || return 1
-		echo "$pid" >"$SB/cgroup.procs"
-	}
+	# the probe waiting at its sync point is the last process started (no pgrep in the VMs)
+	move_into_sb() { echo "${NM_PIDS[-1]}" >"$SB/cgroup.procs"; }
 	# made outside, moved in before its connect: the socket's cgroup decides
 	probe_expect_sync ECONNREFUSED move_into_sb --cgroup "$mover" --newnet connect tcp 127.0.0.4 80
 	probe_in EPERM "$SB" connect tcp 127.0.0.4 80
