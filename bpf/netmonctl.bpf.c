@@ -815,82 +815,72 @@ int nm_sock_create(struct bpf_sock *sk)
 
 /*
  * The LSM layer: the task's cgroup decides which scopes hold, every one
- * on its path must agree, the global scope included. A walk up the task's
- * cgroup and its ancestors collects the scopes at the levels where some
- * scope's cgroup is (config.scope_levels; user space keeps at most
- * NM_MAX_PATH_SCOPES on one path), then each decides: two loops, so that
- * the verifier sees nm_decide NM_MAX_PATH_SCOPES times, not once per
- * level walked. A task of a store with no scope pays one config read
- * more than the global check.
+ * on its path must agree, the global scope included. bpf_loop (5.17+)
+ * walks up from the task's cgroup one level per call of nm_scope_step;
+ * at a level where some scope's cgroup is (config.scope_levels) it looks
+ * the cgroup up in scope_ids and decides that scope as nm_decide decides
+ * one. The verifier checks the callback as one loop body. Two plainer
+ * forms stopped at its 1M instructions on lsm_connect: nm_decide in a
+ * loop over the scopes found (5.10, and again with every lookup a global
+ * call), and a plain walk collecting the scopes into an array for a
+ * bpf_loop to decide (7.2: the walk's 32 iterations times the count found
+ * so far). Kernels without bpf_loop load the build with scoped = 0 (the
+ * loader picks it: NM_HELPER_LOOP), and user space reports a scope's
+ * rules there as the cgroup layer's alone. A store with no scope costs
+ * the LSM hooks one config read more.
  */
-static __always_inline __u32 nm_task_scopes(__u32 levels, struct nm_scope_ctx found[NM_MAX_PATH_SCOPES])
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	struct nm_scope_ctx *sc;
-	__u32 i, n = 0;
-	__u64 id;
-	int level;
-
-	for (i = 0; i < NM_MAX_CGROUP_DEPTH && cg; i++) {
-		level = BPF_CORE_READ(cg, level);
-		if (level < 1)
-			break; /* the root: the global scope's */
-		if (level < NM_MAX_SCOPE_LEVEL && (levels & (1u << level))) {
-			id = BPF_CORE_READ(cg, kn, id);
-			sc = bpf_map_lookup_elem(&scope_ids, &id);
-			if (sc && n < NM_MAX_PATH_SCOPES)
-				found[n++ & (NM_MAX_PATH_SCOPES - 1)] = *sc;
-		}
-		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
-	}
-	return n;
-}
-
-/* bpf_loop's state for the task's scopes: the query, the scopes, and the
- * verdict so far. */
 struct nm_scope_walk {
 	struct nm_query q;
 	struct nm_rule_key key; /* q's, which a scope's check may point at a stand-in */
-	struct nm_scope_ctx found[NM_MAX_PATH_SCOPES];
+	__u64 cg;               /* the cgroup this step looks at (a kernel pointer) */
+	__u32 levels;
 	int verdict;
 };
 
 static int nm_scope_step(__u32 i, void *ctx)
 {
 	struct nm_scope_walk *w = ctx;
-	const struct nm_scope_ctx *sc = &w->found[i & (NM_MAX_PATH_SCOPES - 1)];
+	struct cgroup *cg = (struct cgroup *)w->cg;
+	struct nm_scope_ctx *sc;
+	__u64 id;
+	int level;
 
+	if (!cg)
+		return 1;
+	level = BPF_CORE_READ(cg, level);
+	if (level < 1)
+		return 1; /* the root: the global scope, nm_decide's after the walk */
+	w->cg = (__u64)BPF_CORE_READ(cg, self.parent);
+	if (level >= NM_MAX_SCOPE_LEVEL || !(w->levels & (1u << level)))
+		return 0;
+	id = BPF_CORE_READ(cg, kn, id);
+	sc = bpf_map_lookup_elem(&scope_ids, &id);
+	if (!sc)
+		return 0;
 	w->q.key = w->key;
-	w->verdict = nm_decide(&w->q, 1, sc->scope, sc->default_deny);
-	return w->verdict == NM_VERDICT_DENY; /* 1 stops the loop */
+	if (nm_decide(&w->q, 1, sc->scope, sc->default_deny) != NM_VERDICT_DENY)
+		return 0;
+	w->verdict = NM_VERDICT_DENY;
+	return 1; /* stops the loop */
 }
 
-/*
- * The task's scopes on the LSM layer, each decided as nm_decide decides
- * one, through bpf_loop (5.17+), whose callback the verifier checks once:
- * with nm_decide in a plain loop of NM_MAX_PATH_SCOPES, and again with
- * every lookup a global call, 5.10's verifier stopped at its 1M
- * instructions on lsm_connect. Kernels without bpf_loop load the programs
- * built with scoped = 0 (the loader picks them: NM_HELPER_LOOP), and
- * user space reports a scope's rules there as the cgroup layer's alone.
- */
 static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 {
+	struct task_struct *task;
 	struct nm_scope_walk w;
-	__u32 zero = 0, n;
+	__u32 zero = 0;
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
 
 	if (scoped && cfg && cfg->scope_levels) {
-		n = nm_task_scopes(cfg->scope_levels, w.found);
-		if (n) {
-			w.q = *q;
-			w.key = q->key;
-			w.verdict = NM_VERDICT_ALLOW;
-			bpf_loop(n, nm_scope_step, &w, 0);
-			if (w.verdict == NM_VERDICT_DENY)
-				return NM_VERDICT_DENY;
-		}
+		task = (struct task_struct *)bpf_get_current_task();
+		w.cg = (__u64)BPF_CORE_READ(task, cgroups, dfl_cgrp);
+		w.levels = cfg->scope_levels;
+		w.q = *q;
+		w.key = q->key;
+		w.verdict = NM_VERDICT_ALLOW;
+		bpf_loop(NM_MAX_CGROUP_DEPTH, nm_scope_step, &w, 0);
+		if (w.verdict == NM_VERDICT_DENY)
+			return NM_VERDICT_DENY;
 	}
 	return nm_decide(q, 1, 0, 0);
 }
