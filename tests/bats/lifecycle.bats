@@ -291,12 +291,12 @@ kernel_has_prog() { bpftool prog show id "$1" >/dev/null 2>&1; }
 	run nm -j deny list
 	[ "$(jq -r .rule <<<"$output")" = "10.1.2.3 port 80" ]
 	# the exact line (formatted without jansson, so its shape is pinned here)
-	assert_output '{"rule":"10.1.2.3 port 80","family":"ipv4","addr":"10.1.2.3","prefixlen":32,"port_lo":80,"port_hi":80,"proto":"any","dir":"egress","enforced":false}'
+	assert_output '{"rule":"10.1.2.3 port 80","family":"ipv4","addr":"10.1.2.3","prefixlen":32,"port_lo":80,"port_hi":80,"proto":"any","dir":"egress","enforced":false,"hits":0}'
 	nm deny add any dir ingress >/dev/null 2>&1
 	nm deny add 2001:db8::/32 port 1000-2000 proto udp >/dev/null 2>&1
 	run nm -j deny list
-	assert_line '{"rule":"any dir ingress","family":"any","addr":"any","prefixlen":0,"port_lo":0,"port_hi":65535,"proto":"any","dir":"ingress","enforced":false}'
-	assert_line '{"rule":"2001:db8::/32 port 1000-2000 proto udp","family":"ipv6","addr":"2001:db8::","prefixlen":32,"port_lo":1000,"port_hi":2000,"proto":"udp","dir":"egress","enforced":false}'
+	assert_line '{"rule":"any dir ingress","family":"any","addr":"any","prefixlen":0,"port_lo":0,"port_hi":65535,"proto":"any","dir":"ingress","enforced":false,"hits":0}'
+	assert_line '{"rule":"2001:db8::/32 port 1000-2000 proto udp","family":"ipv6","addr":"2001:db8::","prefixlen":32,"port_lo":1000,"port_hi":2000,"proto":"udp","dir":"egress","enforced":false,"hits":0}'
 	# -p: the same objects, indented
 	[ "$(nm -p deny list | jq -c .)" = "$(nm -j deny list)" ]
 	[ "$(nm -p deny list | wc -l)" -gt 20 ]
