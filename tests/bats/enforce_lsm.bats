@@ -229,12 +229,14 @@ deny_egress_5353_v6() { nm deny add 2001:db8::1 port 5353 proto udp; }
 	probe_expect EPERM --cgroup "$kid" sendto raw 192.0.2.2 0
 	probe_expect OK sendto raw 192.0.2.2 0
 	probe_expect OK --cgroup "$sb" sendto raw 192.0.2.3 0
-	# a default deny scope with an allow rule, on the LSM layer
+	# a default deny scope with an allow rule (UDP: in a default-deny scope
+	# the cgroup layer refuses raw sockets at creation, sock_create)
 	nm policy default deny cgroup "$kid"
 	nm allow add 192.0.2.1 cgroup "$kid"
-	probe_expect OK --cgroup "$kid" sendto raw 192.0.2.1 0
-	probe_expect EPERM --cgroup "$kid" sendto raw 192.0.2.3 0
-	probe_expect OK --cgroup "$sb" sendto raw 192.0.2.3 0
+	probe_expect OK --cgroup "$kid" sendto udp 192.0.2.1 5353
+	probe_expect EPERM --cgroup "$kid" sendto udp 192.0.2.3 5353
+	probe_expect EPERM --cgroup "$kid" socket raw 192.0.2.1 0
+	probe_expect OK --cgroup "$sb" sendto udp 192.0.2.3 5353
 	# a task that moves into the scope is held by it from its next operation
 	# the probe waiting at its sync point is the last process started (no pgrep in the VMs)
 	move_into_sb() { echo "${NM_PIDS[-1]}" >"$sb/cgroup.procs"; }
