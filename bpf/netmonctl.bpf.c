@@ -830,7 +830,8 @@ int nm_sock_create(struct bpf_sock *sk)
  * the LSM hooks one config read more.
  */
 struct nm_scope_walk {
-	struct nm_query q;
+	struct nm_query *q;     /* the hook's: a copy here made the stack of the
+				   five frames down to nm_emit 544 bytes (6.1 allows 512) */
 	struct nm_rule_key key; /* q's, which a scope's check may point at a stand-in */
 	__u64 cg;               /* the cgroup this step looks at (a kernel pointer) */
 	__u32 levels;
@@ -857,8 +858,8 @@ static int nm_scope_step(__u32 i, void *ctx)
 	sc = bpf_map_lookup_elem(&scope_ids, &id);
 	if (!sc)
 		return 0;
-	w->q.key = w->key;
-	if (nm_decide(&w->q, 1, sc->scope, sc->default_deny) != NM_VERDICT_DENY)
+	w->q->key = w->key;
+	if (nm_decide(w->q, 1, sc->scope, sc->default_deny) != NM_VERDICT_DENY)
 		return 0;
 	w->verdict = NM_VERDICT_DENY;
 	return 1; /* stops the loop */
@@ -875,12 +876,14 @@ static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 		task = (struct task_struct *)bpf_get_current_task();
 		w.cg = (__u64)BPF_CORE_READ(task, cgroups, dfl_cgrp);
 		w.levels = cfg->scope_levels;
-		w.q = *q;
+		w.q = q;
 		w.key = q->key;
 		w.verdict = NM_VERDICT_ALLOW;
 		bpf_loop(NM_MAX_CGROUP_DEPTH, nm_scope_step, &w, 0);
 		if (w.verdict == NM_VERDICT_DENY)
 			return NM_VERDICT_DENY;
+		q->key = w.key; /* as the hook asked, for the global scope */
+		q->scope = 0;
 	}
 	return nm_decide(q, 1, 0, 0);
 }
