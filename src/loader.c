@@ -30,16 +30,18 @@ static unsigned int nm_pinned_progs; /* bit per nm_progs[] entry pinned by this 
 static int nm_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[512];
+	va_list copy;
 
-	if (nm_opts.debug)
-		return vfprintf(stderr, fmt, ap);
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (strstr(line, "prog '") && !nm_libbpf_last[0]) {
+	va_copy(copy, ap);
+	vsnprintf(line, sizeof(line), fmt, copy);
+	va_end(copy);
+	/* under -d too: the one-line error names the program the kernel refused */
+	if (level != LIBBPF_DEBUG && strstr(line, "prog '") && !nm_libbpf_last[0]) {
 		line[strcspn(line, "\n")] = 0;
 		snprintf(nm_libbpf_last, sizeof(nm_libbpf_last), "%s", line);
 	}
+	if (nm_opts.debug)
+		return vfprintf(stderr, fmt, ap);
 	return 0;
 }
 
