@@ -62,7 +62,8 @@ int nm_hits_load(struct nm_hits *h)
 		return ret;
 	}
 	h->full = h->n >= NM_MAX_HIT_RULES;
-	qsort(h->v, h->n, sizeof(*h->v), nm_hit_cmp);
+	if (h->n) /* no table at all when no rule has a hit yet */
+		qsort(h->v, h->n, sizeof(*h->v), nm_hit_cmp);
 	return 0;
 }
 
