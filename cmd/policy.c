@@ -67,8 +67,6 @@ static int policy_default_parse(int argc, char **argv, struct policy_args *a)
 {
 	static const char *const verdict_kw[] = { "allow", "deny", NULL };
 	static const char *const kw[] = { "dir", "cgroup", NULL };
-	/* enum nm_dir order; nm_dir_names has no NULL at its end */
-	static const char *const dir_kw[] = { "egress", "ingress", "bind", NULL };
 	int i, k, v;
 
 	if (argc < 1 || (v = nm_keyword(argv[0], verdict_kw)) < 0)
@@ -82,7 +80,7 @@ static int policy_default_parse(int argc, char **argv, struct policy_args *a)
 			a->cgroup = argv[i + 1];
 			continue;
 		}
-		v = nm_keyword(argv[i + 1], dir_kw);
+		v = nm_keyword(argv[i + 1], nm_dir_keywords);
 		if (v < 0)
 			return nm_usage("policy default", "dir '%s': expected egress, bind or ingress", argv[i + 1]);
 		a->dirs |= 1u << v;

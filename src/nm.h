@@ -189,6 +189,7 @@ enum nm_enforced nm_rule_enforced(const struct nm_rule *r, unsigned dirs);
 size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_t size);
 json_t *nm_rule_json(const struct nm_rule *r, int enforced);
 extern const char *const nm_dir_names[NM_DIR_MAX];
+extern const char *const nm_dir_keywords[NM_DIR_MAX + 1]; /* the same, NULL-terminated, for nm_keyword */
 
 /* ---- rulefile.c: rules files, all or nothing ---- */
 #define NM_RULEFILE_LINE_MAX 4096 /* bytes of one line, without its LF */

@@ -20,7 +20,7 @@
 #include "nm.h"
 
 const char *const nm_dir_names[NM_DIR_MAX] = { "egress", "ingress", "bind" };
-static const char *const dir_kw[] = { "egress", "ingress", "bind", NULL };
+const char *const nm_dir_keywords[NM_DIR_MAX + 1] = { "egress", "ingress", "bind", NULL };
 /* The names of the protocol classes (bpf/netmonctl.h); icmp and icmpv6 are
  * one class, printed by the rule's family. */
 static const char *const proto_kw[] = { "tcp", "udp", "sctp", "icmp", "icmpv6", "raw", "any", NULL };
@@ -352,7 +352,7 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err
 			if (nm_parse_proto(argv[i + 1], &r->port.protos, err, errlen))
 				return -EINVAL;
 		} else {
-			v = nm_parse_choice("dir", argv[i + 1], dir_kw, err, errlen);
+			v = nm_parse_choice("dir", argv[i + 1], nm_dir_keywords, err, errlen);
 			if (v < 0)
 				return v;
 			r->dir = v;
