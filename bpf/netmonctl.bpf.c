@@ -651,9 +651,21 @@ static __always_inline void nm_query_init(struct nm_query *q, __u8 hook, __u8 di
 
 static __always_inline int nm_cgroup_verdict(struct nm_query *q)
 {
-	struct nm_scope_ctx *sc = bpf_get_local_storage(&scope_ctx, 0);
+	__u32 zero = 0, scope = 0;
+	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct nm_scope_ctx *sc;
+	__u8 default_deny = 0;
 
-	return nm_decide(q, 0, sc->scope, sc->default_deny) == NM_VERDICT_DENY ? 0 : 1;
+	/* With no scope anywhere every attachment is the global one. The
+	 * storage helper is a real call: ~30 ns more far from every rule
+	 * (gate-bench, layout 6 -> 7: far4 1.23-1.28 with it, 1.05 without);
+	 * the config is an inlined array read. */
+	if (cfg && cfg->scope_levels) {
+		sc = bpf_get_local_storage(&scope_ctx, 0);
+		scope = sc->scope;
+		default_deny = sc->default_deny;
+	}
+	return nm_decide(q, 0, scope, default_deny) == NM_VERDICT_DENY ? 0 : 1;
 }
 
 /* Context fields are read into locals first, and the family comes from the
