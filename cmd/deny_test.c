@@ -267,9 +267,7 @@ int deny_test(int argc, char **argv)
 		err = deny_test_scopes(cgroup, addrs, n, q->port.lo != q->port.hi, scopes);
 	if (lock >= 0)
 		close(lock);
-	if (err > 0)
-		; /* reported */
-	else if (err)
+	if (err < 0) /* an exit code (> 0) was reported already */
 		err = nm_sys("deny test", err);
 	denied = global && !strcmp(json_string_value(json_object_get(global, "verdict")), "deny");
 	for (i = 0; !err && i < json_array_size(scopes); i++)
