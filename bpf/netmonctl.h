@@ -458,6 +458,19 @@ struct nm_hit_key {
 #define NM_MAX_HIT_RULES 65536
 
 /*
+ * `rule_notes`: each rule's comment (`comment TEXT`), keyed like
+ * `rule_hits` (protos the rule's own). No program reads it: user space
+ * makes it at the first comment, so a store without comments has none.
+ * The text is NUL-terminated printable ASCII without `"` or `\`, so it is
+ * printed inside quotes and JSON strings as it is.
+ */
+#define NM_NOTE_MAX 64 /* bytes of a text, its NUL included */
+struct nm_rule_note {
+	char text[NM_NOTE_MAX];
+};
+#define NM_MAX_NOTES 65536
+
+/*
  * The kernel walks from the most specific matching prefix to each shorter
  * covering one. A chain can be at most as long as the number of distinct
  * prefix lengths in use for one (dir, family) plus `any`; user space keeps
@@ -613,6 +626,7 @@ struct nm_event {
 #define NM_MAP_SCOPE_CTX "scope_ctx"
 #define NM_MAP_SCOPE_IDS "scope_ids"
 #define NM_MAP_RULE_HITS "rule_hits"
+#define NM_MAP_RULE_NOTES "rule_notes"
 #define NM_MAP_COUNTERS "counters"
 #define NM_MAP_PORT_SETS "port_sets"
 #define NM_MAP_SET_RULES "set_rules"
@@ -633,6 +647,7 @@ NM_LAYOUT_CHECK(struct nm_config, 48);
 NM_LAYOUT_CHECK(struct nm_scope_ctx, 8);
 NM_LAYOUT_CHECK(struct nm_scope, 256);
 NM_LAYOUT_CHECK(struct nm_hit_key, 32);
+NM_LAYOUT_CHECK(struct nm_rule_note, NM_NOTE_MAX);
 NM_LAYOUT_CHECK(struct nm_port_set, 16384);
 NM_LAYOUT_CHECK(struct nm_set_rule_key, 12);
 NM_LAYOUT_CHECK(struct nm_meta, 24 + 4 * NM_DIR_MAX * 2 * 129 + 32 * NM_DIR_MAX + 4 * NM_LISTS);

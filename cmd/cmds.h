@@ -35,10 +35,12 @@ int nm_help_one(const char *name);
 /* The grammar alone (what `help -j` gives), then the help's note on NAME. */
 #define NM_HELP_RULE_GRAMMAR                                                          \
 	"RULE := { ADDR[/LEN] | any } [port PORTS] [proto PROTO]\n"                   \
-	"        [dir { egress | ingress | bind }]\n"                                  \
+	"        [dir { egress | ingress | bind }] [comment TEXT]\n"                   \
 	"PROTO := { tcp | udp | sctp | icmp | icmpv6 | raw | any | NUMBER }\n"         \
 	"PORTS := { N | N-M | NAME }[,...]"
-#define NM_HELP_RULE NM_HELP_RULE_GRAMMAR "  NAME: a service name (/etc/services)\n"
+#define NM_HELP_RULE                                                                  \
+	NM_HELP_RULE_GRAMMAR "  NAME: a service name (/etc/services)\n"                \
+	"TEXT: up to 63 printable ASCII characters, no \" or \\\n"
 #define NM_HELP_FILTER                                                                \
 	"FILTER := hook HOOK | verdict { deny | audit } | pid PID | comm NAME |\n"     \
 	"          cgroup PATH | addr ADDR[/LEN] | port { N | N-M }\n"

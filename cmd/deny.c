@@ -398,7 +398,7 @@ static int deny_replace(int argc, char **argv)
 static void deny_report_deleted(const struct nm_rules *rs)
 {
 	json_t *list = json_array(), *one;
-	char text[160];
+	char text[NM_RULE_TEXT_MAX];
 	size_t i;
 
 	for (i = 0; i < rs->n; i++) {
@@ -439,15 +439,18 @@ static int deny_del(int argc, char **argv)
 struct deny_list_ctx {
 	unsigned dirs;
 	struct nm_hits hits;
+	struct nm_notes notes;
 };
 
 /* -d adds each rule's hits as a comment, which rule files skip: the
  * listing still reads back as the same set. */
-static int deny_list_text(const struct nm_rule *r, void *arg)
+static int deny_list_text(const struct nm_rule *key_rule, void *arg)
 {
 	const struct deny_list_ctx *c = arg;
-	char text[160];
+	char text[NM_RULE_TEXT_MAX];
+	struct nm_rule rule = *key_rule, *r = &rule;
 
+	r->note = nm_notes_of(&c->notes, r);
 	nm_rule_format(r, text, sizeof(text));
 	if (nm_opts.debug)
 		return printf("%s  # hits %llu\n", text, (unsigned long long)nm_hits_of(&c->hits, r)) < 0 ? -EIO : 0;
@@ -458,14 +461,17 @@ static int deny_list_text(const struct nm_rule *r, void *arg)
  * million rules took 13.8 s and a GiB before the first byte came out.
  * `deny add file` and `deny replace file` read these lines back (the
  * "rule" field). */
-static int deny_list_json(const struct nm_rule *r, void *arg)
+static int deny_list_json(const struct nm_rule *key_rule, void *arg)
 {
 	const struct deny_list_ctx *c = arg;
 	char line[NM_RULE_JSON_MAX + 32];
-	size_t len = nm_rule_json_line(r, nm_rule_enforced(r, c->dirs), line, NM_RULE_JSON_MAX);
+	struct nm_rule rule = *key_rule, *r = &rule;
+	size_t len;
 	json_t *o;
 	int err = 0;
 
+	r->note = nm_notes_of(&c->notes, r);
+	len = nm_rule_json_line(r, nm_rule_enforced(r, c->dirs), line, NM_RULE_JSON_MAX);
 	/* the hits before the closing brace */
 	len += (size_t)snprintf(line + len - 1, sizeof(line) - len, ",\"hits\":%llu}",
 				(unsigned long long)nm_hits_of(&c->hits, r)) - 1;
@@ -505,12 +511,15 @@ static int deny_list(int argc, char **argv)
 	if (nm_opts.json || nm_opts.debug)
 		err = nm_hits_load(&c.hits);
 	if (!err)
+		err = nm_notes_load(&c.notes);
+	if (!err)
 		err = nm_store_walk(D.list, nm_opts.json ? deny_list_json : deny_list_text, &c);
 	close(lock);
 	if (c.hits.full && !nm_opts.json)
 		fprintf(stderr, "netmonctl: %s: note: the hit counts are partial: %d rules have hits, "
 			"the most counted\n", what, NM_MAX_HIT_RULES);
 	nm_hits_free(&c.hits);
+	nm_notes_free(&c.notes);
 	fflush(stdout);
 	return err ? nm_sys(what, err) : 0;
 }

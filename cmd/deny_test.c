@@ -100,7 +100,7 @@ struct deny_test_hits {
 static int deny_test_hit(const struct nm_rule *r, void *arg)
 {
 	struct deny_test_hits *h = arg;
-	char text[160];
+	char text[NM_RULE_TEXT_MAX];
 
 	nm_rule_format(r, text, sizeof(text));
 	return json_array_append_new(h->out, json_string(text)) ? -ENOMEM : 0;

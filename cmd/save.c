@@ -30,12 +30,20 @@ static uint32_t save_map_size(const char *name)
 	return info.max_entries;
 }
 
-static int save_rule(const struct nm_rule *r, void *arg)
-{
-	char text[160];
+struct save_ctx {
+	FILE *f;
+	struct nm_notes notes;
+};
 
-	nm_rule_format(r, text, sizeof(text));
-	return fprintf(arg, "deny %s\n", text) < 0 ? -EIO : 0;
+static int save_rule(const struct nm_rule *key_rule, void *arg)
+{
+	struct save_ctx *c = arg;
+	struct nm_rule r = *key_rule;
+	char text[NM_RULE_TEXT_MAX];
+
+	r.note = nm_notes_of(&c->notes, &r);
+	nm_rule_format(&r, text, sizeof(text));
+	return fprintf(c->f, "deny %s\n", text) < 0 ? -EIO : 0;
 }
 
 static int save_attached(FILE *f)
@@ -63,6 +71,7 @@ static int save_attached(FILE *f)
 static int save_write(FILE *f)
 {
 	struct nm_config cfg;
+	struct save_ctx c = { f, {} };
 	char when[64];
 	time_t now = time(NULL);
 	int err = nm_config_read(&cfg);
@@ -77,7 +86,10 @@ static int save_write(FILE *f)
 	fprintf(f, "mode %s\n", cfg.mode == NM_MODE_AUDIT ? "audit" : "enforce");
 	err = save_attached(f);
 	if (!err)
-		err = nm_store_walk(0, save_rule, f);
+		err = nm_notes_load(&c.notes);
+	if (!err)
+		err = nm_store_walk(0, save_rule, &c);
+	nm_notes_free(&c.notes);
 	if (!err && fflush(f))
 		err = -errno;
 	return err;

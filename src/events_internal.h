@@ -333,7 +333,7 @@ struct nm_ev_rule {
 	struct nm_rule_key key;
 	struct nm_port_rule port;
 	uint8_t len;
-	char text[160];
+	char text[NM_RULE_TEXT_MAX];
 };
 void nm_ev_rule_fill(struct nm_ev_rule *slot, const struct nm_rule_key *k, const struct nm_event *e);
 

@@ -17,7 +17,7 @@ static int nm_hit_cmp(const void *a, const void *b)
 	return memcmp(&((const struct nm_hit *)a)->k, &((const struct nm_hit *)b)->k, sizeof(struct nm_hit_key));
 }
 
-static void nm_hit_key_of(const struct nm_rule *r, struct nm_hit_key *hk)
+void nm_rule_hit_key(const struct nm_rule *r, struct nm_hit_key *hk)
 {
 	memset(hk, 0, sizeof(*hk));
 	nm_rule_key(r, &hk->key);
@@ -77,7 +77,7 @@ uint64_t nm_hits_of(const struct nm_hits *h, const struct nm_rule *r)
 
 	if (!h->n)
 		return 0;
-	nm_hit_key_of(r, &hk);
+	nm_rule_hit_key(r, &hk);
 	while (lo < hi) { /* the first entry of this rule key */
 		size_t mid = (lo + hi) / 2;
 

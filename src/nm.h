@@ -163,7 +163,9 @@ struct nm_rule {
 	uint8_t addr[16];
 	struct nm_port_rule port;
 	uint16_t list; /* nm_list_id(): 0 the global deny list; not in a rule's text */
+	uint32_t note; /* its `comment TEXT`: nm_note_text(note); 0 none */
 };
+#define NM_RULE_TEXT_MAX 256 /* nm_rule_format() with a comment */
 #define NM_PORT_LIST_MAX 64 /* elements of one `port` list */
 /* Rules one RULE can stand for: a service name may give one per protocol. */
 #define NM_RULE_SPLIT_MAX (2 * NM_PORT_LIST_MAX)
@@ -173,12 +175,16 @@ struct nm_rule {
 int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err, size_t errlen);
 /* The same for a rules file line: 0 for a blank or comment line. */
 int nm_rule_parse_line(char *line, struct nm_rule *out, int max, char *err, size_t errlen);
+/* The words of a line, in place: blanks separate them, "a quoted word"
+ * may hold blanks and `#`, an unquoted `#` ends the line. Returns how
+ * many (<= max), or -EINVAL with a message in err. */
+int nm_line_words(char *line, char **w, int max, char *err, size_t errlen);
 const char *nm_proto_name(uint8_t protos, uint8_t family); /* a class, as `proto` reads it */
 void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);
 void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p, struct nm_rule *r);
 void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);
-#define NM_RULE_JSON_MAX 512
+#define NM_RULE_JSON_MAX 640
 /* How the attached layers enforce a rule (nm_rule_enforced). */
 enum nm_enforced {
 	NM_ENF_NO = 0,     /* no attached layer sees its direction */
@@ -309,6 +315,39 @@ int nm_hits_load(struct nm_hits *h);
 uint64_t nm_hits_of(const struct nm_hits *h, const struct nm_rule *r);
 void nm_hits_free(struct nm_hits *h);
 int nm_hits_prune(void); /* after an edit that removed rules; the caller holds the lock */
+void nm_rule_hit_key(const struct nm_rule *r, struct nm_hit_key *hk); /* a rule's identity */
+
+/* ---- notes.c: rule comments (`comment TEXT`, the `rule_notes` map) ---- */
+/* The texts of this process, by id (1, 2, ...; 0 is none); NULL for 0. */
+uint32_t nm_note_intern(const char *text); /* 0: out of memory */
+const char *nm_note_text(uint32_t id);
+void nm_note_pool_free(void);
+/* Is text a comment netmonctl can store and print back? 0 or -EINVAL. */
+int nm_note_check(const char *text, char *err, size_t errlen);
+struct nm_note_ent {
+	struct nm_hit_key k;
+	uint32_t id;
+};
+struct nm_notes {
+	struct nm_note_ent *v; /* sorted by key */
+	size_t n;
+};
+int nm_notes_load(struct nm_notes *t); /* no map: an empty table */
+void nm_notes_free(struct nm_notes *t);
+uint32_t nm_notes_of(const struct nm_notes *t, const struct nm_rule *r);
+/* What an add or replace of rules does to the stored comments (an add
+ * without a comment keeps the rule's, a replace does not): worked
+ * out before the rules switch (so a full table refuses the command), then
+ * written after it. The caller holds the lock. */
+struct nm_notes_edit {
+	struct nm_note_ent *v; /* id 0: delete */
+	size_t n;
+};
+int nm_notes_plan(const struct nm_rule *rules, size_t n, bool replace, struct nm_notes_edit *e, char *err,
+		  size_t errlen);
+int nm_notes_apply(const struct nm_notes_edit *e);
+void nm_notes_edit_free(struct nm_notes_edit *e);
+int nm_notes_prune(uint16_t list); /* after an edit that removed rules of list */
 
 /* ---- scope.c: a cgroup subtree's own lists and default ---- */
 int nm_scope_read(uint32_t id, struct nm_scope *rec);

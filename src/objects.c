@@ -28,7 +28,8 @@ const struct nm_prog_desc nm_progs[NM_HOOK_MAX] = {
 
 const char *const nm_map_names[] = { NM_MAP_HOSTS, NM_MAP_NETS, NM_MAP_BUCKETS, NM_MAP_CONFIG,
 				     NM_MAP_META, NM_MAP_COUNTERS, NM_MAP_EVENTS, NM_MAP_PORT_SETS,
-				     NM_MAP_SET_RULES, NM_MAP_SCOPES, NM_MAP_SCOPE_CTX, NM_MAP_SCOPE_IDS, NM_MAP_RULE_HITS, NULL };
+				     NM_MAP_SET_RULES, NM_MAP_SCOPES, NM_MAP_SCOPE_CTX, NM_MAP_SCOPE_IDS, NM_MAP_RULE_HITS,
+				     NM_MAP_RULE_NOTES, NULL };
 
 const char *nm_layer_name(enum nm_layer l)
 {

@@ -7,7 +7,7 @@
  * one per protocol the service name has; the text form is always one
  * rule, numbers only.
  *   RULE := { ADDR[/LEN] | any } [port PORTS] [proto PROTO]
- *           [dir { egress | ingress | bind }]
+ *           [dir { egress | ingress | bind }] [comment TEXT]
  *   PROTO := { tcp | udp | sctp | icmp | icmpv6 | raw | any | NUMBER }
  *   PORTS := { N | N-M | NAME }[,...]
  */
@@ -26,7 +26,8 @@ const char *const nm_dir_keywords[NM_DIR_MAX + 1] = { "egress", "ingress", "bind
 static const char *const proto_kw[] = { "tcp", "udp", "sctp", "icmp", "icmpv6", "raw", "any", NULL };
 static const uint8_t proto_bits[] = { NM_PROTO_TCP,  NM_PROTO_UDP, NM_PROTO_SCTP, NM_PROTO_ICMP,
 				      NM_PROTO_ICMP, NM_PROTO_RAW, NM_PROTO_ANY };
-static const char *const rule_kw[] = { "port", "proto", "dir", NULL };
+static const char *const rule_kw[] = { "port", "proto", "dir", "comment", NULL };
+enum { KW_PORT, KW_PROTO, KW_DIR, KW_COMMENT };
 
 #define RULE_ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
 
@@ -322,7 +323,7 @@ static int nm_rule_expand(const char *port, struct nm_rule *out, int max, char *
 
 int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err, size_t errlen)
 {
-	bool seen[3] = { false, false, false };
+	bool seen[4] = { false, false, false, false };
 	const char *port = NULL;
 	struct nm_rule *r = out;
 	int i, k, v;
@@ -339,18 +340,24 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err
 	for (i = 1; i < argc; i += 2) {
 		k = nm_keyword(argv[i], rule_kw);
 		if (k < 0)
-			return RULE_ERR("%s: %s keyword; expected port, proto or dir", argv[i],
+			return RULE_ERR("%s: %s keyword; expected port, proto, dir or comment", argv[i],
 					k == -2 ? "ambiguous" : "unknown");
 		if (seen[k])
 			return RULE_ERR("%s given twice", rule_kw[k]);
 		seen[k] = true;
 		if (i + 1 >= argc)
 			return RULE_ERR("%s needs a value", rule_kw[k]);
-		if (k == 0) {
+		if (k == KW_PORT) {
 			port = argv[i + 1]; /* expanded once proto is known */
-		} else if (k == 1) {
+		} else if (k == KW_PROTO) {
 			if (nm_parse_proto(argv[i + 1], &r->port.protos, err, errlen))
 				return -EINVAL;
+		} else if (k == KW_COMMENT) {
+			if (nm_note_check(argv[i + 1], err, errlen))
+				return -EINVAL;
+			r->note = nm_note_intern(argv[i + 1]);
+			if (!r->note)
+				return RULE_ERR("comment: %s", strerror(ENOMEM));
 		} else {
 			v = nm_parse_choice("dir", argv[i + 1], nm_dir_keywords, err, errlen);
 			if (v < 0)
@@ -364,24 +371,55 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err
 	return nm_rule_expand(port, out, max, err, errlen);
 }
 
+/* A quoted word ends at its closing quote, which a blank or the end of
+ * the line follows: `"a b"c` would be ambiguous. */
+static char *nm_quoted_word(char *p, char *err, size_t errlen)
+{
+	char *end = strchr(p + 1, '"');
+
+	if (!end)
+		return snprintf(err, errlen, "unterminated quote"), NULL;
+	if (end[1] && end[1] != ' ' && end[1] != '\t')
+		return snprintf(err, errlen, "a blank must follow a closing quote"), NULL;
+	*end = 0;
+	return end + 1;
+}
+
+int nm_line_words(char *line, char **w, int max, char *err, size_t errlen)
+{
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (!*p || *p == '#')
+			return n;
+		if (n == max)
+			return RULE_ERR("more than %d words", max);
+		if (*p == '"') {
+			w[n++] = p + 1;
+			p = nm_quoted_word(p, err, errlen);
+			if (!p)
+				return -EINVAL;
+			continue;
+		}
+		w[n++] = p;
+		p += strcspn(p, " \t");
+		if (*p)
+			*p++ = 0;
+	}
+}
+
 /* One line of a rules file, without its line ending (src/rulefile.c has
- * checked its bytes): words separated by blanks, `#` starts a comment.
- * Returns the number of rules the line stands for (0 for a blank or
- * comment line), <0 on error. */
+ * checked its bytes): nm_line_words(). Returns the number of rules the
+ * line stands for (0 for a blank or comment line), <0 on error. */
 int nm_rule_parse_line(char *line, struct nm_rule *out, int max, char *err, size_t errlen)
 {
 	char *words[16];
-	int n = 0;
-	char *tok, *save = NULL;
+	int n = nm_line_words(line, words, 16, err, errlen);
 
-	line[strcspn(line, "#\n")] = 0;
-	for (tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		if (n == 16)
-			return RULE_ERR("too many words");
-		words[n++] = tok;
-	}
-	if (n == 0)
-		return 0;
+	if (n <= 0)
+		return n;
 	return nm_rule_parse(n, words, out, max, err, errlen);
 }
 
@@ -413,7 +451,9 @@ void nm_rule_format(const struct nm_rule *r, char *buf, size_t len)
 	if (bit != NM_PROTO_ANY)
 		n += snprintf(buf + n, len - n, " proto %s", nm_proto_name(bit, r->family));
 	if (r->dir != NM_DIR_EGRESS)
-		snprintf(buf + n, len - n, " dir %s", nm_dir_names[r->dir]);
+		n += snprintf(buf + n, len - n, " dir %s", nm_dir_names[r->dir]);
+	if (r->note) /* nm_note_check() keeps quotes out of the text */
+		snprintf(buf + n, len - n, " comment \"%s\"", nm_note_text(r->note));
 }
 
 /* The port-less classes of a rule as a JSON array of names. */
@@ -444,7 +484,8 @@ static void nm_classes_json(uint8_t classes, char *buf, size_t size)
  */
 size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_t size)
 {
-	char text[160], addr[INET6_ADDRSTRLEN], partly[80] = "";
+	char text[NM_RULE_TEXT_MAX], addr[INET6_ADDRSTRLEN], partly[80] = "", note[NM_NOTE_MAX + 16] = "";
+	struct nm_rule bare = *r;
 	int bit = r->port.protos, n;
 
 	if (enforced == NM_ENF_PARTLY) {
@@ -453,16 +494,20 @@ size_t nm_rule_json_line(const struct nm_rule *r, int enforced, char *buf, size_
 		nm_classes_json(nm_port_rule_portless_classes(&r->port), partly + k, sizeof(partly) - k);
 	}
 
-	nm_rule_format(r, text, sizeof(text));
+	/* "rule" without the comment, which has its own key: no quote to escape */
+	bare.note = 0;
+	nm_rule_format(&bare, text, sizeof(text));
+	if (r->note)
+		snprintf(note, sizeof(note), ",\"comment\":\"%s\"", nm_note_text(r->note));
 	nm_addr_format(r->family, r->addr, addr, sizeof(addr));
 	n = snprintf(buf, size,
 		     "{\"rule\":\"%s\",\"family\":\"%s\",\"addr\":\"%s\",\"prefixlen\":%u,"
-		     "\"port_lo\":%u,\"port_hi\":%u,\"proto\":\"%s\",\"dir\":\"%s\"%s%s%s}",
+		     "\"port_lo\":%u,\"port_hi\":%u,\"proto\":\"%s\",\"dir\":\"%s\"%s%s%s%s}",
 		     text, r->family == NM_FAM_V4 ? "ipv4" : r->family == NM_FAM_V6 ? "ipv6" : "any",
 		     addr, r->plen, r->port.lo, r->port.hi,
 		     nm_proto_name(bit, r->family),
 		     nm_dir_names[r->dir], enforced < 0 ? "" : ",\"enforced\":",
-		     enforced < 0 ? "" : enforced == NM_ENF_YES ? "true" : "false", partly);
+		     enforced < 0 ? "" : enforced == NM_ENF_YES ? "true" : "false", partly, note);
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 

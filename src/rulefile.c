@@ -197,22 +197,31 @@ int nm_linefile_read(int fd, const char *name, nm_line_fn fn, void *arg, char *e
 }
 
 /* A line of `deny list -j` (one JSON object per rule): its "rule" text,
- * copied over the line, which is longer. */
+ * and its "comment" as `comment "TEXT"`, written over the line, which is
+ * longer than both. */
 static int rf_json_rule(char *line, char *msg, size_t len)
 {
 	json_error_t jerr;
 	json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
 	const char *rule = json_string_value(json_object_get(o, "rule"));
+	json_t *note = json_object_get(o, "comment");
 	int ret = 0;
 
 	if (!o) {
 		snprintf(msg, len, "not JSON: %s", jerr.text);
 		ret = -EINVAL;
-	} else if (!json_is_object(o) || !rule) {
-		snprintf(msg, len, "a JSON line is an object with a \"rule\" string (deny list -j)");
+	} else if (!json_is_object(o) || !rule || (note && !json_is_string(note))) {
+		snprintf(msg, len, "a JSON line is an object with a \"rule\" string and maybe a "
+			 "\"comment\" string (deny list -j)");
+		ret = -EINVAL;
+	} else if (note && nm_note_check(json_string_value(note), msg, len)) {
 		ret = -EINVAL;
 	} else {
-		memmove(line, rule, strlen(rule) + 1);
+		size_t n = strlen(rule);
+
+		memmove(line, rule, n + 1);
+		if (note) /* quote-free (nm_note_check): it reads back as one word */
+			sprintf(line + n, " comment \"%s\"", json_string_value(note));
 	}
 	json_decref(o);
 	return ret;

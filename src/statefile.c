@@ -30,22 +30,6 @@ void nm_state_free(struct nm_state *st)
 	st->mode = -1;
 }
 
-/* The words of a line, up to a `#`. */
-static int st_words(char *line, char **w, char *msg, size_t len)
-{
-	char *hash = strchr(line, '#'), *save = NULL, *t;
-	int n = 0;
-
-	if (hash)
-		*hash = 0;
-	for (t = strtok_r(line, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
-		if (n == ST_WORDS)
-			return snprintf(msg, len, "more than %d words", ST_WORDS), -EINVAL;
-		w[n++] = t;
-	}
-	return n;
-}
-
 static int st_attach(struct nm_state *st, int n, char **w, char *msg, size_t len)
 {
 	char **v;
@@ -99,7 +83,7 @@ static int st_line(void *arg, char *line, char *msg, size_t len)
 {
 	struct nm_state *st = arg;
 	char *w[ST_WORDS];
-	int n = st_words(line, w, msg, len);
+	int n = nm_line_words(line, w, ST_WORDS, msg, len);
 
 	if (n <= 0)
 		return n;

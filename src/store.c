@@ -67,29 +67,48 @@ int nm_store_open(struct nm_store *s)
 	return err;
 }
 
+/* What an edit does with its rules' comments (notes.c). */
+enum nm_edit_notes { NOTES_NONE, NOTES_ADD, NOTES_REPLACE };
+
 /* Open for an edit, plan it with build(), commit it: one transaction. */
 typedef int (*nm_plan_fn)(struct nm_store *s, const struct nm_rule *rules, size_t n, struct nm_plan *p,
 			  char *err, size_t errlen);
 
-static int nm_store_edit(nm_plan_fn build, const struct nm_rule *rules, size_t n, struct nm_plan *plan,
-			 char *err, size_t errlen)
+static int nm_store_edit(nm_plan_fn build, const struct nm_rule *rules, size_t n, enum nm_edit_notes notes,
+			 struct nm_plan *plan, char *err, size_t errlen)
 {
+	struct nm_notes_edit ne = {};
 	struct nm_store s;
-	int ret = nm_store_open_edit(&s, err, errlen);
+	int ret = notes ? nm_notes_plan(rules, n, notes == NOTES_REPLACE, &ne, err, errlen) : 0;
 
-	if (ret)
+	if (!ret)
+		ret = nm_store_open_edit(&s, err, errlen);
+	if (ret) {
+		nm_notes_edit_free(&ne);
 		return ret;
+	}
 	ret = build(&s, rules, n, plan, err, errlen);
 	if (!ret)
 		ret = nm_txn_commit(&s, plan, err, errlen);
 	nm_store_close(&s);
+	if (!ret && (ret = nm_notes_apply(&ne)) != 0)
+		snprintf(err, errlen, "the rules were applied, their comments were not: %s (%s)",
+			 strerror(-ret), nm_errno_name(ret));
+	nm_notes_edit_free(&ne);
 	return ret;
+}
+
+/* After an edit that removed rules of a list: their counts and comments go. */
+static void nm_store_prune(uint16_t list)
+{
+	nm_hits_prune(); /* a rule added again counts from 0 */
+	nm_notes_prune(list);
 }
 
 int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err, size_t errlen)
 {
 	struct nm_plan plan = {};
-	int ret = nm_store_edit(nm_plan_build, rules, n, &plan, err, errlen);
+	int ret = nm_store_edit(nm_plan_build, rules, n, NOTES_ADD, &plan, err, errlen);
 
 	*added = ret ? 0 : plan.added;
 	nm_plan_free(&plan);
@@ -99,10 +118,10 @@ int nm_store_add(const struct nm_rule *rules, size_t n, size_t *added, char *err
 int nm_store_del_many(const struct nm_rule *rules, size_t n, size_t *removed, char *err, size_t errlen)
 {
 	struct nm_plan plan = {};
-	int ret = nm_store_edit(nm_del_plan_build, rules, n, &plan, err, errlen);
+	int ret = nm_store_edit(nm_del_plan_build, rules, n, NOTES_NONE, &plan, err, errlen);
 
-	if (!ret)
-		nm_hits_prune(); /* a rule added again counts from 0 */
+	if (!ret && n)
+		nm_store_prune(rules[0].list); /* a batch is one list's */
 	*removed = ret ? 0 : plan.added;
 	nm_plan_free(&plan);
 	return ret;
@@ -112,10 +131,10 @@ int nm_store_replace(uint16_t list, const struct nm_rule *rules, size_t n, size_
 		     char *err, size_t errlen)
 {
 	struct nm_plan plan = { .list = list };
-	int ret = nm_store_edit(nm_replace_plan_build, rules, n, &plan, err, errlen);
+	int ret = nm_store_edit(nm_replace_plan_build, rules, n, NOTES_REPLACE, &plan, err, errlen);
 
 	if (!ret && plan.removed)
-		nm_hits_prune(); /* a rule added again counts from 0 */
+		nm_store_prune(list);
 	*added = ret ? 0 : plan.added;
 	*removed = ret ? 0 : plan.removed;
 	nm_plan_free(&plan);

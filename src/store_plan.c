@@ -127,7 +127,7 @@ static int nm_plan_put(struct nm_store *s, struct nm_plan *p, struct nm_key_inde
 {
 	struct nm_rule_key key;
 	struct nm_rule_val *v;
-	char text[160];
+	char text[NM_RULE_TEXT_MAX];
 	int ret = 1;
 
 	nm_rule_key(rule, &key);
@@ -228,7 +228,7 @@ int nm_del_plan_build(struct nm_store *s, const struct nm_rule *rules, size_t n,
 	for (i = 0; i < n; i++) {
 		struct nm_rule_key key;
 		struct nm_rule_val *v;
-		char text[160];
+		char text[NM_RULE_TEXT_MAX];
 
 		nm_rule_key(&rules[i], &key);
 		v = nm_plan_entry(s, p, &ix, &key, true, &entry, &store);

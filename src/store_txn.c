@@ -106,7 +106,7 @@ static int nm_build_value(const struct nm_batch *b, size_t i, uint32_t gen, stru
 			    (b->existed[i] && nm_port_find(&b->olds[i], &fin->r[k]) >= 0))
 				continue;
 			if (c >= NM_PORT_RULES || (sets && c >= NM_SET_SLOTS)) {
-				char text[160];
+				char text[NM_RULE_TEXT_MAX];
 
 				nm_entry_text(b, i, &fin->r[k], text, sizeof(text));
 				return STORE_ERR(-ENOSPC, "%s: while the switch runs its prefix would hold more "

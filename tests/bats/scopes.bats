@@ -78,6 +78,61 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 		and ($s[] | select(.cgroup == $kid) | .deny_rules == 1 and .default_deny == [])' <<<"$output"
 }
 
+@test "an unprivileged user in a default deny scope: the same verdicts, no way out of the scope, no say in its policy" {
+	local out before attached cmd
+	nm policy default deny cgroup "$SB"
+	nm allow add 127.0.0.2 port 443 cgroup "$SB"
+	# The probe's --user: uid and gid 65534, no groups, no capabilities. Not
+	# --newnet: for a user that takes a user namespace too, which not every
+	# kernel lets it make; this file's netns (host) or lo (VM) has
+	# 127.0.0.0/8 local as well.
+	probe_expect ECONNREFUSED --cgroup "$SB" --user 65534 connect tcp 127.0.0.2 443
+	probe_expect EPERM --cgroup "$SB" --user 65534 connect tcp 127.0.0.4 443
+	probe_expect EPERM --cgroup "$SB" --user 65534 sendto udp 127.0.0.2 53
+	# as_user CMD...: CMD as that user, started in $SB (a root shell joins it,
+	# then drops). nsenter -S/-G, not setpriv as in input.bats: this file runs
+	# in the VMs too, whose busybox setpriv cannot change the uid.
+	# shellcheck disable=SC2016 # the inner shell expands these
+	as_user() { nm_in_net bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec nsenter -S 65534 -G 65534 "$@"' bash "$SB" "$@"; }
+	# No way out: not into the cgroup layer's own cgroup, and not into a
+	# sibling delegated to the user either, since a move needs write access
+	# to the common ancestor ($CG) too. The process that tried is still in
+	# $SB, and still denied.
+	nm_cgroup_create out "$CG"
+	chown 65534:65534 "$out" "$out/cgroup.procs"
+	# shellcheck disable=SC2016
+	run as_user bash -c 'for to in "$1" "$2"; do echo $$ >"$to/cgroup.procs" && echo "moved to $to"; done
+		cat /proc/self/cgroup
+		exec "$3" connect tcp 127.0.0.4 443' bash "$CG" "$out" "$NMPROBE"
+	assert_failure 1
+	[[ $output != *"moved to"* ]]
+	[ "$(grep -c 'Permission denied' <<<"$output")" -eq 2 ]
+	assert_line "0::${SB#"$(nm_cgroup2_mount)"}"
+	assert_equal "${lines[-1]}" EPERM
+	[ -z "$(cat "$out/cgroup.procs")" ]
+	# No say in the policy: each command that would lift it says why it
+	# refuses, and nothing changed (not the scope, not what is attached).
+	before=$(nm -j policy list)
+	attached=$(nm -j status | jq -c '[.programs[] | {name, attached}]')
+	while read -r cmd; do
+		# shellcheck disable=SC2086 # $cmd is the words of one command
+		run as_user "$NETMONCTL" --pin-dir "$NM_PIN_DIR" $cmd
+		assert_failure 1
+		[ "${#lines[@]}" -eq 1 ]
+		assert_output "netmonctl: ${cmd%% *}: needs root (CAP_BPF and CAP_NET_ADMIN); uid 65534 has neither"
+	done <<-EOT
+		policy del cgroup $SB
+		policy default allow cgroup $SB
+		allow add 127.0.0.4 cgroup $SB
+		allow flush cgroup $SB
+		detach cgroup $CG
+	EOT
+	[ "$(nm -j policy list)" = "$before" ]
+	[ "$(nm -j status | jq -c '[.programs[] | {name, attached}]')" = "$attached" ]
+	probe_expect EPERM --cgroup "$SB" --user 65534 connect tcp 127.0.0.4 443
+	probe_expect ECONNREFUSED --cgroup "$SB" --user 65534 connect tcp 127.0.0.2 443
+}
+
 @test "a scope outside the cgroup layer's subtree: its own rules only, not the global ones" {
 	local out
 	nm_cgroup_create out
