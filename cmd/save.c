@@ -48,7 +48,7 @@ static int save_rule(const struct nm_rule *key_rule, void *arg)
 
 static int save_attached(FILE *f)
 {
-	char path[NM_PATH_MAX];
+	char path[NM_PATH_MAX], word[NM_PATH_MAX + 2];
 	uint64_t *ids;
 	size_t n, i;
 	bool lsm;
@@ -59,7 +59,7 @@ static int save_attached(FILE *f)
 			fprintf(f, "# attached to cgroup id %llu, which no longer exists\n",
 				(unsigned long long)ids[i]);
 		else
-			fprintf(f, "attach cgroup %s\n", path);
+			fprintf(f, "attach cgroup %s\n", nm_word_format(path, word, sizeof(word)));
 	}
 	if (!err && lsm)
 		fprintf(f, "attach lsm\n");

@@ -179,6 +179,9 @@ int nm_rule_parse_line(char *line, struct nm_rule *out, int max, char *err, size
  * may hold blanks and `#`, an unquoted `#` ends the line. Returns how
  * many (<= max), or -EINVAL with a message in err. */
 int nm_line_words(char *line, char **w, int max, char *err, size_t errlen);
+/* A word as nm_line_words() reads it back: quoted when it holds a blank or
+ * a `#` (a word with a `"` cannot hold those). Returns buf or w. */
+const char *nm_word_format(const char *w, char *buf, size_t len);
 const char *nm_proto_name(uint8_t protos, uint8_t family); /* a class, as `proto` reads it */
 void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);

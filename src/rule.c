@@ -372,13 +372,19 @@ int nm_rule_parse(int argc, char **argv, struct nm_rule *out, int max, char *err
 }
 
 /* A quoted word ends at its closing quote, which a blank or the end of
- * the line follows: `"a b"c` would be ambiguous. */
+ * the line follows: `"a b"c` would be ambiguous. It holds printable ASCII
+ * and spaces only: a `#` inside quotes lets a line's other bytes through
+ * (src/rulefile.c), and an error message may quote the word. */
 static char *nm_quoted_word(char *p, char *err, size_t errlen)
 {
-	char *end = strchr(p + 1, '"');
+	char *end = strchr(p + 1, '"'), *c;
 
 	if (!end)
 		return snprintf(err, errlen, "unterminated quote"), NULL;
+	for (c = p + 1; c < end; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			return snprintf(err, errlen, "byte 0x%02x inside quotes: printable ASCII only",
+					(unsigned char)*c), NULL;
 	if (end[1] && end[1] != ' ' && end[1] != '\t')
 		return snprintf(err, errlen, "a blank must follow a closing quote"), NULL;
 	*end = 0;
@@ -404,10 +410,22 @@ int nm_line_words(char *line, char **w, int max, char *err, size_t errlen)
 			continue;
 		}
 		w[n++] = p;
-		p += strcspn(p, " \t");
+		p += strcspn(p, " \t#");
+		if (*p == '#') { /* `10.0.0.1#note`: the comment ends the word too */
+			*p = 0;
+			return n;
+		}
 		if (*p)
 			*p++ = 0;
 	}
+}
+
+const char *nm_word_format(const char *w, char *buf, size_t len)
+{
+	if (!w[strcspn(w, " \t#")] && *w)
+		return w;
+	snprintf(buf, len, "\"%s\"", w);
+	return buf;
 }
 
 /* One line of a rules file, without its line ending (src/rulefile.c has

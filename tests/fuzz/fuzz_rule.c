@@ -5,7 +5,8 @@
  * Checks, beyond the sanitizers: an accepted RULE stands for 1 to
  * NM_RULE_SPLIT_MAX rules, no two the same (port lists fold duplicates);
  * each formats to text that parses back to that one rule and formats the
- * same again; its map key and bucket slot stay inside the layout; a
+ * same again (a comment quoted, nm_line_words); its map key and bucket
+ * slot stay inside the layout; a
  * rejection has a one-line message.
  */
 #include <errno.h>
@@ -18,15 +19,15 @@
 
 static void check_accepted(const struct nm_rule *r)
 {
-	char text[160], again[160], err[300], buf[160], *argv[16], *save = NULL, *t;
+	char text[NM_RULE_TEXT_MAX], again[NM_RULE_TEXT_MAX], err[300], buf[NM_RULE_TEXT_MAX], *argv[16];
 	struct nm_rule r2[2];
 	struct nm_rule_key k;
-	int argc = 0;
+	int argc;
 
 	nm_rule_format(r, text, sizeof(text));
 	snprintf(buf, sizeof(buf), "%s", text);
-	for (t = strtok_r(buf, " ", &save); t && argc < 16; t = strtok_r(NULL, " ", &save))
-		argv[argc++] = t;
+	argc = nm_line_words(buf, argv, 16, err, sizeof(err)); /* a comment is quoted */
+	FUZZ_ASSERT(argc > 0);
 	FUZZ_ASSERT(nm_rule_parse(argc, argv, r2, 2, err, sizeof(err)) == 1);
 	FUZZ_ASSERT(!memcmp(r, &r2[0], sizeof(*r)));
 	nm_rule_format(&r2[0], again, sizeof(again));
@@ -77,5 +78,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(memcmp(&r[j], &r[k], sizeof(r[j])));
 	}
 	free(buf);
+	nm_note_pool_free();
 	return 0;
 }

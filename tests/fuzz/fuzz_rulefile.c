@@ -52,21 +52,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; err[i]; i++)
 			FUZZ_ASSERT((unsigned char)err[i] >= 0x20 && err[i] != 0x7f);
 		nm_rules_free(&rs);
+		nm_note_pool_free();
 		return 0;
 	}
 	/* What was read, written out the way `deny list` does, reads back the same. */
-	text = malloc(rs.n * 160 + 1);
+	text = malloc(rs.n * NM_RULE_TEXT_MAX + 1);
 	FUZZ_ASSERT(text);
 	for (i = 0; i < rs.n; i++) {
-		nm_rule_format(&rs.v[i], text + len, 160);
+		nm_rule_format(&rs.v[i], text + len, NM_RULE_TEXT_MAX);
 		len += strlen(text + len);
 		text[len++] = '\n';
 	}
 	FUZZ_ASSERT(read_rules((const uint8_t *)text, len, 64 << 10, &back, err, sizeof(err)) == 0);
 	FUZZ_ASSERT(back.n == rs.n);
-	FUZZ_ASSERT(!rs.n || !memcmp(back.v, rs.v, rs.n * sizeof(*rs.v)));
+	FUZZ_ASSERT(fuzz_same_rules(back.v, rs.v, rs.n));
 	free(text);
 	nm_rules_free(&rs);
 	nm_rules_free(&back);
+	nm_note_pool_free();
 	return 0;
 }

@@ -32,7 +32,7 @@ static int read_state(const void *data, size_t size, struct nm_state *st, char *
 /* The state as `save` writes it (the load line too, when given). */
 static char *write_state(const struct nm_state *st, size_t *len)
 {
-	char *buf = NULL, rule[160];
+	char *buf = NULL, rule[NM_RULE_TEXT_MAX], word[NM_PATH_MAX + 2];
 	FILE *f = open_memstream(&buf, len);
 	size_t i;
 
@@ -43,7 +43,7 @@ static char *write_state(const struct nm_state *st, size_t *len)
 	if (st->mode >= 0)
 		fprintf(f, "mode %s\n", st->mode == NM_MODE_AUDIT ? "audit" : "enforce");
 	for (i = 0; i < st->n_cgroups; i++)
-		fprintf(f, "attach cgroup %s\n", st->cgroups[i]);
+		fprintf(f, "attach cgroup %s\n", nm_word_format(st->cgroups[i], word, sizeof(word)));
 	if (st->lsm)
 		fprintf(f, "attach lsm\n");
 	for (i = 0; i < st->rules.n; i++) {
@@ -67,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(!strncmp(err, "fuzz:", 5));
 		for (i = 0; err[i]; i++)
 			FUZZ_ASSERT((unsigned char)err[i] >= 0x20 && err[i] != 0x7f);
+		nm_note_pool_free();
 		return 0;
 	}
 	text = write_state(&st, &len);
@@ -77,9 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < st.n_cgroups; i++)
 		FUZZ_ASSERT(!strcmp(back.cgroups[i], st.cgroups[i]));
 	FUZZ_ASSERT(back.rules.n == st.rules.n);
-	FUZZ_ASSERT(!st.rules.n || !memcmp(back.rules.v, st.rules.v, st.rules.n * sizeof(*st.rules.v)));
+	FUZZ_ASSERT(fuzz_same_rules(back.rules.v, st.rules.v, st.rules.n));
 	free(text);
 	nm_state_free(&st);
 	nm_state_free(&back);
+	nm_note_pool_free();
 	return 0;
 }

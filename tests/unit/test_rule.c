@@ -284,6 +284,56 @@ static void test_parse_line(void)
 	CHECK_STR(err, "port 1,2,3: stands for 3 rules, more than 2");
 }
 
+/* `comment TEXT`: quoted in a line, one word on a command line, printed
+ * back quoted, not part of the rule's identity. */
+static void test_comments(void)
+{
+	char line[256], err[300], text[NM_RULE_TEXT_MAX], *w[8];
+	struct nm_rule r, v[4];
+
+	snprintf(line, sizeof(line), "10.0.0.1 port 22 comment \"jump host #2\" dir bind # why");
+	CHECK_INT(nm_rule_parse_line(line, &r, 1, err, sizeof(err)), 1);
+	CHECK_STR(nm_note_text(r.note), "jump host #2");
+	CHECK_INT(r.dir, NM_DIR_BIND);
+	nm_rule_format(&r, text, sizeof(text));
+	CHECK_STR(text, "10.0.0.1 port 22 dir bind comment \"jump host #2\"");
+	/* the printed form reads back as the same rule and comment */
+	snprintf(line, sizeof(line), "%s", text);
+	CHECK_INT(nm_rule_parse_line(line, v, 1, err, sizeof(err)), 1);
+	CHECK(!strcmp(nm_note_text(v[0].note), "jump host #2"));
+	/* every rule of a port list carries it */
+	snprintf(line, sizeof(line), "10.0.0.1 port 22,80 comment web");
+	CHECK_INT(nm_rule_parse_line(line, v, 4, err, sizeof(err)), 2);
+	CHECK_STR(nm_note_text(v[0].note), "web");
+	CHECK_STR(nm_note_text(v[1].note), "web");
+	CHECK_INT(parse_all("10.0.0.1 comment", v, 1, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "comment needs a value");
+	CHECK_INT(parse_all("10.0.0.1 comment a comment b", v, 1, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "comment given twice");
+	static const char *const bad[] = { "a\"b", "a\\b", "tab\there", "caf\xc3\xa9", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_MSG(nm_note_check(bad[i], err, sizeof(err)) == -EINVAL && !strchr(err, '\n'), "%s", bad[i]);
+	memset(text, 'x', NM_NOTE_MAX - 1);
+	text[NM_NOTE_MAX - 1] = 0;
+	CHECK_INT(nm_note_check(text, err, sizeof(err)), 0);
+	text[NM_NOTE_MAX - 1] = 'x';
+	text[NM_NOTE_MAX] = 0;
+	CHECK_INT(nm_note_check(text, err, sizeof(err)), -EINVAL);
+	/* line words: quotes hold blanks and #, an unquoted # ends the line */
+	snprintf(line, sizeof(line), "a \"b c#d\" e#f g");
+	CHECK_INT(nm_line_words(line, w, 8, err, sizeof(err)), 3);
+	CHECK_STR(w[1], "b c#d");
+	CHECK_STR(w[2], "e");
+	snprintf(line, sizeof(line), "a \"b c");
+	CHECK_INT(nm_line_words(line, w, 8, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "unterminated quote");
+	snprintf(line, sizeof(line), "a \"b\"c");
+	CHECK_INT(nm_line_words(line, w, 8, err, sizeof(err)), -EINVAL);
+	snprintf(line, sizeof(line), "\"\" x");
+	CHECK_INT(nm_line_words(line, w, 8, err, sizeof(err)), 2);
+	CHECK_STR(w[0], "");
+}
+
 /* ---- port lists and service names ---- */
 
 /* RULE text -> the canonical rules it stands for, one per line. */
@@ -902,6 +952,7 @@ int main(void)
 	RUN(test_rulefile_read_errors);
 	RUN(test_rulefile_nonblocking);
 	RUN(test_rule_key);
+	RUN(test_comments);
 	RUN(test_rule_lists);
 	RUN(test_bucket_ranges);
 	RUN(test_bucket_slots);
