@@ -25,9 +25,21 @@ struct deny_test_job {
 	size_t enforced; /* rules that hold for it and that a layer enforces for it */
 };
 
-static int deny_test_rule(const struct nm_rule *r, void *arg)
+/* The stored comments, so a rule that decided is shown with its own. */
+static struct nm_notes deny_test_notes;
+
+static struct nm_rule deny_test_noted(const struct nm_rule *key_rule)
+{
+	struct nm_rule r = *key_rule;
+
+	r.note = nm_notes_of(&deny_test_notes, &r);
+	return r;
+}
+
+static int deny_test_rule(const struct nm_rule *key_rule, void *arg)
 {
 	struct deny_test_job *j = arg;
+	struct nm_rule rule = deny_test_noted(key_rule), *r = &rule;
 	enum nm_enforced how = nm_rule_enforced(r, j->dirs);
 	json_t *o = nm_rule_json(r, how);
 
@@ -85,8 +97,13 @@ static void deny_test_print(const struct deny_test_job *j, const struct nm_rule 
 								 : ", but not enforced: no layer is attached")
 			   : ", but not enforced for every protocol: the cgroup layer sees no raw socket and "
 			     "no unconnected ping send");
-	for (i = 0; i < j->n; i++)
-		printf("  %s\n", json_string_value(json_object_get(json_array_get(j->rules, i), "rule")));
+	for (i = 0; i < j->n; i++) {
+		json_t *r = json_array_get(j->rules, i);
+		const char *note = json_string_value(json_object_get(r, "comment"));
+
+		printf("  %s%s%s%s\n", json_string_value(json_object_get(r, "rule")), note ? " comment \"" : "",
+		       note ? note : "", note ? "\"" : "");
+	}
 }
 
 /* ---- the scopes on a cgroup's path ---- */
@@ -97,12 +114,13 @@ struct deny_test_hits {
 	json_t *out;
 };
 
-static int deny_test_hit(const struct nm_rule *r, void *arg)
+static int deny_test_hit(const struct nm_rule *key_rule, void *arg)
 {
 	struct deny_test_hits *h = arg;
+	struct nm_rule r = deny_test_noted(key_rule);
 	char text[NM_RULE_TEXT_MAX];
 
-	nm_rule_format(r, text, sizeof(text));
+	nm_rule_format(&r, text, sizeof(text));
 	return json_array_append_new(h->out, json_string(text)) ? -ENOMEM : 0;
 }
 
@@ -249,6 +267,8 @@ int deny_test(int argc, char **argv)
 	lock = err ? -1 : nm_lock_shared();
 	if (!err && lock < 0)
 		err = nm_sys(nm_opts.pin_dir, lock);
+	if (!err && (err = nm_notes_load(&deny_test_notes)) != 0)
+		err = nm_sys("deny test: comments", err);
 	n = err ? 0 : deny_test_addrs(q, addrs);
 	j.pclass = err ? 0 : q->port.protos;
 	for (i = 0; !err && i < n; i++) {
@@ -282,6 +302,7 @@ int deny_test(int argc, char **argv)
 		deny_test_print(&j, q, cfg.mode, global);
 		deny_test_print_scopes(scopes);
 	}
+	nm_notes_free(&deny_test_notes);
 	json_decref(checked);
 	json_decref(j.rules);
 	json_decref(global);

@@ -166,11 +166,24 @@ completes() {
 	run completes "netmonctl policy del "
 	assert_output "cgroup"
 	run completes "netmonctl allow add 10.0.0.0/8 port 443 "
-	assert_output "port proto dir cgroup"
+	assert_output "port proto dir comment cgroup"
 	run completes "netmonctl deny list "
 	assert_output "cgroup"
 	run completes "netmonctl deny test 10.0.0.1 "
 	assert_output "port proto dir cgroup pid"
+}
+
+@test "the rule keywords of the source (rule_kw) are in help, the man page, the README and the completion" {
+	local kws kw
+	kws=$(sed -n 's/^static const char \*const rule_kw\[\] = { \(.*\), NULL };/\1/p' "$ROOT/src/rule.c" | tr -d '",')
+	[ "$(wc -w <<<"$kws")" -ge 4 ] # port proto dir comment: the pattern still matches
+	run completes "netmonctl deny add 10.0.0.1 "
+	for kw in $kws; do
+		help_text | grep -qE "\\[$kw " || { echo "help lacks [$kw" >&2; return 1; }
+		grep -qE "\\[\\\\fB$kw\\\\fR" "$ROOT/man/netmonctl.8" || { echo "man lacks [$kw" >&2; return 1; }
+		grep -qE "\\[$kw " "$ROOT/README.md" || { echo "README lacks [$kw" >&2; return 1; }
+		[[ " $output " == *" $kw "* ]] || { echo "completion lacks $kw: $output" >&2; return 1; }
+	done
 }
 
 @test "port lists and service names: one grammar in help, deny help, the man page and the README" {
