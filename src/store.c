@@ -285,7 +285,7 @@ static int nm_test_entry(struct nm_test_walk *t, const struct nm_rule_key *query
  * host address; its port unless any_port; a protocol in its protos; its
  * dir): the host rule, then the trie from the longest covering prefix to
  * each shorter one, down to `any` (the global deny list's only). The same walk as the hooks' nm_lookup
- * (bpf/netmonctl.bpf.c), which cannot share code with user space. The
+ * (bpf/nm_decide.bpf.h), which cannot share code with user space. The
  * caller holds the lock shared.
  */
 int nm_store_test(const struct nm_rule *q, bool any_port, nm_rule_cb cb, void *arg)
