@@ -86,12 +86,21 @@ static const char *deny_what(const char *sub)
 	return buf;
 }
 
-/* A trailing `cgroup PATH` names the scope; taken off argv. */
+/* `cgroup PATH` names the scope; taken off argv. After a RULE's address
+ * it may stand between its keyword pairs (`... cgroup P comment T`);
+ * elsewhere (`file F`, list, flush) it comes last. */
 static void deny_take_scope(int *argc, char **argv)
 {
-	if (*argc >= 2 && !strcmp(argv[*argc - 2], "cgroup")) {
-		D.cgroup = argv[*argc - 1];
+	bool rule = *argc >= 3 && strcmp(argv[0], "file");
+	int i;
+
+	for (i = rule ? 1 : *argc - 2; i >= 0 && i + 1 < *argc; i += 2) {
+		if (strcmp(argv[i], "cgroup"))
+			continue;
+		D.cgroup = argv[i + 1];
+		memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof(*argv));
 		*argc -= 2;
+		return;
 	}
 }
 
@@ -109,30 +118,6 @@ static int deny_find_list(const char *what, bool create)
 	if (!err)
 		D.list = nm_list_id(D.scope, D.allow);
 	return err;
-}
-
-/*
- * The rules into the list. `any` stops before the list field in a key,
- * so outside the global deny list it is written as 0.0.0.0/0 and ::/0
- * (bpf/netmonctl.h); `deny list` shows those two.
- */
-static int deny_rules_to_list(struct nm_rules *rs)
-{
-	size_t i, n = rs->n;
-
-	for (i = 0; i < n; i++) {
-		struct nm_rule *r = &rs->v[i], v6;
-
-		r->list = D.list;
-		if (r->family != NM_FAM_ANY || nm_list_sees_any(D.list))
-			continue;
-		r->family = NM_FAM_V4;
-		v6 = *r;
-		v6.family = NM_FAM_V6;
-		if (nm_rules_push(rs, &v6))
-			return -ENOMEM;
-	}
-	return 0;
 }
 
 /* -d: an earlier edit was killed and this command repaired the counts. */
@@ -169,7 +154,7 @@ static int deny_locked(const char *what, struct nm_rules *rs, bool create,
 		close(lock);
 		return err;
 	}
-	if (rs && deny_rules_to_list(rs)) {
+	if (rs && nm_rules_set_list(rs, 0, D.list)) {
 		close(lock);
 		return nm_sys(what, ENOMEM);
 	}

@@ -85,14 +85,12 @@ static int policy_default_parse(int argc, char **argv, struct policy_args *a)
 			return nm_usage("policy default", "dir '%s': expected egress, bind or ingress", argv[i + 1]);
 		a->dirs |= 1u << v;
 	}
-	if (!a->dirs)
-		a->dirs = NM_DEFAULT_DIRS;
 	return 0;
 }
 
 static uint8_t policy_apply_mask(uint8_t mask, const struct policy_args *a)
 {
-	return a->deny ? (uint8_t)(mask | a->dirs) : (uint8_t)(mask & ~a->dirs);
+	return nm_default_apply(mask, a->deny, a->dirs);
 }
 
 static int policy_default(int argc, char **argv)
@@ -244,7 +242,7 @@ static int policy_del(int argc, char **argv)
 	char msg[512] = "";
 	uint64_t gone[2] = { 0, 0 };
 	uint32_t id;
-	int lock, err, allow;
+	int lock, err;
 
 	if (argc != 2 || nm_keyword(argv[0], (const char *const[]){ "cgroup", NULL }) != 0)
 		return nm_usage("policy del", "expected cgroup PATH");
@@ -252,13 +250,8 @@ static int policy_del(int argc, char **argv)
 	if (err)
 		return err;
 	err = nm_scope_get("policy del", argv[1], false, &id, &rec);
-	/* Its lists emptied first, each in one switch: a killed del leaves a
-	 * scope with fewer rules, never rules no scope owns. */
-	for (allow = 0; allow < 2 && !err; allow++)
-		if (nm_store_flush(nm_list_id(id, allow), &gone[allow], msg, sizeof(msg)))
-			err = nm_fail(NM_EXIT_RUNTIME, "policy del", "%s", msg);
-	if (!err && (err = nm_scope_remove(id)) != 0)
-		err = nm_sys("policy del", err);
+	if (!err && nm_scope_drop(id, gone, msg, sizeof(msg)))
+		err = nm_fail(NM_EXIT_RUNTIME, "policy del", "%s", msg);
 	close(lock);
 	if (err)
 		return err;

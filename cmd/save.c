@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * netmonctl save [ FILE | - ]: the whole state in one file that `restore`
- * reads back (src/statefile.c): load sizes, mode, attachments, rules.
+ * reads back (src/statefile.c): load sizes, mode, attachments, the
+ * global default and lists, and every scope's default and lists.
  * A FILE is written beside itself and renamed over, so it is always either
  * the old state or the whole new one.
  */
@@ -33,6 +34,8 @@ static uint32_t save_map_size(const char *name)
 struct save_ctx {
 	FILE *f;
 	struct nm_notes notes;
+	const char *verb;  /* deny or allow */
+	const char *where; /* "" or " cgroup PATH" */
 };
 
 static int save_rule(const struct nm_rule *key_rule, void *arg)
@@ -43,7 +46,40 @@ static int save_rule(const struct nm_rule *key_rule, void *arg)
 
 	r.note = nm_notes_of(&c->notes, &r);
 	nm_rule_format(&r, text, sizeof(text));
-	return fprintf(c->f, "deny %s\n", text) < 0 ? -EIO : 0;
+	return fprintf(c->f, "%s %s%s\n", c->verb, text, c->where) < 0 ? -EIO : 0;
+}
+
+/* One scope's default (a line per dir it denies) and lists. */
+static int save_scope_policy(struct save_ctx *c, uint32_t scope, uint8_t default_deny)
+{
+	int dir, err;
+
+	for (dir = 0; dir < NM_DIR_MAX; dir++)
+		if (default_deny & (1u << dir))
+			fprintf(c->f, "policy default deny dir %s%s\n", nm_dir_names[dir], c->where);
+	c->verb = "allow";
+	err = nm_store_walk(nm_list_id(scope, 1), save_rule, c);
+	c->verb = "deny";
+	return err ?: nm_store_walk(nm_list_id(scope, 0), save_rule, c);
+}
+
+/* A scope whose cgroup is gone is left out, and said so: restore could
+ * not make it. */
+static int save_scope(uint32_t id, const struct nm_scope *rec, void *arg)
+{
+	struct save_ctx *c = arg;
+	char path[NM_PATH_MAX], word[NM_PATH_MAX + 2], where[NM_PATH_MAX + 16];
+	uint64_t cgid = 0;
+
+	if (nm_cgroup_resolve(rec->path, path, sizeof(path)) || nm_cgroup_id(path, &cgid) ||
+	    cgid != rec->cgroup_id) {
+		fprintf(c->f, "# scope %u: its cgroup %s was removed; not saved ('policy del')\n", id,
+			rec->path);
+		return 0;
+	}
+	snprintf(where, sizeof(where), " cgroup %s", nm_word_format(rec->path, word, sizeof(word)));
+	c->where = where;
+	return save_scope_policy(c, id, rec->default_deny);
 }
 
 static int save_attached(FILE *f)
@@ -71,7 +107,7 @@ static int save_attached(FILE *f)
 static int save_write(FILE *f)
 {
 	struct nm_config cfg;
-	struct save_ctx c = { f, {} };
+	struct save_ctx c = { f, {}, "deny", "" };
 	char when[64];
 	time_t now = time(NULL);
 	int err = nm_config_read(&cfg);
@@ -88,7 +124,9 @@ static int save_write(FILE *f)
 	if (!err)
 		err = nm_notes_load(&c.notes);
 	if (!err)
-		err = nm_store_walk(0, save_rule, &c);
+		err = save_scope_policy(&c, 0, cfg.default_deny);
+	if (!err)
+		err = nm_scopes_walk(save_scope, &c);
 	nm_notes_free(&c.notes);
 	if (!err && fflush(f))
 		err = -errno;

@@ -209,6 +209,9 @@ struct nm_rules {
 int nm_rules_reserve(struct nm_rules *rs, size_t cap);
 int nm_rules_push(struct nm_rules *rs, const struct nm_rule *r);
 void nm_rules_free(struct nm_rules *rs);
+/* Rules from..n go into list: outside the global deny list `any` becomes
+ * 0.0.0.0/0 and ::/0 (the second appended). 0 or -ENOMEM. */
+int nm_rules_set_list(struct nm_rules *rs, size_t from, uint16_t list);
 /* Append every rule read from fd to rs; on error rs is as it was. Returns 0,
  * -EINVAL for bad content ("NAME:LINE: why" in err), -ENOMEM, or the -errno
  * of a failed read ("NAME: why"). Waits with poll() on a non-blocking fd. */
@@ -232,7 +235,16 @@ struct nm_state {
 	bool lsm;                 /* attach lsm */
 	char **cgroups;           /* attach cgroup PATH */
 	size_t n_cgroups;
-	struct nm_rules rules; /* deny RULE: the whole rule set */
+	/* deny|allow RULE [cgroup PATH]: every list's rules; r->list is
+	 * nm_list_id(0, allow) globally, nm_list_id(1 + i, allow) for scopes[i]
+	 * (numbers of this file, not scope ids) */
+	struct nm_rules rules;
+	uint8_t default_deny; /* policy default ...: the global scope's dirs */
+	struct nm_state_scope {
+		char *cgroup; /* as the file names it */
+		uint8_t default_deny;
+	} *scopes;
+	size_t n_scopes;
 };
 int nm_statefile_read(int fd, const char *name, struct nm_state *st, char *err, size_t errlen);
 void nm_state_free(struct nm_state *st);
@@ -353,6 +365,8 @@ void nm_notes_edit_free(struct nm_notes_edit *e);
 int nm_notes_prune(uint16_t list); /* after an edit that removed rules of list */
 
 /* ---- scope.c: a cgroup subtree's own lists and default ---- */
+/* A default's dir mask after `policy default {allow|deny}` for dirs (0: NM_DEFAULT_DIRS). */
+uint8_t nm_default_apply(uint8_t mask, bool deny, uint8_t dirs);
 int nm_scope_read(uint32_t id, struct nm_scope *rec);
 int nm_scope_write(uint32_t id, const struct nm_scope *rec);
 typedef int (*nm_scope_cb)(uint32_t id, const struct nm_scope *rec, void *arg);
@@ -364,6 +378,9 @@ int nm_scope_sync(uint32_t id, const struct nm_scope *rec);
 int nm_scope_attached(uint32_t id);
 int nm_scope_links_walk(nm_link_cb cb, void *arg);
 int nm_scope_remove(uint32_t id);
+/* Both lists emptied (each in one switch), then nm_scope_remove:
+ * gone[allow] gets how many rules each held. 0, or -errno with err set. */
+int nm_scope_drop(uint32_t id, uint64_t gone[2], char *err, size_t errlen);
 int nm_scopes_detach_all(void);
 
 #endif

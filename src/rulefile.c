@@ -65,6 +65,27 @@ void nm_rules_free(struct nm_rules *rs)
 	memset(rs, 0, sizeof(*rs));
 }
 
+/* `any` stops before the list field in a key, so only the global deny
+ * list can hold it (bpf/netmonctl.h); `deny list` shows the two prefixes. */
+int nm_rules_set_list(struct nm_rules *rs, size_t from, uint16_t list)
+{
+	size_t i, n = rs->n;
+
+	for (i = from; i < n; i++) {
+		struct nm_rule *r = &rs->v[i], v6;
+
+		r->list = list;
+		if (r->family != NM_FAM_ANY || nm_list_sees_any(list))
+			continue;
+		r->family = NM_FAM_V4;
+		v6 = *r;
+		v6.family = NM_FAM_V6;
+		if (nm_rules_push(rs, &v6))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 struct rf {
 	int fd;
 	const char *name;

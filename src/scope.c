@@ -37,6 +37,13 @@ static int nm_scopes_fd(void)
 	return fd;
 }
 
+uint8_t nm_default_apply(uint8_t mask, bool deny, uint8_t dirs)
+{
+	if (!dirs)
+		dirs = NM_DEFAULT_DIRS;
+	return deny ? (uint8_t)(mask | dirs) : (uint8_t)(mask & ~dirs);
+}
+
 int nm_scope_read(uint32_t id, struct nm_scope *rec)
 {
 	int fd = nm_scopes_fd(), err;
@@ -305,6 +312,19 @@ int nm_scope_remove(uint32_t id)
 	err = bpf_map_delete_elem(fd, &id) && errno != ENOENT ? -errno : 0;
 	close(fd);
 	return err ?: nm_scope_levels_write();
+}
+
+/* Its lists emptied first, each in one switch: a killed drop leaves a
+ * scope with fewer rules, never rules no scope owns. */
+int nm_scope_drop(uint32_t id, uint64_t gone[2], char *err, size_t errlen)
+{
+	int allow, ret = 0;
+
+	for (allow = 0; allow < 2 && !ret; allow++)
+		ret = nm_store_flush(nm_list_id(id, allow), &gone[allow], err, errlen);
+	if (!ret && (ret = nm_scope_remove(id)) != 0)
+		snprintf(err, errlen, "%s (%s)", strerror(-ret), nm_errno_name(ret));
+	return ret;
 }
 
 static int nm_scope_link_release(const char *name, int fd, void *arg)

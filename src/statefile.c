@@ -7,8 +7,12 @@
  *   mode { enforce | audit }
  *   attach cgroup PATH
  *   attach lsm
- *   deny RULE
- * Blank lines and `# comments` are allowed. Nothing here prints.
+ *   deny RULE [cgroup PATH]
+ *   allow RULE [cgroup PATH]
+ *   policy default { allow | deny } [dir DIR]... [cgroup PATH]
+ * Blank lines and `# comments` are allowed; a word may be "quoted". The
+ * lists, defaults and scopes a file names are the whole policy: a scope
+ * it does not name is removed by `restore`. Nothing here prints.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +29,9 @@ void nm_state_free(struct nm_state *st)
 	for (i = 0; i < st->n_cgroups; i++)
 		free(st->cgroups[i]);
 	free(st->cgroups);
+	for (i = 0; i < st->n_scopes; i++)
+		free(st->scopes[i].cgroup);
+	free(st->scopes);
 	nm_rules_free(&st->rules);
 	memset(st, 0, sizeof(*st));
 	st->mode = -1;
@@ -66,16 +73,77 @@ static int st_mode(struct nm_state *st, int n, char **w, char *msg, size_t len)
 	return 0;
 }
 
-static int st_deny(struct nm_state *st, int n, char **w, char *msg, size_t len)
+#define ST_NOMEM(msg, len) (snprintf(msg, len, "%s (ENOMEM)", strerror(ENOMEM)), -ENOMEM)
+
+/* A trailing `cgroup PATH` (taken off the words): the scope's number in
+ * the file, 1 + its index in st->scopes, made at its first mention; 0
+ * without one (the global scope). <0 on error. */
+static int st_scope(struct nm_state *st, int *n, char **w, char *msg, size_t len)
+{
+	struct nm_state_scope *v;
+	const char *path;
+	size_t i;
+
+	if (*n < 3 || strcmp(w[*n - 2], "cgroup"))
+		return 0;
+	path = w[*n - 1];
+	*n -= 2;
+	if (path[0] != '/')
+		return snprintf(msg, len, "cgroup %.200s: an absolute path", path), -EINVAL;
+	for (i = 0; i < st->n_scopes; i++)
+		if (!strcmp(st->scopes[i].cgroup, path))
+			return (int)i + 1;
+	if (st->n_scopes == NM_MAX_SCOPES)
+		return snprintf(msg, len, "more than %d scopes", NM_MAX_SCOPES), -EINVAL;
+	v = realloc(st->scopes, (st->n_scopes + 1) * sizeof(*v));
+	if (!v)
+		return ST_NOMEM(msg, len);
+	st->scopes = v;
+	v[st->n_scopes].default_deny = 0;
+	v[st->n_scopes].cgroup = strdup(path);
+	if (!v[st->n_scopes].cgroup)
+		return ST_NOMEM(msg, len);
+	return (int)++st->n_scopes;
+}
+
+/* deny|allow RULE [cgroup PATH] */
+static int st_rule(struct nm_state *st, int n, char **w, char *msg, size_t len)
 {
 	struct nm_rule r[NM_RULE_SPLIT_MAX];
-	int k = nm_rule_parse(n - 1, w + 1, r, NM_RULE_SPLIT_MAX, msg, len), j;
+	int scope = st_scope(st, &n, w, msg, len), k, j;
 
+	if (scope < 0)
+		return scope;
+	k = nm_rule_parse(n - 1, w + 1, r, NM_RULE_SPLIT_MAX, msg, len);
 	if (k < 0)
 		return -EINVAL;
-	for (j = 0; j < k; j++)
+	for (j = 0; j < k; j++) {
+		r[j].list = nm_list_id((uint32_t)scope, !strcmp(w[0], "allow"));
 		if (nm_rules_push(&st->rules, &r[j]))
-			return snprintf(msg, len, "%s (ENOMEM)", strerror(ENOMEM)), -ENOMEM;
+			return ST_NOMEM(msg, len);
+	}
+	return 0;
+}
+
+/* policy default { allow | deny } [dir DIR]... [cgroup PATH] */
+static int st_policy(struct nm_state *st, int n, char **w, char *msg, size_t len)
+{
+	int scope = st_scope(st, &n, w, msg, len), i, v;
+	uint8_t dirs = 0, *mask;
+
+	if (scope < 0)
+		return scope;
+	if (n < 3 || strcmp(w[1], "default") || (strcmp(w[2], "allow") && strcmp(w[2], "deny")))
+		return snprintf(msg, len, "expected: policy default { allow | deny } [dir DIR] [cgroup PATH]"),
+		       -EINVAL;
+	for (i = 3; i < n; i += 2) {
+		v = i + 1 < n && !strcmp(w[i], "dir") ? nm_keyword(w[i + 1], nm_dir_keywords) : -1;
+		if (v < 0 || strcmp(w[i + 1], nm_dir_keywords[v]))
+			return snprintf(msg, len, "policy default: expected dir egress, bind or ingress"), -EINVAL;
+		dirs |= 1u << v;
+	}
+	mask = scope ? &st->scopes[scope - 1].default_deny : &st->default_deny;
+	*mask = nm_default_apply(*mask, !strcmp(w[2], "deny"), dirs);
 	return 0;
 }
 
@@ -87,8 +155,10 @@ static int st_line(void *arg, char *line, char *msg, size_t len)
 
 	if (n <= 0)
 		return n;
-	if (!strcmp(w[0], "deny"))
-		return st_deny(st, n, w, msg, len);
+	if (!strcmp(w[0], "deny") || !strcmp(w[0], "allow"))
+		return st_rule(st, n, w, msg, len);
+	if (!strcmp(w[0], "policy"))
+		return st_policy(st, n, w, msg, len);
 	if (!strcmp(w[0], "attach"))
 		return st_attach(st, n, w, msg, len);
 	if (!strcmp(w[0], "mode"))
@@ -99,7 +169,7 @@ static int st_line(void *arg, char *line, char *msg, size_t len)
 		st->load_set = true;
 		return nm_load_opts_parse(n - 1, w + 1, &st->load, msg, len);
 	}
-	return snprintf(msg, len, "'%.40s': expected load, mode, attach or deny", w[0]), -EINVAL;
+	return snprintf(msg, len, "'%.40s': expected load, mode, attach, deny, allow or policy", w[0]), -EINVAL;
 }
 
 int nm_statefile_read(int fd, const char *name, struct nm_state *st, char *err, size_t errlen)

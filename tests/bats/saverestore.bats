@@ -107,7 +107,7 @@ state() {
 	printf 'deny 10.1.2.4\nfrobnicate\n' >"$BATS_TEST_TMPDIR/bad"
 	run nm restore "$BATS_TEST_TMPDIR/bad"
 	assert_failure 2
-	assert_output "netmonctl: restore: $BATS_TEST_TMPDIR/bad:2: 'frobnicate': expected load, mode, attach or deny; nothing changed"
+	assert_output "netmonctl: restore: $BATS_TEST_TMPDIR/bad:2: 'frobnicate': expected load, mode, attach, deny, allow or policy; nothing changed"
 	printf 'deny 10.1.2.4 port 99999\n' | { run nm restore -; assert_failure 2; }
 	state "$BATS_TEST_TMPDIR/nocg" "$CG_A/no-such-child" audit "10.1.2.4"
 	run nm restore "$BATS_TEST_TMPDIR/nocg"
@@ -151,4 +151,62 @@ state() {
 	wait "$writer"
 	echo "$bursts bursts of 2000 connects, 0 allowed" >&3
 	[ "$bursts" -gt 0 ]
+}
+
+@test "scopes, allow rules, defaults and comments: save, unload, restore gives the same state and the same verdicts" {
+	local sb="$CG_A/s b" # a blank in the path: saved quoted
+	mkdir "$sb"
+	NM_CGROUPS+=("$sb")
+	state "$S" "$CG_A" enforce "10.1.2.3 port 99"
+	nm restore "$S" >/dev/null
+	nm policy default deny cgroup "$sb"
+	nm allow add 10.1.2.3 port 80 cgroup "$sb" comment "the web server"
+	nm deny add 10.1.2.3 port 81 cgroup "$CG_B" # outside the layer's subtree: a scope all the same
+	nm allow add 10.1.2.3 port 99 proto tcp
+	nm policy default deny dir bind
+	nm save "$BATS_TEST_TMPDIR/saved" >/dev/null
+	grep -qx "allow 10.1.2.3 port 80 cgroup \"$sb\" comment \"the web server\"" "$BATS_TEST_TMPDIR/saved" ||
+		grep -qx "allow 10.1.2.3 port 80 comment \"the web server\" cgroup \"$sb\"" "$BATS_TEST_TMPDIR/saved"
+	grep -qx "policy default deny dir bind" "$BATS_TEST_TMPDIR/saved"
+	[ "$(udp "$sb" 10.1.2.3 80)" = OK ]
+	[[ $(udp "$sb" 10.1.2.3 82) == *EPERM* ]]
+	nm unload >/dev/null
+	[ "$(udp "$sb" 10.1.2.3 82)" = OK ] # nothing loaded: nothing denies
+	run nm restore "$BATS_TEST_TMPDIR/saved"
+	assert_success
+	assert_output --partial "(4 in all, 2 scopes)"
+	nm save "$BATS_TEST_TMPDIR/again" >/dev/null
+	diff <(grep -v '^# Saved' "$BATS_TEST_TMPDIR/saved") <(grep -v '^# Saved' "$BATS_TEST_TMPDIR/again")
+	[ "$(udp "$sb" 10.1.2.3 80)" = OK ]
+	[[ $(udp "$sb" 10.1.2.3 82) == *EPERM* ]]  # the scope's default
+	[[ $(udp "$CG_A" 10.1.2.3 99) == *EPERM* ]] # the global deny; its allow is TCP's only
+	[ "$(nm -j policy list | jq -c '[.scopes[] | [.cgroup, .default_deny, .deny_rules, .allow_rules]]')" = \
+		"$(jq -nc --arg sb "$sb" --arg b "$CG_B" '[[null,["bind"],1,1],[$sb,["egress","bind"],0,1],[$b,[],1,0]]')" ]
+}
+
+@test "restore removes the scopes the file does not name, and refuses one whose cgroup is missing" {
+	local sb
+	nm_cgroup_create sb "$CG_A"
+	state "$S" "$CG_A" enforce
+	echo "deny 10.1.2.3 port 7 cgroup $sb" >>"$S"
+	nm restore "$S" >/dev/null
+	[[ $(udp "$sb" 10.1.2.3 7) == *EPERM* ]]
+	nm policy default deny cgroup "$CG_B"
+	nm allow add 10.1.2.3 cgroup "$CG_B"
+	run nm restore "$S"
+	assert_success
+	assert_output --partial "added 0 rules, removed 1 (1 in all, 1 scope)"
+	[ "$(nm -j policy list | jq -c '[.scopes[].cgroup]')" = "$(jq -nc --arg s "$sb" '[null, $s]')" ]
+	# a missing cgroup: one line, nothing changed
+	echo "allow 10.1.2.4 cgroup $CG_A/no-such-child" >>"$S"
+	before=$(nm -j policy list; nm deny list cgroup "$sb")
+	run --separate-stderr nm restore "$S"
+	[ "$status" -eq 1 ]
+	assert_equal "$stderr" "netmonctl: restore: cgroup $CG_A/no-such-child: No such file or directory; nothing changed"
+	[ "$before" = "$(nm -j policy list; nm deny list cgroup "$sb")" ]
+	# a scope where the file attaches the cgroup layer: refused up front
+	state "$S" "$CG_A" enforce "10.1.2.3 cgroup $CG_A"
+	run --separate-stderr nm restore "$S"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"both a scope and where the cgroup layer is attached; nothing changed" ]]
 }
