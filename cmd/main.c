@@ -25,8 +25,8 @@ const struct nm_cmd nm_commands[] = {
 	{ "mode", do_mode, false, "[ enforce | audit ]", "show or set the mode" },
 	{ "events", do_events, false, "[count N] [timeout SEC] [output {text|json|journal}] [FILTER...]", "stream blocked operations" },
 	{ "status", do_status, false, "", "what is loaded, attached, counted" },
-	{ "save", do_save, false, "[ FILE | - ]", "the whole state: load sizes, mode, attachments, rules" },
-	{ "restore", do_restore, false, "{ FILE | - }", "make the kernel match a saved state, in one switch" },
+	{ "save", do_save, false, "[ FILE | - ]", "the whole state: load sizes, mode, attachments, scopes, rules" },
+	{ "restore", do_restore, false, "{ FILE | - }", "make the kernel match a saved state, each list in one switch" },
 	{ "version", do_version, false, "", "the version and the layout it writes" },
 	{ NULL, NULL, false, NULL, NULL },
 };
