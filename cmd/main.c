@@ -127,7 +127,7 @@ static int do_help(int argc, char **argv)
 		"\n"
 		"Options:\n"
 		"  -j, --json        JSON output        -p, --pretty   pretty JSON (implies -j)\n"
-		"  -d, --debug       libbpf and verifier logs\n"
+		"  -d, --debug       libbpf's log, the verifier's statistics and errors\n"
 		"  -q, --quiet       no success lines (data, warnings and errors still print)\n"
 		"  --pin-dir DIR     pins (default %s, env NETMONCTL_PIN_DIR)\n"
 		"  --nomount         do not mount bpffs when it is missing\n"

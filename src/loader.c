@@ -232,9 +232,27 @@ static json_t *nm_prog_report(int lsm_err)
 	return progs;
 }
 
+/*
+ * The verifier's log under -d: its statistics and, for a program it
+ * refuses, why (BPF_LOG_STATS, 5.2+). Level 1 would format every
+ * instruction it walks only to drop the text when the program passes: 5x
+ * the load time on this host, and most of the 193 s a 5.10 guest took
+ * under TCG. NM_VERIFIER_LOG=1 or 2 asks for that trace.
+ */
+static uint32_t nm_verifier_log_level(void)
+{
+	const char *v = getenv("NM_VERIFIER_LOG");
+
+	if (!nm_opts.debug)
+		return 0;
+	if (v && (!strcmp(v, "1") || !strcmp(v, "2")))
+		return (uint32_t)(*v - '0') | 4;
+	return 4;
+}
+
 static int nm_open_skel(struct netmonctl_bpf **out, const struct nm_caps *caps)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_level = nm_opts.debug ? 1 : 0);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_level = nm_verifier_log_level());
 	struct netmonctl_bpf *skel;
 	int i;
 
