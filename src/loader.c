@@ -161,8 +161,14 @@ static int nm_init_state(const struct nm_caps *caps)
 		.ctx_helpers = caps->ctx_helpers,
 	};
 	struct nm_meta meta = {};
+	char notes[NM_PATH_MAX];
 	int err = nm_config_write(&cfg);
 
+	/* Comments of an earlier store (an older netmonctl's unload leaves
+	 * the pin it does not know) would label its rules' look-alikes. */
+	nm_pin_path(notes, sizeof(notes), "maps", NM_MAP_RULE_NOTES);
+	if (!err)
+		err = nm_unpin(notes);
 	if (!err)
 		err = nm_meta_write_gen(0, &meta);
 	if (!err)
