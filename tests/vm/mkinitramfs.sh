@@ -236,6 +236,9 @@ main() {
 	ROOT=$(mktemp -d "${TMPDIR:-/tmp}/nm-initramfs.XXXXXX")
 	STAGE=$(mktemp -d "${TMPDIR:-/tmp}/nm-initramfs-$ARCH.XXXXXX")
 	trap 'rm -rf "$ROOT" "$STAGE"' EXIT
+	# mktemp makes it 0700, and the image's / keeps that mode: no user but
+	# root could reach /bin/bash or run anything as itself.
+	chmod 755 "$ROOT"
 	base_system
 	write_init
 	put "$init" /payload
