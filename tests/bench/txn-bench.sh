@@ -6,6 +6,7 @@
 # by round in one run so that machine noise hits both alike. As root:
 #
 #   tests/bench/txn-bench.sh [--sizes "100000 1000000"] [--rounds N] [--out FILE]
+#   (NM_OLD_BIN=PATH: compare with that binary instead of layout 2)
 #
 # Per size N and binary, each round in its own pin dir:
 #   add      `deny add file` of N rules into an empty store
@@ -36,7 +37,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-OLD=$("$SRC/scripts/build-layout.sh" 2)
+# NM_OLD_BIN: another netmonctl to compare with (a build of any commit).
+OLD=${NM_OLD_BIN:-$("$SRC/scripts/build-layout.sh" 2)}
 NEW=${NETMONCTL:-$SRC/build/netmonctl}
 [ -x "$NEW" ] || { echo "txn-bench: no $NEW (build first)" >&2; exit 2; }
 WORK=$(mktemp -d)
@@ -80,7 +82,7 @@ one_round() { # one_round BIN LABEL SIZE ROUND
 	echo "$label $n one_add $(secs "$bin" --pin-dir "$p" deny add 192.0.2.1 port 1)" >>"$SAMPLES"
 	"$bin" --pin-dir "$p" deny del 192.0.2.1 port 1 >/dev/null
 	echo "$label $n add_half $(secs "$bin" --pin-dir "$p" deny add file "$f/more")" >>"$SAMPLES"
-	if [ "$label" = old ]; then
+	if ! "$bin" deny help 2>&1 | grep -q 'deny replace'; then
 		echo "$label $n replace $(secs sh -c "'$bin' --pin-dir '$p' deny flush && '$bin' --pin-dir '$p' deny add file '$f/B'")" >>"$SAMPLES"
 	else
 		echo "$label $n replace $(secs "$bin" --pin-dir "$p" deny replace file "$f/B")" >>"$SAMPLES"
