@@ -100,9 +100,10 @@ static void deny_test_print(const struct deny_test_job *j, const struct nm_rule 
 	for (i = 0; i < j->n; i++) {
 		json_t *r = json_array_get(j->rules, i);
 		const char *note = json_string_value(json_object_get(r, "comment"));
+		char text[NM_NOTE_MAX + 16];
 
-		printf("  %s%s%s%s\n", json_string_value(json_object_get(r, "rule")), note ? " comment \"" : "",
-		       note ? note : "", note ? "\"" : "");
+		printf("  %s%s\n", json_string_value(json_object_get(r, "rule")),
+		       nm_note_format(note, text, sizeof(text)));
 	}
 }
 

@@ -184,6 +184,9 @@ int nm_line_words(char *line, char **w, int max, char *err, size_t errlen);
 const char *nm_word_format(const char *w, char *buf, size_t len);
 const char *nm_proto_name(uint8_t protos, uint8_t family); /* a class, as `proto` reads it */
 void nm_rule_format(const struct nm_rule *r, char *buf, size_t len);
+/* ` comment "TEXT"` after a rule's text (nm_note_check() keeps quotes out
+ * of TEXT), into buf; "" for no note. Returns buf. */
+const char *nm_note_format(const char *note, char *buf, size_t len);
 void nm_rule_key(const struct nm_rule *r, struct nm_rule_key *k);
 void nm_rule_from_key(const struct nm_rule_key *k, const struct nm_port_rule *p, struct nm_rule *r);
 void nm_addr_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);

@@ -470,8 +470,14 @@ void nm_rule_format(const struct nm_rule *r, char *buf, size_t len)
 		n += snprintf(buf + n, len - n, " proto %s", nm_proto_name(bit, r->family));
 	if (r->dir != NM_DIR_EGRESS)
 		n += snprintf(buf + n, len - n, " dir %s", nm_dir_names[r->dir]);
-	if (r->note) /* nm_note_check() keeps quotes out of the text */
-		snprintf(buf + n, len - n, " comment \"%s\"", nm_note_text(r->note));
+	if (r->note)
+		nm_note_format(nm_note_text(r->note), buf + n, len - n);
+}
+
+const char *nm_note_format(const char *note, char *buf, size_t len)
+{
+	snprintf(buf, len, note ? " comment \"%s\"" : "", note);
+	return buf;
 }
 
 /* The port-less classes of a rule as a JSON array of names. */

@@ -223,6 +223,7 @@ int nm_linefile_read(int fd, const char *name, nm_line_fn fn, void *arg, char *e
 static int rf_json_rule(char *line, char *msg, size_t len)
 {
 	json_error_t jerr;
+	size_t room = strlen(line) + 1;
 	json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
 	const char *rule = json_string_value(json_object_get(o, "rule"));
 	json_t *note = json_object_get(o, "comment");
@@ -241,8 +242,8 @@ static int rf_json_rule(char *line, char *msg, size_t len)
 		size_t n = strlen(rule);
 
 		memmove(line, rule, n + 1);
-		if (note) /* quote-free (nm_note_check): it reads back as one word */
-			sprintf(line + n, " comment \"%s\"", json_string_value(note));
+		if (note) /* the line is longer than rule and comment together */
+			nm_note_format(json_string_value(note), line + n, room - n);
 	}
 	json_decref(o);
 	return ret;
