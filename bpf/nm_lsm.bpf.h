@@ -50,6 +50,7 @@ struct nm_scope_walk {
 	struct nm_rule_key key; /* q's, which a scope's check may point at a stand-in */
 	__u64 cg;               /* the cgroup this step looks at (a kernel pointer) */
 	__u32 levels;
+	int near;               /* nm_rules_near(key), asked once for every level */
 	int verdict;
 };
 
@@ -71,7 +72,7 @@ static int nm_scope_step(__u32 i, void *ctx)
 		return 0;
 	id = BPF_CORE_READ(cg, kn, id);
 	sc = bpf_map_lookup_elem(&scope_ids, &id);
-	if (!sc)
+	if (!sc || nm_scope_allows(w->near, sc->default_deny, w->key.dir))
 		return 0;
 	w->q->key = w->key;
 	if (nm_decide(w->q, 1, sc->scope, sc->default_deny) != NM_VERDICT_DENY)
@@ -86,13 +87,25 @@ static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 	struct nm_scope_walk w;
 	__u32 zero = 0;
 	struct nm_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	int near;
 
-	if (scoped && cfg && cfg->scope_levels) {
+	/*
+	 * An LSM link lives on until the kernel frees it, which it does from
+	 * a workqueue after the last reference is gone (no BPF_LINK_DETACH for
+	 * tracing links on 6.12 and older), so `detach lsm` switches the layer
+	 * off here first.
+	 */
+	if (!cfg || !cfg->lsm_enabled)
+		return NM_VERDICT_ALLOW;
+	nm_count(q->hook, 0);
+	near = nm_rules_near(&q->key);
+	if (scoped && cfg->scope_levels) {
 		task = (struct task_struct *)bpf_get_current_task();
 		w.cg = (__u64)BPF_CORE_READ(task, cgroups, dfl_cgrp);
 		w.levels = cfg->scope_levels;
 		w.q = q;
 		w.key = q->key;
+		w.near = near;
 		w.verdict = NM_VERDICT_ALLOW;
 		bpf_loop(NM_MAX_CGROUP_DEPTH, nm_scope_step, &w, 0);
 		if (w.verdict == NM_VERDICT_DENY)
@@ -100,6 +113,8 @@ static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 		q->key = w.key; /* as the hook asked, for the global scope */
 		q->scope = 0;
 	}
+	if (nm_scope_allows(near, cfg->default_deny, q->key.dir))
+		return NM_VERDICT_ALLOW;
 	return nm_decide(q, 1, 0, 0);
 }
 

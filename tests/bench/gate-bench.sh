@@ -9,7 +9,12 @@
 # the buckets gate `hosts` too; 5 -> 6: protocol classes (a mask and two
 # compares per port rule). As root:
 #
-#   tests/bench/gate-bench.sh [--old N] [--rounds N] [--count N] [--size N] [--out FILE]
+#   tests/bench/gate-bench.sh [--old N | --old-bin PATH] [--rounds N] [--count N] [--size N] [--out FILE]
+#
+# --old-bin compares this tree with any other build (same layout or not),
+# labelled "old" and "new" instead of layout numbers. --also LABEL=PATH
+# (repeatable) adds more builds to the same interleaved rounds, each
+# printed as a column with its ratio to old.
 #
 # Variants (UDP connects the rules allow, so the hook does its whole check):
 #   far4  127.0.0.1:9   far6  ::1:9   (no rule in their buckets)
@@ -30,19 +35,33 @@ SIZE=1000000
 OUT=$SRC/build/gate-bench.json
 NEW=$(awk '$2 == "NM_LAYOUT_VERSION" { print $3 }' "$SRC/bpf/netmonctl.h")
 OLD=$((NEW - 1))
+OLD_BIN=
+ALSO=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--old) OLD=$2; shift ;;
+	--old-bin) OLD_BIN=$2; shift ;;
+	--also) ALSO+=("$2"); shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--count) COUNT=$2; shift ;;
 	--size) SIZE=$2; shift ;;
 	--out) OUT=$2; shift ;;
-	*) sed -n '3,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '3,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 	shift
 done
 
-declare -A NMBIN=([$OLD]=$("$SRC/scripts/build-layout.sh" "$OLD") [$NEW]=${NETMONCTL:-$SRC/build/netmonctl})
+if [ -n "$OLD_BIN" ]; then
+	OLD=old NEW=new
+	declare -A NMBIN=([old]=$OLD_BIN [new]=${NETMONCTL:-$SRC/build/netmonctl})
+else
+	declare -A NMBIN=([$OLD]=$("$SRC/scripts/build-layout.sh" "$OLD") [$NEW]=${NETMONCTL:-$SRC/build/netmonctl})
+fi
+LABELS=("$OLD" "$NEW")
+for a in "${ALSO[@]}"; do
+	NMBIN[${a%%=*}]=${a#*=}
+	LABELS+=("${a%%=*}")
+done
 PROBE=${NMPROBE:-$SRC/build/nmprobe}
 CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 NS=nmgb-$$
@@ -55,7 +74,7 @@ VARIANTS=(far4 far6 in4 in6)
 cleanup() {
 	local l
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
-	for l in "$OLD" "$NEW"; do
+	for l in "${LABELS[@]}"; do
 		"${NMBIN[$l]}" --pin-dir "/sys/fs/bpf/nmgb$l-$$" unload >/dev/null 2>&1 || true
 		rmdir "$CGROOT/nmgb$l-$$" 2>/dev/null || true
 	done
@@ -71,7 +90,7 @@ ip -n "$NS" addr add "${ADDR[in6]}/128" dev lo nodad
 python3 "$HERE/genrules.py" --sizes "$SIZE" --outdir "$WORK" --map-path /unused \
 	--nft-table unused --hash-map-path /unused >/dev/null
 cat "$WORK/walk.txt" "$WORK/rules-$SIZE.txt" >"$WORK/rules"
-for l in "$OLD" "$NEW"; do
+for l in "${LABELS[@]}"; do
 	mkdir "$CGROOT/nmgb$l-$$"
 	"${NMBIN[$l]}" --pin-dir "/sys/fs/bpf/nmgb$l-$$" load entries $((2 * SIZE)) >/dev/null
 	"${NMBIN[$l]}" --pin-dir "/sys/fs/bpf/nmgb$l-$$" attach cgroup "$CGROOT/nmgb$l-$$" >/dev/null
@@ -94,23 +113,26 @@ one() {
 sysctl -qw kernel.bpf_stats_enabled=1
 : >"$WORK/samples"
 for ((r = 1; r <= ROUNDS; r++)); do
-	for lv in $(for v in "${VARIANTS[@]}"; do echo "$OLD:$v"; echo "$NEW:$v"; done | shuf --random-source=<(yes "$r")); do
+	for lv in $(for v in "${VARIANTS[@]}"; do for l in "${LABELS[@]}"; do echo "$l:$v"; done; done | shuf --random-source=<(yes "$r")); do
 		ns=$(one "${lv%%:*}" "${lv#*:}") # set -e: a failed probe ends the run
 		echo "${lv%%:*} ${lv#*:} $ns" >>"$WORK/samples"
 	done
 done
-python3 - "$WORK/samples" "$OUT" "$ROUNDS" "$COUNT" "$SIZE" "$OLD" "$NEW" <<'PY'
+python3 - "$WORK/samples" "$OUT" "$ROUNDS" "$COUNT" "$SIZE" ${LABELS[*]} <<'PY'
 import json, statistics, sys
 ns = {}
 for line in open(sys.argv[1]):
     layout, v, x = line.split()
     ns.setdefault(v, {}).setdefault(layout, []).append(float(x))
 med = {v: {l: statistics.median(x) for l, x in d.items()} for v, d in ns.items()}
-old, new = sys.argv[6], sys.argv[7]
-print("%-6s %10s %10s %8s" % ("target", "layout " + old, "layout " + new, "new/old"))
+old, new, extra = sys.argv[6], sys.argv[7], sys.argv[8:]
+label = lambda l: l if not l.isdigit() else "layout " + l
+print("%-6s %10s %10s %8s" % ("target", label(old), label(new), "new/old")
+      + "".join(" %10s %8s" % (l, l + "/old") for l in extra))
 for v in ("far4", "far6", "in4", "in6"):
-    print("%-6s %10.1f %10.1f %8.2f" % (v, med[v][old], med[v][new], med[v][new] / med[v][old]))
+    print("%-6s %10.1f %10.1f %8.2f" % (v, med[v][old], med[v][new], med[v][new] / med[v][old])
+          + "".join(" %10.1f %8.2f" % (med[v][l], med[v][l] / med[v][old]) for l in extra))
 json.dump({"rounds": int(sys.argv[3]), "count": int(sys.argv[4]), "rules": int(sys.argv[5]),
-           "old_layout": int(old), "new_layout": int(new),
+           "old": old, "new": new,
            "ns_per_call": med, "samples": ns}, open(sys.argv[2], "w"), indent=1)
 PY
