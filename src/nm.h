@@ -251,6 +251,10 @@ struct nm_state {
 };
 int nm_statefile_read(int fd, const char *name, struct nm_state *st, char *err, size_t errlen);
 void nm_state_free(struct nm_state *st);
+/* st->rules grouped by list, each list's rules in the file's order: list l
+ * is rules.v[at[l]] .. rules.v[at[l + 1] - 1]. 0; -ENOMEM or -EINVAL (a
+ * list >= NM_LISTS) with st as it was. */
+int nm_state_group(struct nm_state *st, size_t at[NM_LISTS + 1]);
 
 /* ---- store.c: the rule store in the pinned maps ----
  * Every edit is all or nothing as the hooks see it, however the command
