@@ -7,7 +7,6 @@
  * on its path up to the root, each with its verdict and why.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,24 +159,21 @@ static json_t *deny_test_scope(const struct nm_rule *addrs, size_t n, bool one_p
 }
 
 /* The cgroup2 path of `cgroup PATH` or `pid PID` into buf. */
-static int deny_test_cgroup(const char *kw, const char *arg, char *buf, size_t len)
+static int deny_test_cgroup(const struct nm_query_args *a, char *buf, size_t len)
 {
 	char mount[NM_PATH_MAX], line[NM_PATH_MAX], file[64];
-	uint64_t pid;
 	FILE *f;
 	int err;
 
-	if (!strcmp(kw, "cgroup")) {
-		err = nm_cgroup_resolve(arg, buf, len);
-		return err ? nm_fail(NM_EXIT_USAGE, "deny test", "cgroup %s: %s", arg,
+	if (a->where == NM_WHERE_CGROUP) {
+		err = nm_cgroup_resolve(a->where_arg, buf, len);
+		return err ? nm_fail(NM_EXIT_USAGE, "deny test", "cgroup %s: %s", a->where_arg,
 				     err == -ENOTDIR ? "not a cgroup v2 directory" : strerror(-err)) : 0;
 	}
-	if (nm_parse_u64(arg, INT_MAX, &pid) || pid == 0)
-		return nm_usage("deny test", "pid '%s': expected a process id", arg);
-	snprintf(file, sizeof(file), "/proc/%llu/cgroup", (unsigned long long)pid);
+	snprintf(file, sizeof(file), "/proc/%llu/cgroup", (unsigned long long)a->pid);
 	f = fopen(file, "re");
 	if (!f)
-		return nm_fail(NM_EXIT_RUNTIME, "deny test", "pid %s: %s", arg, strerror(errno));
+		return nm_fail(NM_EXIT_RUNTIME, "deny test", "pid %s: %s", a->where_arg, strerror(errno));
 	err = -ENOENT;
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, "0::", 3)) {
@@ -188,7 +184,24 @@ static int deny_test_cgroup(const char *kw, const char *arg, char *buf, size_t l
 			break;
 		}
 	fclose(f);
-	return err ? nm_fail(NM_EXIT_RUNTIME, "deny test", "pid %s: no cgroup v2 path", arg) : 0;
+	return err ? nm_fail(NM_EXIT_RUNTIME, "deny test", "pid %s: no cgroup v2 path", a->where_arg) : 0;
+}
+
+/* The operation and where it runs: a bad `pid`, then the cgroup or pid
+ * looked up, then the RULE words, the order the errors have always had. */
+static int deny_test_args(int argc, char **argv, struct nm_query_args *a, char *cgroup, size_t len)
+{
+	char msg[300], why[512]; /* what the rule parser and nm_fail() have always kept of a reason */
+	int err;
+
+	if (nm_query_where_parse(&argc, argv, a, why, sizeof(why)))
+		return nm_usage("deny test", "%s", why);
+	err = a->where != NM_WHERE_NONE ? deny_test_cgroup(a, cgroup, len) : 0;
+	if (err)
+		return err;
+	if (nm_query_parse(argc, argv, a, msg, sizeof(msg)))
+		return nm_usage("deny test", "%s", msg);
+	return 0;
 }
 
 /* Every scope from the cgroup up to the cgroup2 root, innermost first. */
@@ -237,8 +250,8 @@ static void deny_test_print_scopes(json_t *scopes)
 int deny_test(int argc, char **argv)
 {
 	struct deny_test_job j = { .rules = json_array(), .dirs = nm_enforced_dirs() };
-	struct nm_rule parsed[NM_RULE_SPLIT_MAX];
-	char msg[300];
+	struct nm_query_args a = {};
+	const struct nm_rule *q = &a.op;
 	struct nm_rule addrs[2];
 	struct nm_config cfg = {};
 	json_t *checked = json_array();
@@ -247,22 +260,8 @@ int deny_test(int argc, char **argv)
 	char cgroup[NM_PATH_MAX] = "";
 	json_t *scopes = json_array(), *global = NULL;
 	bool denied;
-	int n_parsed, lock, err = 0;
+	int lock, err = deny_test_args(argc, argv, &a, cgroup, sizeof(cgroup));
 
-	if (argc >= 2 && (!strcmp(argv[argc - 2], "cgroup") || !strcmp(argv[argc - 2], "pid"))) {
-		err = deny_test_cgroup(argv[argc - 2], argv[argc - 1], cgroup, sizeof(cgroup));
-		argc -= 2;
-	}
-	n_parsed = err ? 0 : nm_rule_parse(argc, argv, parsed, NM_RULE_SPLIT_MAX, msg, sizeof(msg));
-	if (!err && n_parsed < 0)
-		err = nm_usage("deny test", "%s", msg);
-	const struct nm_rule *q = parsed;
-	bool any_port = !err && q->port.lo == 0 && q->port.hi == 65535; /* no port given */
-
-	if (!err && (n_parsed != 1 || (q->port.lo != q->port.hi && !any_port)))
-		err = nm_usage("deny test", "one operation: one port N, not a list or a range");
-	else if (!err && (q->family == NM_FAM_ANY || q->plen != (q->family == NM_FAM_V4 ? 32 : 128)))
-		err = nm_usage("deny test", "one operation: ADDR is one address, not a prefix or any");
 	if (!err)
 		err = nm_require_loaded("deny test");
 	lock = err ? -1 : nm_lock_shared();

@@ -57,52 +57,23 @@ static json_t *policy_dirs_json(uint8_t mask)
 	return a;
 }
 
-struct policy_args {
-	bool deny;
-	uint8_t dirs;
-	const char *cgroup;
-};
-
-static int policy_default_parse(int argc, char **argv, struct policy_args *a)
-{
-	static const char *const verdict_kw[] = { "allow", "deny", NULL };
-	static const char *const kw[] = { "dir", "cgroup", NULL };
-	int i, k, v;
-
-	if (argc < 1 || (v = nm_keyword(argv[0], verdict_kw)) < 0)
-		return nm_usage("policy default", "expected allow or deny");
-	a->deny = v == 1;
-	for (i = 1; i < argc; i += 2) {
-		k = nm_keyword(argv[i], kw);
-		if (k < 0 || i + 1 >= argc)
-			return nm_usage("policy default", "'%s': expected dir DIR or cgroup PATH", argv[i]);
-		if (k == 1) {
-			a->cgroup = argv[i + 1];
-			continue;
-		}
-		v = nm_keyword(argv[i + 1], nm_dir_keywords);
-		if (v < 0)
-			return nm_usage("policy default", "dir '%s': expected egress, bind or ingress", argv[i + 1]);
-		a->dirs |= 1u << v;
-	}
-	return 0;
-}
-
-static uint8_t policy_apply_mask(uint8_t mask, const struct policy_args *a)
+static uint8_t policy_apply_mask(uint8_t mask, const struct nm_default_args *a)
 {
 	return nm_default_apply(mask, a->deny, a->dirs);
 }
 
 static int policy_default(int argc, char **argv)
 {
-	struct policy_args a = {};
+	struct nm_default_args a;
 	struct nm_config cfg;
 	struct nm_scope rec;
-	char where[NM_PATH_MAX] = "global", dirs[64];
+	char where[NM_PATH_MAX] = "global", dirs[64], why[512]; /* nm_fail() keeps 512 bytes of it */
 	uint32_t id = 0;
 	uint8_t mask = 0;
-	int lock, err = policy_default_parse(argc, argv, &a);
+	int lock, err = 0;
 
+	if (nm_default_args_parse(argc, argv, &a, why, sizeof(why)))
+		err = nm_usage("policy default", "%s", why);
 	if (!err)
 		err = nm_lock_loaded("policy default", &lock);
 	if (err)

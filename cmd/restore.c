@@ -23,13 +23,14 @@
 
 struct restore_job {
 	struct nm_state st;
+	size_t at[NM_LISTS + 1]; /* st.rules grouped by list (nm_state_group) */
 	uint64_t *ids; /* the file's cgroups, resolved */
 	json_t *report;
 	size_t added, removed, total;
 	bool mode_changed;
 };
 
-static int restore_read(const char *name, struct nm_state *st)
+static int restore_read(const char *name, struct nm_state *st, size_t at[NM_LISTS + 1])
 {
 	bool std = !strcmp(name, "-");
 	int fd = std ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -44,7 +45,8 @@ static int restore_read(const char *name, struct nm_state *st)
 	if (err)
 		return nm_fail(err == -EINVAL ? NM_EXIT_USAGE : NM_EXIT_RUNTIME, "restore", "%s; nothing changed",
 			       msg);
-	return 0;
+	err = nm_state_group(st, at);
+	return err ? nm_sys("restore", err) : 0;
 }
 
 /* Everything the file asks for that could fail before a change: checked first. */
@@ -112,9 +114,8 @@ static int restore_list(struct restore_job *j, uint16_t file_list, uint16_t list
 	size_t i, added = 0, removed = 0;
 	int err = 0;
 
-	for (i = 0; i < j->st.rules.n && !err; i++)
-		if (j->st.rules.v[i].list == file_list)
-			err = nm_rules_push(&rs, &j->st.rules.v[i]);
+	for (i = j->at[file_list]; i < j->at[file_list + 1] && !err; i++)
+		err = nm_rules_push(&rs, &j->st.rules.v[i]);
 	if (!err)
 		err = nm_rules_set_list(&rs, 0, list);
 	if (err) {
@@ -254,7 +255,7 @@ int do_restore(int argc, char **argv)
 	}
 	err = argc == 1 ? 0 : nm_usage("restore", "expected one FILE or -");
 	if (!err)
-		err = restore_read(argv[0], &j.st);
+		err = restore_read(argv[0], &j.st, j.at);
 	if (!err)
 		err = restore_check(&j);
 	if (!err)

@@ -203,6 +203,28 @@ json_t *nm_rule_json(const struct nm_rule *r, int enforced);
 extern const char *const nm_dir_names[NM_DIR_MAX];
 extern const char *const nm_dir_keywords[NM_DIR_MAX + 1]; /* the same, NULL-terminated, for nm_keyword */
 
+/* ---- cmdargs.c: command arguments, argv -> struct (nothing printed) ----
+ * Each returns 0, or -EINVAL with the reason in err; the command reports
+ * it as `<command>: <err>` (exit 2). Strings point into argv. */
+struct nm_default_args { /* policy default { allow | deny } [dir DIR]... [cgroup PATH] */
+	bool deny;
+	uint8_t dirs;       /* 1 << NM_DIR_* of each dir given; 0 none (nm_default_apply) */
+	const char *cgroup; /* NULL: the global scope */
+};
+int nm_default_args_parse(int argc, char **argv, struct nm_default_args *a, char *err, size_t errlen);
+enum nm_where { NM_WHERE_NONE, NM_WHERE_CGROUP, NM_WHERE_PID };
+struct nm_query_args { /* deny test ADDR [port N] [proto P] [dir D] [cgroup PATH | pid PID] */
+	struct nm_rule op;     /* one address (full prefix length); one port, or 0-65535 */
+	bool any_port;         /* no port given */
+	enum nm_where where;
+	const char *where_arg; /* the PATH or PID word; NULL for NM_WHERE_NONE */
+	uint64_t pid;          /* NM_WHERE_PID: 1..INT_MAX */
+};
+/* Takes a trailing `cgroup PATH` or `pid PID` off the words (*argc - 2). */
+int nm_query_where_parse(int *argc, char **argv, struct nm_query_args *q, char *err, size_t errlen);
+/* The words before it; err as nm_rule_parse() writes it. */
+int nm_query_parse(int argc, char **argv, struct nm_query_args *q, char *err, size_t errlen);
+
 /* ---- rulefile.c: rules files, all or nothing ---- */
 #define NM_RULEFILE_LINE_MAX 4096 /* bytes of one line, without its LF */
 struct nm_rules {
@@ -251,6 +273,10 @@ struct nm_state {
 };
 int nm_statefile_read(int fd, const char *name, struct nm_state *st, char *err, size_t errlen);
 void nm_state_free(struct nm_state *st);
+/* st->rules grouped by list, each list's rules in the file's order: list l
+ * is rules.v[at[l]] .. rules.v[at[l + 1] - 1]. 0; -ENOMEM or -EINVAL (a
+ * list >= NM_LISTS) with st as it was. */
+int nm_state_group(struct nm_state *st, size_t at[NM_LISTS + 1]);
 
 /* ---- store.c: the rule store in the pinned maps ----
  * Every edit is all or nothing as the hooks see it, however the command

@@ -172,6 +172,36 @@ static int st_line(void *arg, char *line, char *msg, size_t len)
 	return snprintf(msg, len, "'%.40s': expected load, mode, attach, deny, allow or policy", w[0]), -EINVAL;
 }
 
+/* A counting sort by list: one pass counts, one places, so each list keeps
+ * the file's order and `restore` takes each list as one slice instead of
+ * scanning every rule once per list (256 scopes x 1M rules). */
+int nm_state_group(struct nm_state *st, size_t at[NM_LISTS + 1])
+{
+	size_t next[NM_LISTS], i, n = st->rules.n;
+	struct nm_rule *v;
+
+	memset(at, 0, (NM_LISTS + 1) * sizeof(*at));
+	for (i = 0; i < n; i++) {
+		if (st->rules.v[i].list >= NM_LISTS)
+			return -EINVAL;
+		at[st->rules.v[i].list + 1]++;
+	}
+	for (i = 0; i < NM_LISTS; i++)
+		at[i + 1] += at[i];
+	if (!n)
+		return 0;
+	v = nm_calloc_big(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(next, at, sizeof(next));
+	for (i = 0; i < n; i++)
+		v[next[st->rules.v[i].list]++] = st->rules.v[i];
+	free(st->rules.v);
+	st->rules.v = v;
+	st->rules.cap = n;
+	return 0;
+}
+
 int nm_statefile_read(int fd, const char *name, struct nm_state *st, char *err, size_t errlen)
 {
 	int ret;

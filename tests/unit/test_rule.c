@@ -813,6 +813,44 @@ static void test_rule_lists(void)
 	CHECK_INT(meta.scoped_lsm_only[NM_DIR_EGRESS], 1);
 }
 
+/* restore's grouping (src/statefile.c nm_state_group): every list one
+ * slice, lists in id order, each keeping its rules' order in the file. */
+static void test_state_group(void)
+{
+	static const uint16_t lists[] = { 3, 0, NM_LISTS - 1, 3, 1, 0, 3, NM_LISTS - 1 };
+	struct nm_state st = { .mode = -1 };
+	struct nm_rule r = {};
+	size_t at[NM_LISTS + 1], i;
+	uint16_t last_lo = 0;
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		r.list = lists[i];
+		r.port.lo = (uint16_t)i; /* its place in the file */
+		CHECK_INT(nm_rules_push(&st.rules, &r), 0);
+	}
+	CHECK_INT(nm_state_group(&st, at), 0);
+	CHECK_INT(at[0], 0);
+	CHECK_INT(at[1] - at[0], 2);
+	CHECK_INT(at[2] - at[1], 1);
+	CHECK_INT(at[4] - at[3], 3);
+	CHECK_INT(at[NM_LISTS] - at[NM_LISTS - 1], 2);
+	CHECK_INT(at[NM_LISTS], st.rules.n);
+	for (i = 0; i < st.rules.n; i++) {
+		CHECK(i == 0 || st.rules.v[i - 1].list <= st.rules.v[i].list);
+		if (i && st.rules.v[i - 1].list == st.rules.v[i].list)
+			CHECK(last_lo < st.rules.v[i].port.lo);
+		last_lo = st.rules.v[i].port.lo;
+	}
+	CHECK_INT(st.rules.v[at[3]].port.lo, 0);
+	CHECK_INT(st.rules.v[at[3] + 2].port.lo, 6);
+	st.rules.v[0].list = NM_LISTS; /* not a list: refused, nothing moved */
+	CHECK_INT(nm_state_group(&st, at), -EINVAL);
+	CHECK_INT(st.rules.v[0].list, NM_LISTS);
+	nm_state_free(&st);
+	CHECK_INT(nm_state_group(&st, at), 0);
+	CHECK_INT(at[NM_LISTS], 0);
+}
+
 static void test_rule_key(void)
 {
 	struct nm_rule r, m;
@@ -954,6 +992,7 @@ int main(void)
 	RUN(test_rule_key);
 	RUN(test_comments);
 	RUN(test_rule_lists);
+	RUN(test_state_group);
 	RUN(test_bucket_ranges);
 	RUN(test_bucket_slots);
 	return unit_done("rule");
