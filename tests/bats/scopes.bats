@@ -78,6 +78,35 @@ probe_in() { probe_expect "$1" --cgroup "$2" --newnet "$3" "$4" "$5" "$6"; }
 		and ($s[] | select(.cgroup == $kid) | .deny_rules == 1 and .default_deny == [])' <<<"$output"
 }
 
+# connect4's checked counter, summed over its attachments
+connect4_checked() { nm -j status | jq '[.programs[] | select(.name == "connect4") | .counters.checked] | add'; }
+
+@test "the global default far from every rule and next to one; checked counts one run per connect" {
+	local before after
+	nm deny add 10.9.9.9 port 1 # the store is not empty, and no rule is near 127/8 or ::1
+	before=$(connect4_checked)
+	probe_in ECONNREFUSED "$CG" connect tcp 127.0.0.4 80
+	after=$(connect4_checked)
+	# decided without nm_decide (no rule near, no default deny): still counted, once
+	[ $((after - before)) -eq 1 ] || fail "checked went $before -> $after for one connect"
+	nm policy default deny
+	probe_in EPERM "$CG" connect tcp 127.0.0.4 80
+	probe_in EPERM "$CG" connect tcp ::1 80
+	probe_in EPERM "$SB" sendto udp 127.0.0.9 53
+	nm allow add 127.0.0.4 port 80
+	probe_in ECONNREFUSED "$CG" connect tcp 127.0.0.4 80
+	probe_in EPERM "$CG" connect tcp 127.0.0.4 81
+	before=$(connect4_checked)
+	probe_in EPERM "$CG" connect tcp 127.0.0.5 80
+	after=$(connect4_checked)
+	[ $((after - before)) -eq 1 ] || fail "checked went $before -> $after for one denied connect"
+	run nm policy default allow dir egress # bind stays default deny
+	assert_output --partial "default deny for bind"
+	probe_in ECONNREFUSED "$CG" connect tcp 127.0.0.5 80
+	nm policy default allow
+	probe_in ECONNREFUSED "$CG" connect tcp 127.0.0.4 81
+}
+
 @test "an unprivileged user in a default deny scope: the same verdicts, no way out of the scope, no say in its policy" {
 	local out before attached cmd
 	nm policy default deny cgroup "$SB"
