@@ -98,6 +98,12 @@ static __always_inline __u64 nm_hit(__u16 prefixlen, __u16 lo, __u16 hi, __u8 pr
 	return NM_HIT | prefixlen | (__u64)lo << 16 | (__u64)hi << 32 | (__u64)protos << 48;
 }
 
+/* A hit of a stored rule: not 0, not fail-closed, not the default. */
+static __always_inline int nm_hit_is_rule(__u64 hit)
+{
+	return hit && (__u16)hit < NM_RULE_DEFAULT;
+}
+
 static __noinline void nm_emit(const struct nm_query *q, __u64 hit, __u8 verdict, int is_lsm)
 {
 	struct nm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -493,7 +499,10 @@ static __noinline int nm_decide(struct nm_query *q, int is_lsm, __u32 scope, __u
 		return NM_VERDICT_ALLOW; /* cannot happen: an array entry */
 	if (m->rules) {
 		hit = m->list_rules[(base + 1) & (NM_LISTS - 1)] ? nm_check_list(q, base + 1, gen) : 0;
-		if (hit) {
+		/* Only a rule allows: a fail-closed answer (an any-address whose
+		 * source the hook cannot know) goes on to the deny list and the
+		 * default, which it was an allow before 2026-11-25. */
+		if (nm_hit_is_rule(hit)) {
 			nm_count_rule(q, hit);
 			return NM_VERDICT_ALLOW;
 		}

@@ -40,6 +40,7 @@ teardown() {
 	lsm) nm detach lsm >/dev/null || rc=1 ;;
 	esac
 	nm deny flush >/dev/null || rc=1
+	nm allow flush >/dev/null || rc=1
 	nm_cgroups_destroy || rc=1
 	return $rc
 }
@@ -119,6 +120,11 @@ any_pktinfo() {
 	# hook runs before the kernel reads it and fails closed; the cgroup
 	# hook sees the source the kernel will use.
 	both EPERM --serve-at 0.0.0.0 sendmsg-pktinfo udp 0.0.0.0 "$PORT" from 10.1.2.3
+	# Not knowing where it goes is no reason to allow it: an allow rule
+	# elsewhere (a list the check must read) leaves it denied.
+	nm allow add 10.9.9.9 port 1 >/dev/null
+	both EPERM --serve-at 0.0.0.0 sendmsg-pktinfo udp 0.0.0.0 "$PORT" from 10.1.2.3
+	nm allow flush >/dev/null
 	if [ "$1" = cgroup ]; then
 		both OK --serve-at 0.0.0.0 sendmsg-pktinfo udp 0.0.0.0 "$PORT" from 127.0.0.1
 	fi
