@@ -10,11 +10,12 @@
 #define NM_LSM_BPF_H
 
 /* ---- BPF-LSM layer: return 0 allow, -EPERM deny ----
- * Each hook twice: nm_lsm_X checks the global scope, nm_lsm_X_scoped the
- * task's scopes too, with bpf_loop, which kernels before 5.17 lack and
- * whose callback 5.10 cannot even load as dead code (a BPF_PSEUDO_FUNC
- * ld_imm64). The loader loads one of the two (nm_skel_prog). Both are
- * made by NM_LSM_PROGS from the hook's nm_lsm_X_do(args..., scoped). */
+ * Each hook twice, both checking the global scope and the task's scopes:
+ * nm_lsm_X_scoped with bpf_loop, which kernels before 5.17 lack and whose
+ * callback 5.10 cannot even load as dead code (a BPF_PSEUDO_FUNC
+ * ld_imm64), nm_lsm_X in a plain loop (nm_lsm_walk). The loader loads one
+ * of the two (nm_skel_prog). Both are made by NM_LSM_PROGS from the
+ * hook's nm_lsm_X_do(args..., scoped). */
 #define NM_ARGS(...) __VA_ARGS__
 #define NM_LSM_PROGS(sec, name, call, ...)                     \
 	SEC("lsm/" sec)                                         \
@@ -40,9 +41,8 @@
  * call), and a plain walk collecting the scopes into an array for a
  * bpf_loop to decide (7.2: the walk's 32 iterations times the count found
  * so far). Kernels without bpf_loop load the build with scoped = 0 (the
- * loader picks it: NM_HELPER_LOOP), and user space reports a scope's
- * rules there as the cgroup layer's alone. A store with no scope costs
- * the LSM hooks one config read more.
+ * loader picks it: NM_HELPER_LOOP), which walks in nm_lsm_walk instead.
+ * A store with no scope costs the LSM hooks one config read more.
  */
 struct nm_scope_walk {
 	struct nm_query *q;     /* the hook's: a copy here made the stack of the
