@@ -77,5 +77,7 @@ int nm_query_parse(int argc, char **argv, struct nm_query_args *q, char *err, si
 		return ARGS_ERR("one operation: one port N, not a list or a range");
 	if (q->op.family == NM_FAM_ANY || q->op.plen != (q->op.family == NM_FAM_V4 ? 32 : 128))
 		return ARGS_ERR("one operation: ADDR is one address, not a prefix or any");
+	if (q->op.note)
+		return ARGS_ERR("one operation: an operation has no comment");
 	return 0;
 }

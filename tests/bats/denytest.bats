@@ -115,9 +115,9 @@ agrees() {
 	assert_output --partial "but not enforced: dir ingress needs the LSM layer"
 }
 
-@test "deny test takes one operation: a prefix, any, a list or a range is a usage error" {
+@test "deny test takes one operation: a prefix, any, a list, a range or a comment is a usage error" {
 	local q
-	for q in "10.1.2.0/24" "any port 22" "10.1.2.3 port 22,23" "10.1.2.3 port 20-30" "10.1.2.3 port 0-65535,80"; do
+	for q in "10.1.2.0/24" "any port 22" "10.1.2.3 port 22,23" "10.1.2.3 port 20-30" "10.1.2.3 port 0-65535,80" "10.1.2.3 port 22 comment x"; do
 		# shellcheck disable=SC2086 # the words of the query
 		run nm deny test $q
 		assert_failure 2
