@@ -637,14 +637,6 @@ struct nm_event {
 #define NM_HELPER_COMM (1u << 1)
 #define NM_HELPER_CGROUP_ID (1u << 2)
 #define NM_HELPER_LOOP (1u << 3) /* bpf_loop (5.17+): the LSM hooks check scopes */
-/* Not a helper: this build's LSM hooks check scopes without bpf_loop too
- * (a plain walk, nm_lsm_walk). Loads by netmonctl before 2026-11-25 lack
- * it, and their LSM hooks check scopes only with bpf_loop. */
-#define NM_HELPER_SCOPE_WALK (1u << 4)
-static inline int nm_lsm_checks_scopes(__u32 ctx_helpers)
-{
-	return (ctx_helpers & (NM_HELPER_LOOP | NM_HELPER_SCOPE_WALK)) != 0;
-}
 
 #define NM_LAYOUT_CHECK(type, size) \
 	_Static_assert(sizeof(type) == (size), #type " layout changed: bump NM_LAYOUT_VERSION")

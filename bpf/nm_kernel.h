@@ -60,9 +60,6 @@ struct cgroup {
 	struct cgroup_subsys_state self; /* first: a css's parent is its cgroup's */
 	int level;
 	struct kernfs_node *kn;
-	__u64 ancestor_ids[]; /* the id at each level, self included: until 6.1
-				 (6.2 made it ancestors[]); read only by the
-				 LSM build for kernels without bpf_loop (5.17) */
 } NM_CORE;
 
 struct css_set {

@@ -10,12 +10,11 @@
 #define NM_LSM_BPF_H
 
 /* ---- BPF-LSM layer: return 0 allow, -EPERM deny ----
- * Each hook twice, both checking the global scope and the task's scopes:
- * nm_lsm_X_scoped with bpf_loop, which kernels before 5.17 lack and whose
- * callback 5.10 cannot even load as dead code (a BPF_PSEUDO_FUNC
- * ld_imm64), nm_lsm_X in a plain loop (nm_lsm_walk). The loader loads one
- * of the two (nm_skel_prog). Both are made by NM_LSM_PROGS from the
- * hook's nm_lsm_X_do(args..., scoped). */
+ * Each hook twice: nm_lsm_X checks the global scope, nm_lsm_X_scoped the
+ * task's scopes too, with bpf_loop, which kernels before 5.17 lack and
+ * whose callback 5.10 cannot even load as dead code (a BPF_PSEUDO_FUNC
+ * ld_imm64). The loader loads one of the two (nm_skel_prog). Both are
+ * made by NM_LSM_PROGS from the hook's nm_lsm_X_do(args..., scoped). */
 #define NM_ARGS(...) __VA_ARGS__
 #define NM_LSM_PROGS(sec, name, call, ...)                     \
 	SEC("lsm/" sec)                                         \
@@ -41,8 +40,9 @@
  * call), and a plain walk collecting the scopes into an array for a
  * bpf_loop to decide (7.2: the walk's 32 iterations times the count found
  * so far). Kernels without bpf_loop load the build with scoped = 0 (the
- * loader picks it: NM_HELPER_LOOP), which walks in nm_lsm_walk instead.
- * A store with no scope costs the LSM hooks one config read more.
+ * loader picks it: NM_HELPER_LOOP), and user space reports a scope's
+ * rules there as the cgroup layer's alone. A store with no scope costs
+ * the LSM hooks one config read more.
  */
 struct nm_scope_walk {
 	struct nm_query *q;     /* the hook's: a copy here made the stack of the
@@ -81,150 +81,6 @@ static int nm_scope_step(__u32 i, void *ctx)
 	return 1; /* stops the loop */
 }
 
-/*
- * The task's scopes without bpf_loop (5.10-5.16), in a plain bounded loop.
- * 5.10's verifier refused nm_decide inside such a loop (1M instructions on
- * lsm_connect, even with its lookups as global calls): a static function
- * is verified again at every call, with its caller's state. So a level
- * here does only what deciding one scope needs, every lookup a global call
- * of scalars (nm_lookup, verified once): the scope's allow list, then its
- * deny list, then its default, as nm_decide decides one scope (keep the
- * two in step); the event and the deny rule's hit count come once, after
- * the walk. A level that goes on carries no state of its own to the next,
- * so the verifier's states meet again at every iteration.
- */
-struct nm_targets {
-	struct nm_rule_key k[3]; /* the key, then what stands in for the any-address */
-	__u32 n;
-	__u32 query;             /* nm_lookup's: port | class << 16 | generation << 24 */
-	int fail_closed;         /* the any-address with a source the hook cannot know */
-};
-
-static __always_inline void nm_targets_init(struct nm_targets *t, const struct nm_query *q, __u32 gen)
-{
-	t->k[0] = q->key;
-	t->n = 1;
-	t->fail_closed = 0;
-	t->query = q->port | (__u32)q->pclass << 16 | (gen & 1) << 24;
-	if (!nm_addr_zero(q->key.addr))
-		return;
-	if (q->src_unknown) {
-		t->fail_closed = 1;
-		return;
-	}
-	t->n = 1 + nm_any_targets(q, &t->k[1]);
-}
-
-/*
- * The first target that list holds a rule for, as nm_check_list looks:
- * the key, then the stand-ins, or a fail-closed hit. The target's index
- * rides in bits 56-57 of the hit (nm_hit leaves them clear), not in a
- * variable on the stack: one that differed from path to path kept 5.10's
- * verifier from joining them.
- */
-#define NM_HIT_TARGET_SHIFT 56
-static __always_inline __u64 nm_targets_hit(struct nm_targets *t, __u16 list)
-{
-	__u64 w[3], hit;
-	__u32 i;
-
-	for (i = 0; i < 3; i++) {
-		if (i >= t->n)
-			break;
-		if (i == 1 && t->fail_closed)
-			break;
-		t->k[i].list = list;
-		__builtin_memcpy(w, &t->k[i], sizeof(w));
-		hit = nm_lookup(w[0], w[1], w[2], t->query);
-		if (hit)
-			return hit | (__u64)i << NM_HIT_TARGET_SHIFT;
-	}
-	return t->fail_closed ? nm_hit(NM_RULE_FAIL_CLOSED, NM_FC_ANY_SOURCE, 0, 0) : 0;
-}
-
-static __always_inline __u32 nm_hit_target(__u64 hit)
-{
-	return (hit >> NM_HIT_TARGET_SHIFT) & 3;
-}
-
-/* One scope's verdict: a deny hit (a rule, fail-closed or the default,
- * with its target as nm_targets_hit gives it) or 0 when it allows; an
- * allow rule that matched is counted here. */
-static __always_inline __u64 nm_walk_scope(struct nm_targets *t, const struct nm_meta *m, __u16 scope,
-					   __u8 default_deny)
-{
-	__u16 base = nm_list_id(scope, 0);
-	__u64 w[3], hit;
-
-	if (m->rules && m->list_rules[(base + 1) & (NM_LISTS - 1)]) {
-		hit = nm_targets_hit(t, base + 1);
-		if (nm_hit_is_rule(hit)) {
-			__builtin_memcpy(w, &t->k[nm_hit_target(hit)], sizeof(w));
-			nm_hit_count(w[0], w[1], w[2], hit & ~(3ull << NM_HIT_TARGET_SHIFT));
-			return 0;
-		}
-	}
-	if (m->rules && m->list_rules[base & (NM_LISTS - 1)]) {
-		hit = nm_targets_hit(t, base);
-		if (hit)
-			return hit;
-	}
-	return default_deny & (1u << (t->k[0].dir & 3)) ? nm_hit(NM_RULE_DEFAULT, 0, 0, 0) : 0;
-}
-
-/*
- * Every scope of the task, then the global one, each decided by
- * nm_walk_scope; the event for the first that denies. The scopes' levels
- * come from the ids the task's cgroup keeps of its ancestors (ancestor_ids:
- * 15 steps at most, none of them a pointer chase). This build does not
- * call nm_decide at all: with it after the walk, 5.10 verified it again
- * for each of the walk's exits (lsm_connect 289k-734k instructions,
- * 23-30 s of loading under TCG, and its deepest call chain at 512 bytes
- * of stack, the limit).
- */
-static __always_inline int nm_lsm_walk(struct nm_query *q, const struct nm_config *cfg, int near)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct cgroup *cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	__u32 gen = *(volatile __u32 *)&cfg->active_gen & 1, levels = cfg->scope_levels;
-	int level, top = BPF_CORE_READ(cg, level);
-	struct nm_scope_ctx *sc;
-	struct nm_targets t;
-	struct nm_meta *m;
-	__u64 id, hit = 0;
-	__u16 scope = 0;
-
-	m = bpf_map_lookup_elem(&rule_lists, &gen);
-	if (!m)
-		return NM_VERDICT_ALLOW; /* cannot happen: an array entry */
-	nm_targets_init(&t, q, gen);
-	for (level = 1; level < NM_MAX_SCOPE_LEVEL && levels; level++) {
-		if (level > top)
-			break;
-		if (!(levels & (1u << level)))
-			continue;
-		id = 0;
-		bpf_core_read(&id, sizeof(id), &cg->ancestor_ids[level]);
-		sc = bpf_map_lookup_elem(&scope_ids, &id);
-		if (!sc || nm_scope_allows(near, sc->default_deny, t.k[0].dir))
-			continue;
-		hit = nm_walk_scope(&t, m, sc->scope, sc->default_deny);
-		if (hit) {
-			scope = sc->scope;
-			break;
-		}
-	}
-	if (!hit && !nm_scope_allows(near, cfg->default_deny, t.k[0].dir))
-		hit = nm_walk_scope(&t, m, 0, cfg->default_deny);
-	if (!hit)
-		return NM_VERDICT_ALLOW;
-	q->scope = scope;
-	q->key = t.k[nm_hit_target(hit)];
-	hit &= ~(3ull << NM_HIT_TARGET_SHIFT);
-	nm_count_rule(q, hit);
-	return nm_verdict_hit(q, hit, 1);
-}
-
 static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 {
 	struct task_struct *task;
@@ -243,9 +99,7 @@ static __always_inline int nm_lsm_decide(struct nm_query *q, const int scoped)
 		return NM_VERDICT_ALLOW;
 	nm_count(q->hook, 0);
 	near = nm_rules_near(&q->key);
-	if (!scoped)
-		return nm_lsm_walk(q, cfg, near);
-	if (cfg->scope_levels) {
+	if (scoped && cfg->scope_levels) {
 		task = (struct task_struct *)bpf_get_current_task();
 		w.cg = (__u64)BPF_CORE_READ(task, cgroups, dfl_cgrp);
 		w.levels = cfg->scope_levels;
@@ -297,8 +151,8 @@ static __always_inline int nm_from_sockaddr(struct nm_query *q, const void *sa, 
 	return 0;
 }
 
-/* Remote (peer=1) or local (peer=0) address of a socket into k. 0 if not inet. */
-static __always_inline int nm_sock_key(struct nm_rule_key *k, struct sock *sk, int peer)
+/* Remote (peer=1) or local (peer=0) address of a socket into q->key. */
+static __always_inline int nm_from_sock(struct nm_query *q, struct sock *sk, int peer)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
@@ -306,28 +160,19 @@ static __always_inline int nm_sock_key(struct nm_rule_key *k, struct sock *sk, i
 		__be32 a = peer ? BPF_CORE_READ(sk, __sk_common.skc_daddr)
 				: BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 
-		k->family = NM_FAM_V4;
-		nm_set_v4(k->addr, a);
-		return 1;
-	}
-	if (family == AF_INET6) {
+		q->key.family = NM_FAM_V4;
+		nm_set_v4(q->key.addr, a);
+	} else if (family == AF_INET6) {
 		__u32 a[4];
 
 		if (peer)
 			bpf_core_read(a, sizeof(a), &sk->__sk_common.skc_v6_daddr);
 		else
 			bpf_core_read(a, sizeof(a), &sk->__sk_common.skc_v6_rcv_saddr);
-		nm_set_v6(k, a);
-		return 1;
-	}
-	return 0;
-}
-
-/* The same into q->key, with the port. */
-static __always_inline int nm_from_sock(struct nm_query *q, struct sock *sk, int peer)
-{
-	if (!nm_sock_key(&q->key, sk, peer))
+		nm_set_v6(&q->key, a);
+	} else {
 		return 0;
+	}
 	if (peer)
 		q->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	else
@@ -343,13 +188,16 @@ static __always_inline void nm_lsm_protocol(struct nm_query *q, struct socket *s
 	q->pclass = nm_proto_class(BPF_CORE_READ(sock, type), protocol);
 }
 
-/* The socket's own address as q->src, for an any-address destination.
- * Read straight into q->src: a whole nm_query for it made the stack of
- * lsm_connect's deepest call chain 544 bytes on 5.10 (512 allowed). */
+/* The socket's own address as q->src, for an any-address destination. */
 static __always_inline void nm_lsm_src(struct nm_query *q, struct socket *sock)
 {
-	if (nm_addr_zero(q->key.addr))
-		nm_sock_key(&q->src, BPF_CORE_READ(sock, sk), 0);
+	struct nm_query local;
+
+	if (!nm_addr_zero(q->key.addr))
+		return;
+	nm_query_init(&local, 0, 0);
+	if (nm_from_sock(&local, BPF_CORE_READ(sock, sk), 0))
+		q->src = local.key;
 }
 
 static __always_inline int nm_lsm_connect_do(struct socket *sock, struct sockaddr *address, int addrlen, int ret, const int scoped)

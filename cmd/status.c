@@ -240,11 +240,10 @@ static json_t *status_limits(json_t *progs, const struct nm_config *cfg)
 		json_array_append_new(l, json_string("raw sockets, unconnected ping sends and SCTP are "
 						     "checked only at socket creation, against rules on "
 						     "every address (see partly_enforced)"));
-	if (lsm && !nm_lsm_checks_scopes(cfg->ctx_helpers))
-		json_array_append_new(l, json_string("the LSM layer checks the global scope only, as the "
-						     "netmonctl that loaded it built it (no bpf_loop before "
-						     "5.17): a scope's rules hold where its cgroup layer sees "
-						     "them (see partly_enforced); `load` again to upgrade"));
+	if (lsm && !(cfg->ctx_helpers & NM_HELPER_LOOP))
+		json_array_append_new(l, json_string("the LSM layer checks the global scope only on this "
+						     "kernel (no bpf_loop before 5.17): a scope's rules hold "
+						     "where its cgroup layer sees them (see partly_enforced)"));
 	json_array_append_new(l, json_string(lsm ? "connections made before a rule are cut at their next send"
 						 : "connections made before a rule keep working"));
 	return l;
@@ -284,7 +283,7 @@ static json_t *status_loaded(struct nm_kernel *k)
 	json_object_set_new(o, "unenforced", json_integer(status_unenforced(&meta)));
 	json_object_set_new(o, "partly_enforced", json_integer(status_partly_enforced(&meta)));
 	json_object_set_new(o, "scopes", json_integer(status_scopes()));
-	json_object_set_new(o, "lsm_scopes", json_boolean(nm_lsm_checks_scopes(cfg.ctx_helpers)));
+	json_object_set_new(o, "lsm_scopes", json_boolean(cfg.ctx_helpers & NM_HELPER_LOOP));
 	json_object_set_new(o, "default_deny", json_boolean(cfg.default_deny != 0));
 	json_object_set_new(o, "generation", json_integer(cfg.active_gen));
 	json_object_set_new(o, "edit_interrupted", json_boolean(nm_store_interrupted()));

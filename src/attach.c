@@ -89,7 +89,7 @@ unsigned nm_enforced_dirs(void)
 	if (layers & (1u << NM_LAYER_CGROUP))
 		dirs |= 1u << NM_DIR_EGRESS | 1u << NM_DIR_BIND;
 	if ((layers & (1u << NM_LAYER_LSM)) && nm_config_read(&cfg) == 0 && cfg.lsm_enabled)
-		dirs |= ((1u << NM_DIR_MAX) - 1) | (nm_lsm_checks_scopes(cfg.ctx_helpers) ? NM_DIRS_LSM_SCOPES : 0);
+		dirs |= ((1u << NM_DIR_MAX) - 1) | (cfg.ctx_helpers & NM_HELPER_LOOP ? NM_DIRS_LSM_SCOPES : 0);
 	return dirs;
 }
 

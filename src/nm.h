@@ -337,7 +337,7 @@ typedef int (*nm_link_cb)(const char *name, int fd, void *arg);
 int nm_links_walk(nm_link_cb cb, void *arg);
 int nm_link_pins_walk(const char *sub, nm_link_cb cb, void *arg); /* links/ or scopes/ */
 /* Rule directions the attached layers enforce: bits 1 << NM_DIR_*, and
- * NM_DIRS_LSM_SCOPES when the LSM layer checks scopes too (nm_lsm_checks_scopes). */
+ * NM_DIRS_LSM_SCOPES when the LSM layer checks scopes too (bpf_loop). */
 #define NM_DIRS_LSM_SCOPES (1u << 8)
 unsigned nm_enforced_dirs(void);
 /* The program a link pin name of netmonctl's names, or NULL: not ours. */

@@ -94,7 +94,7 @@ uint32_t nm_probe_ctx_helpers(void)
 	for (i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)
 		if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, helpers[i].id, NULL) == 1)
 			bits |= helpers[i].bit;
-	return bits | NM_HELPER_SCOPE_WALK; /* what this build's LSM hooks do, on every kernel */
+	return bits;
 }
 
 static int nm_read_lsm_list(char *buf, size_t len)

@@ -234,8 +234,8 @@ connect4_checked() { nm -j status | jq '[.programs[] | select(.name == "connect4
 	nm allow add any proto icmp cgroup "$SB"
 	probe_in OK "$SB" sendto icmp 127.0.0.2 0
 	probe_in EPERM "$SB" socket raw 127.0.0.2 0
-	# a scope's rule with no port is said to hold for TCP and UDP only: the
-	# LSM layer, which would see the rest, is not attached here
+	# a scope's rule with no port is said to hold for TCP and UDP only, even
+	# where the LSM layer would be attached: it checks the global scope only
 	run nm -j deny add 127.0.0.9 cgroup "$SB"
 	jq -e '.partly_enforced == 1' <<<"$output"
 	run nm deny add 127.0.0.10 cgroup "$SB"
